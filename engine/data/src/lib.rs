@@ -1,1 +1,14 @@
-//! placeholder
+//! syco-data: canonical records for the study's seven kinds, loaders for the study's and the
+//! public layouts, CPython-exact `random` for the study's splits and samples, the built-in
+//! mini-suite, prompt and training formats, and anti-sycophancy SFT data.
+
+pub mod error;
+pub mod kind;
+pub mod record;
+
+pub use error::{DataError, FieldError};
+pub use kind::{Kind, UnknownKind};
+pub use record::{
+    letter, letter_index, Answer, AreYouSure, Feedback, Gsm8k, HellaSwag, McTargets, Message, Mmlu, Record, Role,
+    TruthfulQa,
+};
