@@ -12,3 +12,12 @@ pub use record::{
     letter, letter_index, Answer, AreYouSure, Feedback, Gsm8k, HellaSwag, McTargets, Message, Mmlu, Record, Role,
     TruthfulQa,
 };
+pub mod layouts;
+pub mod load;
+
+pub use load::{load_records, load_valid_records, read_jsonl, to_canonical_value, write_jsonl, Format};
+pub mod pyrandom;
+pub mod split;
+
+pub use pyrandom::PyRandom;
+pub use split::{sample, sample_indices, select, split, split_indices, SplitIndices, SplitMethod, SplitSizes, SplitSpec};
