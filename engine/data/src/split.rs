@@ -165,6 +165,20 @@ mod tests {
         }
     }
 
+    /// SPEC §1.3: `random.seed(42)`, then `random.sample(valid, 300)` for feedback (1500 valid),
+    /// are_you_sure (1071) and answer (7268). SPEC gives no vectors; these were printed by CPython 3.11.
+    #[test]
+    fn study_sycophancy_samples_match_cpython() {
+        let got = sample_indices(42, SplitMethod::Python, &[(1500, 300), (1071, 300), (7268, 300)]).unwrap();
+        let expected = [([1309, 228, 51, 563, 501], 116), ([1040, 164, 380, 140, 139], 887), ([2967, 5206, 6788, 3766, 5794], 4795)];
+        for (g, (head, last)) in got.iter().zip(expected) {
+            assert_eq!(first5(g), head.to_vec());
+            assert_eq!(*g.last().unwrap(), last);
+            let distinct: std::collections::HashSet<_> = g.iter().collect();
+            assert_eq!(distinct.len(), 300);
+        }
+    }
+
     #[test]
     fn native_method_gives_each_dataset_its_own_stream() {
         let sizes = [SplitSizes { len: 50, train: 10, test: 5 }, SplitSizes { len: 50, train: 10, test: 5 }];
