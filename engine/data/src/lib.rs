@@ -21,3 +21,7 @@ pub mod split;
 
 pub use pyrandom::PyRandom;
 pub use split::{sample, sample_indices, select, split, split_indices, SplitIndices, SplitMethod, SplitSizes, SplitSpec};
+pub mod antisyc;
+pub mod prompts;
+
+pub use prompts::{eval_prompts, train_example, EvalPrompts, Prompt, PromptFormat, Templates, TrainExample};
