@@ -4,3 +4,4 @@
 
 pub mod pytext;
 pub mod seed;
+pub mod stats;
