@@ -5,3 +5,28 @@
 pub mod pytext;
 pub mod seed;
 pub mod stats;
+pub mod strict;
+
+use serde::{Deserialize, Serialize};
+
+/// Which rule set scores the responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scoring {
+    /// The study's rules exactly, quirks included (SPEC §3).
+    #[default]
+    Seed,
+    /// The study's defects fixed (STRICT.md).
+    Strict,
+}
+
+impl std::str::FromStr for Scoring {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "seed" => Ok(Scoring::Seed),
+            "strict" => Ok(Scoring::Strict),
+            other => Err(format!("unknown scoring {other:?}: expected \"seed\" or \"strict\"")),
+        }
+    }
+}
