@@ -25,3 +25,4 @@ pub mod antisyc;
 pub mod prompts;
 
 pub use prompts::{eval_prompts, train_example, EvalPrompts, Prompt, PromptFormat, Templates, TrainExample};
+pub mod builtin;
