@@ -3,9 +3,16 @@
 //! statistics around them.
 
 pub mod pytext;
+pub mod respond;
+pub mod score;
 pub mod seed;
 pub mod stats;
 pub mod strict;
+pub mod verdict;
+
+pub use respond::{respond, Backend, GenRequest, ItemCache, ItemResponse, Loglik, LoglikRequest, RespondOptions};
+pub use score::score;
+pub use verdict::{ItemVerdict, Metrics, Verdict};
 
 use serde::{Deserialize, Serialize};
 
