@@ -26,3 +26,6 @@ pub mod prompts;
 
 pub use prompts::{eval_prompts, train_example, EvalPrompts, Prompt, PromptFormat, Templates, TrainExample};
 pub mod builtin;
+pub mod dataset;
+
+pub use dataset::{Dataset, DatasetMeta};
