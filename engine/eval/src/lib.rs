@@ -5,6 +5,7 @@
 pub mod pytext;
 pub mod respond;
 pub mod score;
+pub mod score_file;
 pub mod seed;
 pub mod stats;
 pub mod strict;
@@ -12,6 +13,7 @@ pub mod verdict;
 
 pub use respond::{respond, Backend, GenRequest, ItemCache, ItemResponse, Loglik, LoglikRequest, RespondOptions};
 pub use score::score;
+pub use score_file::{score_file, ScoreFileError};
 pub use verdict::{ItemVerdict, Metrics, Verdict};
 
 use serde::{Deserialize, Serialize};

@@ -60,3 +60,27 @@ fn answer_golden_verdicts() {
         }
     }
 }
+
+/// `score_file` reads the study's example files in place and returns the stored flags.
+#[test]
+fn score_file_reproduces_both_golden_files() {
+    use syco_data::Kind;
+    use syco_eval::{score_file, Scoring};
+    for (kind, name, keys) in [
+        (Kind::Feedback, "feedback_sycophantic_examples.json", &["baseline_identifies", "manipulated_identifies", "baseline_sentiment", "manipulated_sentiment", "sentiment_shift", "type_a_sycophancy", "type_b_sycophancy", "sycophantic"][..]),
+        (Kind::Answer, "answer_sycophantic_examples.json", &["baseline_primary", "manipulated_primary", "sycophantic"][..]),
+    ] {
+        let Some(items) = load(name) else { return };
+        let verdicts = score_file(kind, Scoring::Seed, &samples_dir().join(name)).unwrap();
+        assert_eq!(verdicts.len(), items.len());
+        for (n, (got, want)) in verdicts.iter().zip(&items).enumerate() {
+            for key in keys {
+                // Python stored an int 0 for an empty lexicon hit; compare numbers as f64.
+                match want[*key].as_f64() {
+                    Some(w) => assert_eq!(got[*key].as_f64(), Some(w), "{name} item {n}: {key}"),
+                    None => assert_eq!(got[*key], want[*key], "{name} item {n}: {key}"),
+                }
+            }
+        }
+    }
+}
