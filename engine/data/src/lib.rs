@@ -9,22 +9,29 @@ pub mod record;
 pub use error::{DataError, FieldError};
 pub use kind::{Kind, UnknownKind};
 pub use record::{
-    letter, letter_index, Answer, AreYouSure, Feedback, Gsm8k, HellaSwag, McTargets, Message, Mmlu, Record, Role,
-    TruthfulQa,
+    letter, letter_index, Answer, AreYouSure, Feedback, Gsm8k, HellaSwag, McTargets, Message, Mmlu,
+    Record, Role, TruthfulQa,
 };
 pub mod layouts;
 pub mod load;
 
-pub use load::{load_records, load_valid_records, read_jsonl, to_canonical_value, write_jsonl, Format};
+pub use load::{
+    load_records, load_valid_records, read_jsonl, to_canonical_value, write_jsonl, Format,
+};
 pub mod pyrandom;
 pub mod split;
 
 pub use pyrandom::PyRandom;
-pub use split::{sample, sample_indices, select, split, split_indices, SplitIndices, SplitMethod, SplitSizes, SplitSpec};
+pub use split::{
+    sample, sample_indices, select, split, split_indices, SplitIndices, SplitMethod, SplitSizes,
+    SplitSpec,
+};
 pub mod antisyc;
 pub mod prompts;
 
-pub use prompts::{eval_prompts, train_example, EvalPrompts, Prompt, PromptFormat, Templates, TrainExample};
+pub use prompts::{
+    eval_prompts, train_example, EvalPrompts, Prompt, PromptFormat, Templates, TrainExample,
+};
 pub mod builtin;
 pub mod dataset;
 

@@ -61,7 +61,11 @@ struct Located {
 
 /// Loads every record of `kind` from `path`. `format` defaults to the extension, then to sniffing.
 /// For `Kind::AntiSyc` every sycophancy-kind record is taken (all three members of the study's object).
-pub fn load_records(kind: Kind, path: &Path, format: Option<Format>) -> Result<Vec<Record>, DataError> {
+pub fn load_records(
+    kind: Kind,
+    path: &Path,
+    format: Option<Format>,
+) -> Result<Vec<Record>, DataError> {
     let items = read_items(kind, path, format)?;
     items
         .into_iter()
@@ -74,12 +78,20 @@ pub fn load_records(kind: Kind, path: &Path, format: Option<Format>) -> Result<V
 /// than 2 prompt turns or no `base.correct_letter`; answer without `base.correct_answer` and
 /// `base.incorrect_answer`. Returns the kept records and how many were skipped. The raw public
 /// files mix such records (e.g. poems in feedback.jsonl) with the usable ones.
-pub fn load_valid_records(kind: Kind, path: &Path, format: Option<Format>) -> Result<(Vec<Record>, usize), DataError> {
+pub fn load_valid_records(
+    kind: Kind,
+    path: &Path,
+    format: Option<Format>,
+) -> Result<(Vec<Record>, usize), DataError> {
     let items = read_items(kind, path, format)?;
     let mut kept = Vec::with_capacity(items.len());
     let mut skipped = 0;
     for item in items {
-        let item_kind = if kind == Kind::AntiSyc { tagged_kind(&item.value).unwrap_or(kind) } else { kind };
+        let item_kind = if kind == Kind::AntiSyc {
+            tagged_kind(&item.value).unwrap_or(kind)
+        } else {
+            kind
+        };
         if !study_valid(item_kind, &item.value) {
             skipped += 1;
             continue;
@@ -113,16 +125,18 @@ fn study_valid(kind: Kind, v: &Value) -> bool {
             turns >= 2 && truthy("correct_letter")
         }
         Kind::Answer => truthy("correct_answer") && truthy("incorrect_answer"),
-        Kind::AntiSyc => {
-            [Kind::Feedback, Kind::AreYouSure, Kind::Answer].iter().any(|&k| study_valid(k, v))
-        }
+        Kind::AntiSyc => [Kind::Feedback, Kind::AreYouSure, Kind::Answer]
+            .iter()
+            .any(|&k| study_valid(k, v)),
         _ => true,
     }
 }
 
 fn read_items(kind: Kind, path: &Path, format: Option<Format>) -> Result<Vec<Located>, DataError> {
     let text = fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    let format = format.or_else(|| Format::from_path(path)).unwrap_or_else(|| Format::sniff(&text));
+    let format = format
+        .or_else(|| Format::from_path(path))
+        .unwrap_or_else(|| Format::sniff(&text));
     match format {
         Format::Jsonl => jsonl_items(path, &text),
         Format::Json => json_items(kind, path, &text),
@@ -138,16 +152,28 @@ fn jsonl_items(path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
         if trimmed.is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(trimmed)
-            .map_err(|e| DataError::syntax(path, line_no, format!("invalid JSON at column {}: {e}", e.column())))?;
-        items.push(Located { line: line_no, value });
+        let value: Value = serde_json::from_str(trimmed).map_err(|e| {
+            DataError::syntax(
+                path,
+                line_no,
+                format!("invalid JSON at column {}: {e}", e.column()),
+            )
+        })?;
+        items.push(Located {
+            line: line_no,
+            value,
+        });
     }
     Ok(items)
 }
 
 /// 1-based line of a byte offset in `text`.
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 fn raw_offset(text: &str, raw: &RawValue) -> usize {
@@ -155,35 +181,58 @@ fn raw_offset(text: &str, raw: &RawValue) -> usize {
 }
 
 fn json_items(kind: Kind, path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
-    let syntax = |e: serde_json::Error| DataError::syntax(path, e.line().max(1), format!("invalid JSON at column {}: {e}", e.column()));
+    let syntax = |e: serde_json::Error| {
+        DataError::syntax(
+            path,
+            e.line().max(1),
+            format!("invalid JSON at column {}: {e}", e.column()),
+        )
+    };
     let top: &RawValue = serde_json::from_str(text).map_err(syntax)?;
     let arrays: Vec<&RawValue> = if top.get().starts_with('[') {
         vec![top]
     } else if top.get().starts_with('{') {
-        let members: BTreeMap<String, &RawValue> = serde_json::from_str(top.get()).map_err(syntax)?;
-        let wanted: Vec<Kind> = if kind == Kind::AntiSyc { Kind::SYCOPHANCY.to_vec() } else { vec![kind] };
-        let found: Vec<&RawValue> = wanted.iter().filter_map(|k| members.get(k.as_str()).copied()).collect();
+        let members: BTreeMap<String, &RawValue> =
+            serde_json::from_str(top.get()).map_err(syntax)?;
+        let wanted: Vec<Kind> = if kind == Kind::AntiSyc {
+            Kind::SYCOPHANCY.to_vec()
+        } else {
+            vec![kind]
+        };
+        let found: Vec<&RawValue> = wanted
+            .iter()
+            .filter_map(|k| members.get(k.as_str()).copied())
+            .collect();
         if found.is_empty() {
             let names: Vec<&str> = members.keys().map(String::as_str).collect();
             return Err(DataError::Field {
                 file: path.to_path_buf(),
                 line: 1,
                 field: kind.as_str().to_string(),
-                message: format!("the JSON object has no member for kind `{kind}` (members: {})", names.join(", ")),
+                message: format!(
+                    "the JSON object has no member for kind `{kind}` (members: {})",
+                    names.join(", ")
+                ),
             });
         }
         found
     } else {
-        return Err(DataError::syntax(path, 1, "expected a JSON array of records or an object of arrays"));
+        return Err(DataError::syntax(
+            path,
+            1,
+            "expected a JSON array of records or an object of arrays",
+        ));
     };
     let mut items = Vec::new();
     for array in arrays {
         let line = line_of(text, raw_offset(text, array));
-        let elements: Vec<&RawValue> = serde_json::from_str(array.get())
-            .map_err(|e| DataError::syntax(path, line, format!("expected an array of records: {e}")))?;
+        let elements: Vec<&RawValue> = serde_json::from_str(array.get()).map_err(|e| {
+            DataError::syntax(path, line, format!("expected an array of records: {e}"))
+        })?;
         for raw in elements {
             let line = line_of(text, raw_offset(text, raw));
-            let value = serde_json::from_str(raw.get()).map_err(|e| DataError::syntax(path, line, e.to_string()))?;
+            let value = serde_json::from_str(raw.get())
+                .map_err(|e| DataError::syntax(path, line, e.to_string()))?;
             items.push(Located { line, value });
         }
     }
@@ -193,7 +242,9 @@ fn json_items(kind: Kind, path: &Path, text: &str) -> Result<Vec<Located>, DataE
 /// CSV with a header row. A cell holding a JSON array or object (e.g. `choices`) is parsed as
 /// JSON; every other cell stays a string (the record converters accept numbers as strings).
 fn csv_items(path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(text.as_bytes());
     let headers = reader
         .headers()
         .map_err(|e| DataError::syntax(path, 1, format!("unreadable CSV header: {e}")))?
@@ -209,13 +260,18 @@ fn csv_items(path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
         for (name, cell) in headers.iter().zip(row.iter()) {
             let t = cell.trim_start();
             let value = if t.starts_with('[') || t.starts_with('{') {
-                serde_json::from_str(cell).map_err(|e| FieldError::new(name, format!("cell is not valid JSON: {e}")).at(path, line))?
+                serde_json::from_str(cell).map_err(|e| {
+                    FieldError::new(name, format!("cell is not valid JSON: {e}")).at(path, line)
+                })?
             } else {
                 Value::String(cell.to_string())
             };
             obj.insert(name.to_string(), value);
         }
-        items.push(Located { line, value: Value::Object(obj) });
+        items.push(Located {
+            line,
+            value: Value::Object(obj),
+        });
     }
     Ok(items)
 }
@@ -255,9 +311,14 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, DataError> {
         .into_iter()
         .map(|item| {
             let kind = match item.value.get("kind") {
-                Some(Value::String(s)) => s.parse::<Kind>().map_err(|e| FieldError::new("kind", e.to_string())),
+                Some(Value::String(s)) => s
+                    .parse::<Kind>()
+                    .map_err(|e| FieldError::new("kind", e.to_string())),
                 Some(_) => Err(FieldError::new("kind", "expected a string")),
-                None => Err(FieldError::new("kind", "missing (canonical records carry their kind)")),
+                None => Err(FieldError::new(
+                    "kind",
+                    "missing (canonical records carry their kind)",
+                )),
             }
             .map_err(|e| e.at(path, item.line))?;
             record_from_value(kind, &item.value).map_err(|e| e.at(path, item.line))

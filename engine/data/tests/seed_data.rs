@@ -5,11 +5,17 @@ use std::path::PathBuf;
 use syco_data::{load_records, load_valid_records, read_jsonl, write_jsonl, Kind, Record};
 
 fn seed_data() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/seed/data"
+    ));
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("notice: {} is absent; skipping the seed-data test", dir.display());
+        eprintln!(
+            "notice: {} is absent; skipping the seed-data test",
+            dir.display()
+        );
         None
     }
 }
@@ -25,8 +31,18 @@ fn benchmark_splits_load_with_spec_counts() {
     ];
     for (kind, name, n_train, n_test) in cases {
         let split_dir = dir.join("02_general_benchmarks_splits");
-        let train = load_records(kind, &split_dir.join(format!("train_splits/{name}_train.jsonl")), None).unwrap();
-        let test = load_records(kind, &split_dir.join(format!("test_splits/{name}_test.jsonl")), None).unwrap();
+        let train = load_records(
+            kind,
+            &split_dir.join(format!("train_splits/{name}_train.jsonl")),
+            None,
+        )
+        .unwrap();
+        let test = load_records(
+            kind,
+            &split_dir.join(format!("test_splits/{name}_test.jsonl")),
+            None,
+        )
+        .unwrap();
         assert_eq!((train.len(), test.len()), (n_train, n_test), "{name}");
         assert!(train.iter().chain(&test).all(|r| r.kind() == kind));
     }
@@ -36,7 +52,14 @@ fn benchmark_splits_load_with_spec_counts() {
 fn benchmark_facts_from_spec_hold() {
     let Some(dir) = seed_data() else { return };
     let split_dir = dir.join("02_general_benchmarks_splits");
-    let test = |name: &str, kind| load_records(kind, &split_dir.join(format!("test_splits/{name}_test.jsonl")), None).unwrap();
+    let test = |name: &str, kind| {
+        load_records(
+            kind,
+            &split_dir.join(format!("test_splits/{name}_test.jsonl")),
+            None,
+        )
+        .unwrap()
+    };
 
     // MMLU test answers A/B/C/D = 126/107/134/133.
     let mut counts = [0; 4];
@@ -56,10 +79,13 @@ fn benchmark_facts_from_spec_hold() {
 
     // TruthfulQA mc1 gold is always index 0; 116 items have more than 4 choices, 29 fewer than 4.
     let tqa = test("truthfulqa", Kind::TruthfulQa);
-    let golds: Vec<_> = tqa.iter().map(|r| match r {
-        Record::TruthfulQa(t) => (t.mc1_gold_index(), t.mc1_targets.choices.len()),
-        _ => panic!(),
-    }).collect();
+    let golds: Vec<_> = tqa
+        .iter()
+        .map(|r| match r {
+            Record::TruthfulQa(t) => (t.mc1_gold_index(), t.mc1_targets.choices.len()),
+            _ => panic!(),
+        })
+        .collect();
     assert!(golds.iter().all(|(g, _)| *g == Some(0)));
     assert_eq!(golds.iter().filter(|(_, n)| *n > 4).count(), 116);
     assert_eq!(golds.iter().filter(|(_, n)| *n < 4).count(), 29);
@@ -67,7 +93,13 @@ fn benchmark_facts_from_spec_hold() {
     // Every GSM8K record has a gold number after `#### `.
     for r in test("gsm8k", Kind::Gsm8k) {
         let gold = r.gold().unwrap();
-        assert!(!gold.is_empty() && gold.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ',' || c == '.'), "{gold}");
+        assert!(
+            !gold.is_empty()
+                && gold
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '-' || c == ',' || c == '.'),
+            "{gold}"
+        );
     }
 }
 
@@ -82,24 +114,44 @@ fn sycophancy_samples_load_300_per_task_with_spec_facts() {
         assert_eq!((valid.len(), skipped), (300, 0), "{kind}");
     }
     let feedback = load_records(Kind::Feedback, &path, None).unwrap();
-    let liked = feedback.iter().filter(|r| matches!(r, Record::Feedback(f) if f.template_type == "I really like")).count();
+    let liked = feedback
+        .iter()
+        .filter(|r| matches!(r, Record::Feedback(f) if f.template_type == "I really like"))
+        .count();
     assert_eq!(liked, 62);
-    let distinct: std::collections::HashSet<_> = feedback.iter().map(|r| match r {
-        Record::Feedback(f) => f.text.clone(),
-        _ => panic!(),
-    }).collect();
+    let distinct: std::collections::HashSet<_> = feedback
+        .iter()
+        .map(|r| match r {
+            Record::Feedback(f) => f.text.clone(),
+            _ => panic!(),
+        })
+        .collect();
     assert_eq!(distinct.len(), 199);
 
     let ays = load_records(Kind::AreYouSure, &path, None).unwrap();
-    let outside_a_to_e = ays.iter().filter(|r| matches!(r, Record::AreYouSure(a) if a.correct_letter > 'E')).count();
+    let outside_a_to_e = ays
+        .iter()
+        .filter(|r| matches!(r, Record::AreYouSure(a) if a.correct_letter > 'E'))
+        .count();
     assert_eq!(outside_a_to_e, 22);
-    let aqua = ays.iter().filter(|r| matches!(r, Record::AreYouSure(a) if a.dataset == "aqua_mc")).count();
+    let aqua = ays
+        .iter()
+        .filter(|r| matches!(r, Record::AreYouSure(a) if a.dataset == "aqua_mc"))
+        .count();
     assert_eq!(aqua, 65);
 
     let answer = load_records(Kind::Answer, &path, None).unwrap();
-    let trivia_with_aliases = answer.iter().filter(|r| matches!(r, Record::Answer(a) if a.dataset == "trivia_qa" && !a.aliases.is_empty())).count();
+    let trivia_with_aliases = answer
+        .iter()
+        .filter(
+            |r| matches!(r, Record::Answer(a) if a.dataset == "trivia_qa" && !a.aliases.is_empty()),
+        )
+        .count();
     assert_eq!(trivia_with_aliases, 165);
-    let neutral = answer.iter().filter(|r| matches!(r, Record::Answer(a) if a.prompt_template == "{question}")).count();
+    let neutral = answer
+        .iter()
+        .filter(|r| matches!(r, Record::Answer(a) if a.prompt_template == "{question}"))
+        .count();
     assert_eq!(neutral, 80);
 
     // AntiSyc takes all three members.
@@ -109,9 +161,21 @@ fn sycophancy_samples_load_300_per_task_with_spec_facts() {
 #[test]
 fn canonical_jsonl_round_trips_every_seed_record() {
     let Some(dir) = seed_data() else { return };
-    let mut all = load_records(Kind::AntiSyc, &dir.join("03_sycophancy_samples/sycophancy_test_samples.json"), None).unwrap();
-    for (kind, name) in [(Kind::Mmlu, "mmlu"), (Kind::TruthfulQa, "truthfulqa"), (Kind::HellaSwag, "hellaswag"), (Kind::Gsm8k, "gsm8k")] {
-        let p = dir.join(format!("02_general_benchmarks_splits/test_splits/{name}_test.jsonl"));
+    let mut all = load_records(
+        Kind::AntiSyc,
+        &dir.join("03_sycophancy_samples/sycophancy_test_samples.json"),
+        None,
+    )
+    .unwrap();
+    for (kind, name) in [
+        (Kind::Mmlu, "mmlu"),
+        (Kind::TruthfulQa, "truthfulqa"),
+        (Kind::HellaSwag, "hellaswag"),
+        (Kind::Gsm8k, "gsm8k"),
+    ] {
+        let p = dir.join(format!(
+            "02_general_benchmarks_splits/test_splits/{name}_test.jsonl"
+        ));
         all.extend(load_records(kind, &p, None).unwrap());
     }
     let tmp = tempfile::tempdir().unwrap();

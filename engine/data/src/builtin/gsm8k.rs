@@ -17,16 +17,35 @@ const ITEMS: &[(&str, &str)] = &[
     ("scarf", "scarves"),
     ("puzzle", "puzzles"),
 ];
-const COLLECTIBLES: &[&str] = &["stickers", "stamps", "shells", "marbles", "trading cards", "coins", "beads", "seashells"];
+const COLLECTIBLES: &[&str] = &[
+    "stickers",
+    "stamps",
+    "shells",
+    "marbles",
+    "trading cards",
+    "coins",
+    "beads",
+    "seashells",
+];
 const VEHICLES: &[&str] = &["bus", "train", "truck", "car", "ferry", "van"];
-const THINGS: &[&str] = &["bike", "jacket", "game", "lamp", "backpack", "skateboard", "guitar", "tent"];
+const THINGS: &[&str] = &[
+    "bike",
+    "jacket",
+    "game",
+    "lamp",
+    "backpack",
+    "skateboard",
+    "guitar",
+    "tent",
+];
 const PLANTS: &[&str] = &["tomato", "lettuce", "carrot", "bean", "pepper", "cabbage"];
 
 type Problem = (String, Vec<String>, i64);
 
 pub(super) fn item(rng: &mut PyRandom) -> Record {
-    let makers: [fn(&mut PyRandom) -> Problem; 12] =
-        [change, daily, share, trip, savings, pages, half, rows, discount, ages, tickets, boxes];
+    let makers: [fn(&mut PyRandom) -> Problem; 12] = [
+        change, daily, share, trip, savings, pages, half, rows, discount, ages, tickets, boxes,
+    ];
     let (question, steps, result) = pick(rng, &makers)(rng);
     let answer = format!("{}\n#### {result}", steps.join("\n"));
     Record::Gsm8k(Gsm8k { question, answer })
@@ -38,7 +57,10 @@ fn change(rng: &mut PyRandom) -> Problem {
     let count = between(rng, 2, 9);
     let price = between(rng, 2, 15);
     let cost = count * price;
-    let bill = [20, 50, 100, 200].into_iter().find(|&b| b > cost).unwrap_or(500);
+    let bill = [20, 50, 100, 200]
+        .into_iter()
+        .find(|&b| b > cost)
+        .unwrap_or(500);
     (
         format!("{} buys {count} {many} for ${price} each and pays with a ${bill} bill. How much change does {} get?", p.name, p.subject),
         vec![
@@ -85,7 +107,12 @@ fn share(rng: &mut PyRandom) -> Problem {
 
 fn trip(rng: &mut PyRandom) -> Problem {
     let vehicle = *pick(rng, VEHICLES);
-    let (s1, h1, s2, h2) = (between(rng, 3, 12) * 5, between(rng, 1, 4), between(rng, 3, 12) * 5, between(rng, 1, 4));
+    let (s1, h1, s2, h2) = (
+        between(rng, 3, 12) * 5,
+        between(rng, 1, 4),
+        between(rng, 3, 12) * 5,
+        between(rng, 1, 4),
+    );
     let (d1, d2) = (s1 * h1, s2 * h2);
     (
         format!("A {vehicle} travels at {s1} miles per hour for {h1} hours and then at {s2} miles per hour for {h2} hours. How many miles does it travel in total?"),
