@@ -2,6 +2,7 @@
 //! (`Scoring::Seed`) or with its defects fixed (`Scoring::Strict`, see STRICT.md), and the
 //! statistics around them.
 
+pub mod compare;
 pub mod pytext;
 pub mod respond;
 pub mod score;
