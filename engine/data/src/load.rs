@@ -23,6 +23,18 @@ pub enum Format {
     Csv,
 }
 
+impl std::str::FromStr for Format {
+    type Err = DataError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "jsonl" | "ndjson" => Ok(Format::Jsonl),
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            other => Err(DataError::Invalid(format!("unknown format `{other}` (expected jsonl, json or csv)"))),
+        }
+    }
+}
+
 impl Format {
     /// The format a file name implies (`.jsonl`/`.ndjson`, `.json`, `.csv`), if any.
     pub fn from_path(path: &Path) -> Option<Format> {
@@ -134,13 +146,15 @@ fn study_valid(kind: Kind, v: &Value) -> bool {
 
 fn read_items(kind: Kind, path: &Path, format: Option<Format>) -> Result<Vec<Located>, DataError> {
     let text = fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    // Files saved by some editors and spreadsheet tools start with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let format = format
         .or_else(|| Format::from_path(path))
-        .unwrap_or_else(|| Format::sniff(&text));
+        .unwrap_or_else(|| Format::sniff(text));
     match format {
-        Format::Jsonl => jsonl_items(path, &text),
-        Format::Json => json_items(kind, path, &text),
-        Format::Csv => csv_items(path, &text),
+        Format::Jsonl => jsonl_items(path, text),
+        Format::Json => json_items(kind, path, text),
+        Format::Csv => csv_items(path, text),
     }
 }
 
