@@ -51,8 +51,11 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+/// A record's JSON object and the line it starts on.
+type NumberedObject = (usize, Map<String, Value>);
+
 /// (line, object) for each record of a JSON array or a JSONL file (blank lines skipped).
-fn read_objects(text: &str, path: &Path) -> Result<Vec<(usize, Map<String, Value>)>, ScoreFileError> {
+fn read_objects(text: &str, path: &Path) -> Result<Vec<NumberedObject>, ScoreFileError> {
     let syntax = |line: usize, message: String| ScoreFileError::Syntax { path: path.to_path_buf(), line, message };
     let as_object = |line: usize, value: Value| match value {
         Value::Object(map) => Ok((line, map)),
