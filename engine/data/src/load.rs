@@ -181,13 +181,19 @@ fn jsonl_items(path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
     Ok(items)
 }
 
-/// 1-based line of a byte offset in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+/// Maps byte offsets to 1-based line numbers (newline positions found once, then binary search,
+/// so a file with many records is not rescanned per record).
+struct LineIndex {
+    newlines: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        LineIndex { newlines: text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i).collect() }
+    }
+    fn line_of(&self, offset: usize) -> usize {
+        self.newlines.partition_point(|&nl| nl < offset) + 1
+    }
 }
 
 fn raw_offset(text: &str, raw: &RawValue) -> usize {
@@ -237,14 +243,15 @@ fn json_items(kind: Kind, path: &Path, text: &str) -> Result<Vec<Located>, DataE
             "expected a JSON array of records or an object of arrays",
         ));
     };
+    let lines = LineIndex::new(text);
     let mut items = Vec::new();
     for array in arrays {
-        let line = line_of(text, raw_offset(text, array));
+        let line = lines.line_of(raw_offset(text, array));
         let elements: Vec<&RawValue> = serde_json::from_str(array.get()).map_err(|e| {
             DataError::syntax(path, line, format!("expected an array of records: {e}"))
         })?;
         for raw in elements {
-            let line = line_of(text, raw_offset(text, raw));
+            let line = lines.line_of(raw_offset(text, raw));
             let value = serde_json::from_str(raw.get())
                 .map_err(|e| DataError::syntax(path, line, e.to_string()))?;
             items.push(Located { line, value });
