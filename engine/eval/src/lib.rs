@@ -3,6 +3,7 @@
 //! statistics around them.
 
 pub mod compare;
+pub mod files;
 pub mod pytext;
 pub mod respond;
 pub mod score;
