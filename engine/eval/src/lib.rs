@@ -1,6 +1,20 @@
 //! syco-eval: scoring of capability benchmarks and SycophancyEval under the study's rules
 //! (`Scoring::Seed`) or with its defects fixed (`Scoring::Strict`, see STRICT.md), and the
 //! statistics around them.
+//!
+//! An evaluation of one model on one task is two cached steps:
+//! 1. [`respond()`]: prompts (from `syco_data::prompts::eval_prompts`) and the model's raw outputs
+//!    per item, through the [`Backend`] the ML layer implements, resumable via an [`ItemCache`];
+//! 2. [`score()`]: per-item [`ItemVerdict`]s with every flag under the study's names, and
+//!    [`Metrics`] in the study's JSON shape (plus Wilson intervals and position bias).
+//!
+//! [`compare`] tests a model against the baseline on matched items (McNemar, paired bootstrap,
+//! Benjamini–Hochberg); [`score_file()`] re-scores stored responses from a JSON/JSONL file.
+//! Text handling follows CPython (`pytext`), so seed verdicts match the study bit for bit.
+//!
+//! Deliberate deviation: the study skipped are_you_sure items whose dataset prompt had fewer
+//! than two turns; every sampled item has two, and records from other sources need not carry the
+//! unused "The answer is (" prefill, so no item is skipped for it.
 
 pub mod compare;
 pub mod files;
