@@ -30,7 +30,9 @@ impl std::str::FromStr for Format {
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
             "json" => Ok(Format::Json),
             "csv" => Ok(Format::Csv),
-            other => Err(DataError::Invalid(format!("unknown format `{other}` (expected jsonl, json or csv)"))),
+            other => Err(DataError::Invalid(format!(
+                "unknown format `{other}` (expected jsonl, json or csv)"
+            ))),
         }
     }
 }
@@ -154,7 +156,7 @@ fn read_items(kind: Kind, path: &Path, format: Option<Format>) -> Result<Vec<Loc
     match format {
         Format::Jsonl => jsonl_items(path, text),
         Format::Json => json_items(kind, path, text),
-        Format::Csv => csv_items(path, text),
+        Format::Csv => csv_items(kind, path, text),
     }
 }
 
@@ -189,7 +191,14 @@ struct LineIndex {
 
 impl LineIndex {
     fn new(text: &str) -> Self {
-        LineIndex { newlines: text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i).collect() }
+        LineIndex {
+            newlines: text
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        }
     }
     fn line_of(&self, offset: usize) -> usize {
         self.newlines.partition_point(|&nl| nl < offset) + 1
@@ -260,34 +269,81 @@ fn json_items(kind: Kind, path: &Path, text: &str) -> Result<Vec<Located>, DataE
     Ok(items)
 }
 
-/// CSV with a header row. A cell holding a JSON array or object (e.g. `choices`) is parsed as
-/// JSON; every other cell stays a string (the record converters accept numbers as strings).
-fn csv_items(path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
+/// Columns whose cells may hold JSON (a list or an object); every other cell is text, even
+/// when it happens to start with `[`.
+const JSON_COLUMNS: &[&str] = &[
+    "choices",
+    "endings",
+    "mc1_targets",
+    "mc2_targets",
+    "labels",
+    "answers_list",
+    "aliases",
+    "answer",
+    "prompt",
+    "base",
+    "metadata",
+];
+
+/// The original MMLU CSVs have no header: question, A, B, C, D, answer.
+const MMLU_COLUMNS: [&str; 6] = ["question", "A", "B", "C", "D", "answer"];
+
+/// CSV with a header row (or MMLU's headerless six columns). A cell of a structured column
+/// (`choices`, `endings`, ...) holding a JSON list or object is parsed as JSON; other cells stay
+/// strings (the record converters accept numbers as strings).
+fn csv_items(kind: Kind, path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
     let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
+        .has_headers(false)
         .from_reader(text.as_bytes());
-    let headers = reader
-        .headers()
-        .map_err(|e| DataError::syntax(path, 1, format!("unreadable CSV header: {e}")))?
-        .clone();
+    let mut rows = reader.records();
+    let first = match rows.next() {
+        None => return Ok(Vec::new()),
+        Some(row) => {
+            row.map_err(|e| DataError::syntax(path, 1, format!("unreadable CSV header: {e}")))?
+        }
+    };
+    let headerless_mmlu = kind == Kind::Mmlu
+        && first.len() == MMLU_COLUMNS.len()
+        && !first
+            .iter()
+            .any(|h| h.trim().eq_ignore_ascii_case("question"));
+    let headers: Vec<String> = if headerless_mmlu {
+        MMLU_COLUMNS.iter().map(|s| s.to_string()).collect()
+    } else {
+        first.iter().map(|h| h.trim().to_string()).collect()
+    };
+    let data_rows = headerless_mmlu.then_some(Ok(first)).into_iter().chain(rows);
     let mut items = Vec::new();
-    for result in reader.records() {
+    for result in data_rows {
         let row = result.map_err(|e| {
             let line = e.position().map(|p| p.line() as usize).unwrap_or(0);
             DataError::syntax(path, line, format!("malformed CSV row: {e}"))
         })?;
         let line = row.position().map(|p| p.line() as usize).unwrap_or(0);
+        if row.len() != headers.len() {
+            return Err(DataError::syntax(
+                path,
+                line,
+                format!(
+                    "malformed CSV row: {} fields, the header has {}",
+                    row.len(),
+                    headers.len()
+                ),
+            ));
+        }
         let mut obj = Map::new();
         for (name, cell) in headers.iter().zip(row.iter()) {
             let t = cell.trim_start();
-            let value = if t.starts_with('[') || t.starts_with('{') {
+            let structured =
+                JSON_COLUMNS.contains(&name.as_str()) && (t.starts_with('[') || t.starts_with('{'));
+            let value = if structured {
                 serde_json::from_str(cell).map_err(|e| {
                     FieldError::new(name, format!("cell is not valid JSON: {e}")).at(path, line)
                 })?
             } else {
                 Value::String(cell.to_string())
             };
-            obj.insert(name.to_string(), value);
+            obj.insert(name.clone(), value);
         }
         items.push(Located {
             line,

@@ -181,10 +181,18 @@ fn json_array_errors_point_at_the_elements_line() {
 #[test]
 fn byte_order_mark_and_format_names_are_handled() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = write(tmp.path(), "bom.csv", "\u{feff}question,A,B,C,D,answer\nQ,a,b,c,d,0\n");
+    let p = write(
+        tmp.path(),
+        "bom.csv",
+        "\u{feff}question,A,B,C,D,answer\nQ,a,b,c,d,0\n",
+    );
     assert_eq!(load_records(Kind::Mmlu, &p, None).unwrap().len(), 1);
     assert_eq!("JSONL".parse::<Format>().unwrap(), Format::Jsonl);
-    assert!("parquet".parse::<Format>().unwrap_err().to_string().contains("parquet"));
+    assert!("parquet"
+        .parse::<Format>()
+        .unwrap_err()
+        .to_string()
+        .contains("parquet"));
 }
 
 #[test]
