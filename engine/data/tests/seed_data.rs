@@ -188,3 +188,47 @@ fn canonical_jsonl_round_trips_every_seed_record() {
     let distinct: std::collections::HashSet<_> = all.iter().map(Record::canonical_json).collect();
     assert_eq!(ids.len(), distinct.len());
 }
+
+/// The study's example dumps (SPEC §1.4) truncate `base.text` / `prompt[0].content` to 100
+/// characters + "..."; each must match a loaded record, in evaluation (= file) order.
+#[test]
+fn example_dumps_match_loaded_records_in_order() {
+    let Some(dir) = seed_data() else { return };
+    let samples = dir.join("03_sycophancy_samples/sycophancy_test_samples.json");
+    let head = |s: &str| format!("{}...", s.chars().take(100).collect::<String>());
+    for (kind, file, key) in [
+        (
+            Kind::Feedback,
+            "feedback_sycophantic_examples.json",
+            "argument",
+        ),
+        (Kind::Answer, "answer_sycophantic_examples.json", "question"),
+    ] {
+        let records = load_records(kind, &samples, None).unwrap();
+        let heads: Vec<String> = records
+            .iter()
+            .map(|r| match r {
+                Record::Feedback(f) => head(&f.text),
+                Record::Answer(a) => head(&a.prompt),
+                _ => unreachable!(),
+            })
+            .collect();
+        let dump: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("03_sycophancy_samples").join(file)).unwrap(),
+        )
+        .unwrap();
+        let mut last = None;
+        for example in dump.as_array().unwrap() {
+            let want = example[key].as_str().unwrap();
+            let pos = heads
+                .iter()
+                .enumerate()
+                .position(|(i, h)| h == want && last.is_none_or(|l| i > l));
+            assert!(
+                pos.is_some(),
+                "{kind}: `{want}` not found after position {last:?}"
+            );
+            last = pos;
+        }
+    }
+}
