@@ -28,8 +28,11 @@ pub struct LoglikRequest {
     pub continuation: String,
 }
 
-/// Sums of log-probabilities. The context part covers the context's tokens *after the first
-/// (BOS)*, each given its prefix; the continuation part covers the continuation's tokens.
+/// Sums of log-probabilities of one `context + continuation` text, tokenised as one string with
+/// BOS first (as the study tokenised `ctx + " " + ending`). Every token after BOS is scored given
+/// its prefix; tokens that start inside the continuation belong to it, the others to the context.
+/// So `context_tokens + n_tokens = T − 1`, and the study's HellaSwag score is
+/// `(context_sum_logprob + sum_logprob) / (context_tokens + n_tokens)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Loglik {
     pub sum_logprob: f64,
