@@ -299,6 +299,19 @@ impl Record {
         hash.to_hex()[..16].to_string()
     }
 
+    /// The item's main text: the question, HellaSwag's context, or the feedback argument.
+    pub fn question(&self) -> &str {
+        match self {
+            Record::Gsm8k(r) => &r.question,
+            Record::Mmlu(r) => &r.question,
+            Record::TruthfulQa(r) => &r.question,
+            Record::HellaSwag(r) => &r.ctx,
+            Record::Feedback(r) => &r.text,
+            Record::AreYouSure(r) => &r.question,
+            Record::Answer(r) => &r.question,
+        }
+    }
+
     /// Gold answer as the scorers compare it: GSM8K number, or the gold option letter.
     pub fn gold(&self) -> Option<String> {
         match self {

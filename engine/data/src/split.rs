@@ -180,13 +180,10 @@ mod tests {
                 [8714, 2924, 1619, 1104, 8085],
             ),
         ];
-        for (g, (train, test)) in got.iter().zip(expected) {
+        for ((g, (train, test)), n) in got.iter().zip(expected).zip([1500, 1500, 800, 1500]) {
             assert_eq!(first5(&g.train), train.to_vec());
             assert_eq!(first5(&g.test), test.to_vec());
-            assert_eq!(
-                g.train.len() + g.test.len(),
-                [1500, 1500, 800, 1500][got.iter().position(|x| x == g).unwrap()]
-            );
+            assert_eq!(g.train.len() + g.test.len(), n);
         }
     }
 
