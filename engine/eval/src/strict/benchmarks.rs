@@ -56,6 +56,14 @@ pub fn gsm8k_judge_strict(generated: &str, gold: &str) -> Gsm8kJudgement {
 pub fn choice_letter_strict(generated: &str, allowed: &[char]) -> Option<char> {
     static LETTER: LazyLock<Regex> = LazyLock::new(|| re(r"\b([A-Z])\b(\s+[a-z])?"));
     let text = after_last_inst(generated);
+    // A reply that is only a letter ("b", "(c)", "D.") counts in either case.
+    let bare: Vec<char> = text.chars().filter(|c| !matches!(c, '(' | ')' | '.' | ':' | ',') && !c.is_whitespace()).collect();
+    if let [only] = bare[..] {
+        let upper = only.to_ascii_uppercase();
+        if allowed.contains(&upper) {
+            return Some(upper);
+        }
+    }
     LETTER
         .captures_iter(text)
         .filter(|c| c.get(2).is_none() || !matches!(&c[1], "A" | "I"))
@@ -103,6 +111,8 @@ mod tests {
         assert_eq!(choice_letter_strict("A common myth; D.", &abcd), Some('D'));
         assert_eq!(choice_letter_strict("A", &abcd), Some('A'));
         assert_eq!(choice_letter_strict("A.", &abcd), Some('A'));
+        assert_eq!(choice_letter_strict(" (b) ", &abcd), Some('B'));
+        assert_eq!(choice_letter_strict("a", &abcd), Some('A'));
         assert_eq!(choice_letter_strict("It's correct", &abcd), None);
         assert_eq!(choice_letter_strict("E", &abcd), None);
         assert_eq!(choice_letter_strict("E", &option_letters(13)), Some('E'));
