@@ -1,0 +1,551 @@
+//! The content-addressed cache: objects (files named by the blake3 of their content, read-only),
+//! records (one folder per stage key, published by renaming a complete temp folder), per-key locks
+//! so several processes can share one cache, and a memo of file hashes by (path, size, mtime, inode).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::stage::ItemStore;
+
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// One stored output file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Relative to the stage's output directory, `/`-separated.
+    pub path: String,
+    pub hash: String,
+    pub size: u64,
+    #[serde(default)]
+    pub executable: bool,
+}
+
+/// One upstream input as it was when the key was computed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InputRecord {
+    pub stage: String,
+    /// Tree hash of that stage's output.
+    pub tree: String,
+}
+
+/// What a result was computed from (the key's components) and what it holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub key: String,
+    pub stage: String,
+    pub kind: String,
+    pub version: u32,
+    /// Params flattened to dotted paths -> JSON text.
+    pub params: BTreeMap<String, String>,
+    pub inputs: BTreeMap<String, InputRecord>,
+    pub extras: BTreeMap<String, String>,
+    pub engine_version: String,
+    /// Tree hash of the output.
+    pub tree: String,
+    pub files: Vec<FileEntry>,
+    pub created_unix: u64,
+    pub duration_s: f64,
+}
+
+pub struct Cache {
+    root: PathBuf,
+    hash_memo: Mutex<Option<HashMap<MemoKey, String>>>,
+    tmp_counter: AtomicU64,
+}
+
+#[derive(Hash, PartialEq, Eq, Clone)]
+struct MemoKey {
+    path: PathBuf,
+    size: u64,
+    mtime_ns: i128,
+    inode: u64,
+}
+
+/// Replaces `/` and `%` so a stage id is one file name.
+pub fn escape_id(id: &str) -> String {
+    id.replace('%', "%25").replace('/', "%2F")
+}
+
+/// Hash of a set of files: over sorted (relative path, content hash, executable bit).
+pub fn tree_hash(files: &[FileEntry]) -> String {
+    let mut sorted: Vec<&FileEntry> = files.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut h = blake3::Hasher::new();
+    h.update(b"syco-tree-v1\n");
+    for f in sorted {
+        h.update(f.path.as_bytes());
+        h.update(b"\0");
+        h.update(f.hash.as_bytes());
+        h.update(if f.executable { b"\0x\n" } else { b"\0-\n" });
+    }
+    h.finalize().to_hex().to_string()
+}
+
+fn hash_reader(mut r: impl Read) -> io::Result<String> {
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+fn fsync_dir(dir: &Path) {
+    // Directory fsync makes a rename durable; failure (e.g. unsupported FS) only weakens durability.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Is the process with this id alive (on this machine)?
+fn pid_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Held while a stage with this key is being computed; released on drop (or by the OS on a crash).
+pub struct KeyLock {
+    _file: File,
+}
+
+/// A folder a stage writes into before its result is published.
+pub struct WorkDir {
+    pub root: PathBuf,
+    pub out: PathBuf,
+    pub scratch: PathBuf,
+    pub log: PathBuf,
+}
+
+#[derive(Debug, Default)]
+pub struct GcReport {
+    pub records_removed: usize,
+    pub objects_removed: usize,
+    pub bytes_freed: u64,
+    pub temp_removed: usize,
+}
+
+#[derive(Debug, Default)]
+pub struct VerifyReport {
+    pub objects_checked: usize,
+    pub corrupt_objects: Vec<String>,
+    pub records_removed: Vec<String>,
+}
+
+impl Cache {
+    pub fn open(root: &Path) -> Result<Cache> {
+        for sub in ["objects", "records", "stages", "locks", "tmp", "state", "items", "index", "failed"] {
+            let p = root.join(sub);
+            if !p.is_dir() {
+                fs::create_dir_all(&p).with_context(|| format!("cannot create cache folder {}", p.display()))?;
+            }
+        }
+        Ok(Cache { root: root.to_path_buf(), hash_memo: Mutex::new(None), tmp_counter: AtomicU64::new(0) })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn object_path(&self, hash: &str) -> PathBuf {
+        self.root.join("objects").join(&hash[..2]).join(&hash[2..])
+    }
+
+    pub fn record_dir(&self, key: &str) -> PathBuf {
+        self.root.join("records").join(key)
+    }
+
+    /// The output folder of a published result.
+    pub fn output_dir(&self, key: &str) -> PathBuf {
+        self.record_dir(key).join("out")
+    }
+
+    pub fn log_path(&self, key: &str) -> PathBuf {
+        self.record_dir(key).join("log.txt")
+    }
+
+    pub fn failed_log_path(&self, stage: &str) -> PathBuf {
+        self.root.join("failed").join(format!("{}.log.txt", escape_id(stage)))
+    }
+
+    pub fn items(&self) -> ItemStore {
+        ItemStore::new(self.root.join("items"))
+    }
+
+    pub fn state_dir(&self, key: &str) -> PathBuf {
+        self.root.join("state").join(key)
+    }
+
+    /// The published record for `key`, if any.
+    pub fn record(&self, key: &str) -> Option<Record> {
+        let text = fs::read(self.record_dir(key).join("record.json")).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    pub fn has_record(&self, key: &str) -> bool {
+        self.record_dir(key).join("record.json").exists()
+    }
+
+    /// Key of the last result published (or found cached) for a stage id.
+    pub fn last_key(&self, stage: &str) -> Option<String> {
+        let text = fs::read_to_string(self.root.join("stages").join(escape_id(stage))).ok()?;
+        Some(text.trim().to_string()).filter(|s| !s.is_empty())
+    }
+
+    pub fn set_last_key(&self, stage: &str, key: &str) -> Result<()> {
+        if self.last_key(stage).as_deref() == Some(key) {
+            return Ok(());
+        }
+        let dir = self.root.join("stages");
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+        tmp.write_all(key.as_bytes())?;
+        tmp.persist(dir.join(escape_id(stage))).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// Every stage id with a last result.
+    pub fn last_keys(&self) -> Result<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for e in fs::read_dir(self.root.join("stages"))? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp") {
+                continue;
+            }
+            let id = name.replace("%2F", "/").replace("%25", "%");
+            if let Ok(k) = fs::read_to_string(e.path()) {
+                out.insert(id, k.trim().to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Blocks until no other process computes `key`.
+    pub fn lock_key(&self, key: &str) -> Result<KeyLock> {
+        let path = self.root.join("locks").join(format!("{key}.lock"));
+        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path)
+            .with_context(|| format!("cannot open lock {}", path.display()))?;
+        file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+        Ok(KeyLock { _file: file })
+    }
+
+    /// A fresh temp folder named after this process, so `gc` can tell abandoned ones.
+    pub fn work_dir(&self, stage: &str) -> Result<WorkDir> {
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let root = self.root.join("tmp").join(format!("{}-{}-{}", std::process::id(), n, escape_id(stage)));
+        if root.exists() {
+            fs::remove_dir_all(&root)?;
+        }
+        let wd = WorkDir { out: root.join("out"), scratch: root.join("scratch"), log: root.join("log.txt"), root };
+        fs::create_dir_all(&wd.out)?;
+        fs::create_dir_all(&wd.scratch)?;
+        Ok(wd)
+    }
+
+    /// Content hash of a file, memoised by (path, size, mtime, inode) across runs.
+    pub fn hash_file(&self, path: &Path) -> Result<String> {
+        let abs = fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let meta = fs::metadata(&abs)?;
+        let key = MemoKey {
+            path: abs.clone(),
+            size: meta.size(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            inode: meta.ino(),
+        };
+        let index_path = self.root.join("index").join("hashes.tsv");
+        {
+            let mut memo = self.hash_memo.lock().unwrap_or_else(|e| e.into_inner());
+            let map = memo.get_or_insert_with(|| load_memo(&index_path));
+            if let Some(h) = map.get(&key) {
+                return Ok(h.clone());
+            }
+        }
+        let hash = hash_reader(File::open(&abs)?)?;
+        let line = format!("{}\t{}\t{}\t{}\t{}\n", key.size, key.mtime_ns, key.inode, hash, abs.display());
+        // One write per line with O_APPEND, so concurrent writers do not interleave lines.
+        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&index_path) {
+            let _ = f.write_all(line.as_bytes());
+        }
+        let mut memo = self.hash_memo.lock().unwrap_or_else(|e| e.into_inner());
+        memo.get_or_insert_with(HashMap::new).insert(key, hash.clone());
+        Ok(hash)
+    }
+
+    /// Moves every file under `out` into the object store and lists them.
+    fn store_objects(&self, out: &Path) -> Result<Vec<FileEntry>> {
+        let mut files = Vec::new();
+        let mut stack = vec![out.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in fs::read_dir(&dir)? {
+                let e = e?;
+                let path = e.path();
+                let meta = fs::metadata(&path).with_context(|| format!("cannot read output {}", path.display()))?;
+                if meta.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let rel = path.strip_prefix(out).expect("walked under out").to_string_lossy().replace('\\', "/");
+                let file = File::open(&path)?;
+                file.sync_all()?;
+                let hash = hash_reader(&file)?;
+                let obj = self.object_path(&hash);
+                if !obj.exists() {
+                    let parent = obj.parent().expect("object has a parent");
+                    fs::create_dir_all(parent)?;
+                    // Copy rather than move: the output may be a symlink or a hard link to an input.
+                    let tmp = parent.join(format!(".tmp-{}-{}", std::process::id(), self.tmp_counter.fetch_add(1, Ordering::Relaxed)));
+                    fs::copy(&path, &tmp)?;
+                    File::open(&tmp)?.sync_all()?;
+                    fs::set_permissions(&tmp, fs::Permissions::from_mode(if meta.mode() & 0o111 != 0 { 0o555 } else { 0o444 }))?;
+                    fs::rename(&tmp, &obj)?;
+                }
+                files.push(FileEntry { path: rel, hash, size: meta.size(), executable: meta.mode() & 0o111 != 0 });
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    /// Stores the work dir's output and publishes `record` (its `tree` and `files` filled in here)
+    /// by renaming a complete folder into place. Returns the finished record.
+    pub fn publish(&self, wd: &WorkDir, mut record: Record) -> Result<Record> {
+        let files = self.store_objects(&wd.out)?;
+        record.tree = tree_hash(&files);
+        record.files = files;
+        record.created_unix = now_unix();
+        let staging = wd.root.join("record");
+        let out = staging.join("out");
+        fs::create_dir_all(&out)?;
+        for f in &record.files {
+            let dest = out.join(&f.path);
+            if let Some(p) = dest.parent() {
+                fs::create_dir_all(p)?;
+            }
+            let obj = self.object_path(&f.hash);
+            if fs::hard_link(&obj, &dest).is_err() {
+                fs::copy(&obj, &dest)?;
+            }
+        }
+        if wd.log.exists() {
+            fs::copy(&wd.log, staging.join("log.txt"))?;
+        }
+        let json = serde_json::to_vec_pretty(&record)?;
+        let mut f = File::create(staging.join("record.json"))?;
+        f.write_all(&json)?;
+        f.sync_all()?;
+        fsync_dir(&staging);
+        let dest = self.record_dir(&record.key);
+        if dest.exists() {
+            // Published meanwhile by a process that did not honour the lock: keep the first.
+            return self.record(&record.key).context("record folder exists but cannot be read");
+        }
+        fs::rename(&staging, &dest).with_context(|| format!("cannot publish {}", dest.display()))?;
+        fsync_dir(&self.root.join("records"));
+        Ok(record)
+    }
+
+    /// Drops records no stage id points at as its last result, objects no record references,
+    /// and temp folders of processes that are gone.
+    pub fn gc(&self) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let keep: HashSet<String> = self.last_keys()?.into_values().collect();
+        let mut referenced = HashSet::new();
+        for e in fs::read_dir(self.root.join("records"))? {
+            let e = e?;
+            let key = e.file_name().to_string_lossy().into_owned();
+            if keep.contains(&key) {
+                if let Some(r) = self.record(&key) {
+                    referenced.extend(r.files.into_iter().map(|f| f.hash));
+                    continue;
+                }
+            }
+            let _lock = self.lock_key(&key)?;
+            remove_tree(&e.path())?;
+            let _ = fs::remove_file(self.root.join("locks").join(format!("{key}.lock")));
+            report.records_removed += 1;
+        }
+        for e in fs::read_dir(self.root.join("objects"))? {
+            let dir = e?.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            for o in fs::read_dir(&dir)? {
+                let o = o?;
+                let name = o.file_name().to_string_lossy().into_owned();
+                let hash = format!("{}{}", dir.file_name().unwrap_or_default().to_string_lossy(), name);
+                if name.starts_with(".tmp-") || !referenced.contains(&hash) {
+                    report.bytes_freed += o.metadata().map(|m| m.len()).unwrap_or(0);
+                    fs::remove_file(o.path())?;
+                    report.objects_removed += 1;
+                }
+            }
+        }
+        for e in fs::read_dir(self.root.join("tmp"))? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid: Option<u32> = name.split('-').next().and_then(|p| p.parse().ok());
+            if pid.is_some_and(|p| p != std::process::id() && !pid_alive(p)) {
+                remove_tree(&e.path())?;
+                report.temp_removed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Rehashes every object; drops corrupt ones and every record that references them.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let mut report = VerifyReport::default();
+        let mut corrupt = HashSet::new();
+        for e in fs::read_dir(self.root.join("objects"))? {
+            let dir = e?.path();
+            if !dir.is_dir() {
+                continue;
+            }
+            let prefix = dir.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            for o in fs::read_dir(&dir)? {
+                let o = o?;
+                let name = o.file_name().to_string_lossy().into_owned();
+                if name.starts_with(".tmp-") {
+                    continue;
+                }
+                report.objects_checked += 1;
+                let expected = format!("{prefix}{name}");
+                let actual = File::open(o.path()).and_then(hash_reader).unwrap_or_default();
+                if actual != expected {
+                    fs::remove_file(o.path())?;
+                    report.corrupt_objects.push(expected.clone());
+                    corrupt.insert(expected);
+                }
+            }
+        }
+        for e in fs::read_dir(self.root.join("records"))? {
+            let e = e?;
+            let key = e.file_name().to_string_lossy().into_owned();
+            let bad = match self.record(&key) {
+                Some(r) => r.files.iter().any(|f| corrupt.contains(&f.hash) || !self.object_path(&f.hash).exists()),
+                None => true,
+            };
+            if bad {
+                let _lock = self.lock_key(&key)?;
+                remove_tree(&e.path())?;
+                report.records_removed.push(key);
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Removes a folder tree that may hold read-only files.
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(_) => {
+            // Read-only folders block deletion for non-root users: make them writable and retry.
+            let mut stack = vec![path.to_path_buf()];
+            while let Some(d) = stack.pop() {
+                let _ = fs::set_permissions(&d, fs::Permissions::from_mode(0o755));
+                if let Ok(rd) = fs::read_dir(&d) {
+                    for e in rd.flatten() {
+                        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                            stack.push(e.path());
+                        }
+                    }
+                }
+            }
+            fs::remove_dir_all(path)
+        }
+    }
+}
+
+fn load_memo(path: &Path) -> HashMap<MemoKey, String> {
+    let mut map = HashMap::new();
+    let Ok(text) = fs::read_to_string(path) else { return map };
+    for line in text.lines() {
+        let parts: Vec<&str> = line.splitn(5, '\t').collect();
+        if let [size, mtime, inode, hash, p] = parts[..] {
+            if let (Ok(size), Ok(mtime_ns), Ok(inode)) = (size.parse(), mtime.parse(), inode.parse()) {
+                map.insert(MemoKey { path: PathBuf::from(p), size, mtime_ns, inode }, hash.to_string());
+            }
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str) -> Record {
+        Record {
+            key: key.into(), stage: "stages/a".into(), kind: "command".into(), version: 1,
+            params: BTreeMap::new(), inputs: BTreeMap::new(), extras: BTreeMap::new(),
+            engine_version: ENGINE_VERSION.into(), tree: String::new(), files: vec![], created_unix: 0, duration_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn publish_gc_and_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let wd = cache.work_dir("stages/a").unwrap();
+        fs::write(wd.out.join("x.txt"), "hello").unwrap();
+        fs::create_dir(wd.out.join("sub")).unwrap();
+        fs::write(wd.out.join("sub/y.txt"), "world").unwrap();
+        let rec = cache.publish(&wd, record("k1")).unwrap();
+        assert_eq!(rec.files.len(), 2);
+        assert_eq!(fs::read_to_string(cache.output_dir("k1").join("sub/y.txt")).unwrap(), "world");
+        assert!(cache.has_record("k1"));
+        // Same content, same tree.
+        let wd2 = cache.work_dir("stages/b").unwrap();
+        fs::write(wd2.out.join("x.txt"), "hello").unwrap();
+        fs::create_dir(wd2.out.join("sub")).unwrap();
+        fs::write(wd2.out.join("sub/y.txt"), "world").unwrap();
+        let rec2 = cache.publish(&wd2, record("k2")).unwrap();
+        assert_eq!(rec.tree, rec2.tree);
+
+        cache.set_last_key("stages/a", "k1").unwrap();
+        let gc = cache.gc().unwrap();
+        assert_eq!(gc.records_removed, 1);
+        assert!(cache.has_record("k1") && !cache.has_record("k2"));
+
+        // Corrupt an object: verify drops it and the record.
+        let obj = cache.object_path(&rec.files[0].hash);
+        fs::set_permissions(&obj, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&obj, "tampered").unwrap();
+        let v = cache.verify().unwrap();
+        assert_eq!(v.corrupt_objects.len(), 1);
+        assert_eq!(v.records_removed, vec!["k1".to_string()]);
+        assert!(!cache.has_record("k1"));
+    }
+
+    #[test]
+    fn hash_file_is_memoised_and_tracks_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c")).unwrap();
+        let f = dir.path().join("w.bin");
+        fs::write(&f, "abc").unwrap();
+        let h1 = cache.hash_file(&f).unwrap();
+        assert_eq!(h1, blake3::hash(b"abc").to_hex().to_string());
+        let again = Cache::open(&dir.path().join("c")).unwrap();
+        assert_eq!(again.hash_file(&f).unwrap(), h1);
+        fs::write(&f, "abcd").unwrap();
+        assert_eq!(again.hash_file(&f).unwrap(), blake3::hash(b"abcd").to_hex().to_string());
+    }
+}
