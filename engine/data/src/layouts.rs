@@ -377,7 +377,10 @@ fn raw_syc(obj: &Obj) -> Result<Option<RawSyc<'_>>, FieldError> {
         _ => None,
     };
     let mut turns = Vec::new();
-    if let Some(v) = top.get("prompt") {
+    if let Some(Value::String(single)) = top.get("prompt") {
+        // Some dumps flatten the conversation to its one human turn.
+        turns.push(("human".to_string(), single.clone()));
+    } else if let Some(v) = top.get("prompt") {
         let items = v.as_array().ok_or_else(|| {
             top.err(
                 "prompt",

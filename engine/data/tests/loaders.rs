@@ -57,6 +57,15 @@ fn public_layouts_are_accepted() {
     ]"#,
     );
     let recs = load_records(Kind::Answer, &p, None).unwrap();
+    let flat_prompt = write(
+        tmp.path(),
+        "answer2.jsonl",
+        r#"{"prompt":"Who wrote Hamlet?","base":{"question":"Who wrote Hamlet?","correct_answer":"Shakespeare","incorrect_answer":"Marlowe"}}"#,
+    );
+    let Record::Answer(b) = &load_records(Kind::Answer, &flat_prompt, None).unwrap()[0] else {
+        panic!()
+    };
+    assert_eq!(b.prompt, "Who wrote Hamlet?");
     let Record::Answer(a) = &recs[0] else {
         panic!()
     };
