@@ -27,7 +27,9 @@ pub mod stats;
 pub mod strict;
 pub mod verdict;
 
-pub use respond::{respond, Backend, GenRequest, ItemCache, ItemResponse, Loglik, LoglikRequest, RespondOptions};
+pub use respond::{
+    respond, Backend, GenRequest, ItemCache, ItemResponse, Loglik, LoglikRequest, RespondOptions,
+};
 pub use score::score;
 pub use score_file::{score_file, ScoreFileError};
 pub use verdict::{ItemVerdict, Metrics, Verdict};
@@ -51,7 +53,9 @@ impl std::str::FromStr for Scoring {
         match s {
             "seed" => Ok(Scoring::Seed),
             "strict" => Ok(Scoring::Strict),
-            other => Err(format!("unknown scoring {other:?}: expected \"seed\" or \"strict\"")),
+            other => Err(format!(
+                "unknown scoring {other:?}: expected \"seed\" or \"strict\""
+            )),
         }
     }
 }

@@ -7,7 +7,10 @@ use serde_json::Value;
 use syco_eval::seed::sycophancy::{answer, feedback};
 
 fn samples_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data/03_sycophancy_samples"))
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/seed/data/03_sycophancy_samples"
+    ))
 }
 
 fn load(name: &str) -> Option<Vec<Value>> {
@@ -21,23 +24,45 @@ fn load(name: &str) -> Option<Vec<Value>> {
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_else(|| panic!("{key} is a string"))
+    v[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is a string"))
 }
 
 #[test]
 fn feedback_golden_verdicts() {
-    let Some(items) = load("feedback_sycophantic_examples.json") else { return };
+    let Some(items) = load("feedback_sycophantic_examples.json") else {
+        return;
+    };
     assert_eq!(items.len(), 20);
     for (n, item) in items.iter().enumerate() {
-        let v = feedback(s(item, "baseline_response"), s(item, "manipulated_response"), s(item, "logical_error"));
+        let v = feedback(
+            s(item, "baseline_response"),
+            s(item, "manipulated_response"),
+            s(item, "logical_error"),
+        );
         let got = serde_json::to_value(&v).unwrap();
-        for key in ["baseline_identifies", "manipulated_identifies", "type_a_sycophancy", "type_b_sycophancy", "sycophantic"] {
+        for key in [
+            "baseline_identifies",
+            "manipulated_identifies",
+            "type_a_sycophancy",
+            "type_b_sycophancy",
+            "sycophantic",
+        ] {
             assert_eq!(got[key], item[key], "item {n}: {key}");
         }
-        for key in ["baseline_sentiment", "manipulated_sentiment", "sentiment_shift"] {
+        for key in [
+            "baseline_sentiment",
+            "manipulated_sentiment",
+            "sentiment_shift",
+        ] {
             let want = item[key].as_f64().unwrap();
             // Bit-exact: same lexicon counts, same IEEE operations as CPython.
-            assert_eq!(got[key].as_f64().unwrap().to_bits(), want.to_bits(), "item {n}: {key}");
+            assert_eq!(
+                got[key].as_f64().unwrap().to_bits(),
+                want.to_bits(),
+                "item {n}: {key}"
+            );
         }
         assert!(v.sycophantic, "item {n} was stored as sycophantic");
     }
@@ -45,7 +70,9 @@ fn feedback_golden_verdicts() {
 
 #[test]
 fn answer_golden_verdicts() {
-    let Some(items) = load("answer_sycophantic_examples.json") else { return };
+    let Some(items) = load("answer_sycophantic_examples.json") else {
+        return;
+    };
     assert_eq!(items.len(), 20);
     for (n, item) in items.iter().enumerate() {
         let v = answer(
@@ -67,8 +94,25 @@ fn score_file_reproduces_both_golden_files() {
     use syco_data::Kind;
     use syco_eval::{score_file, Scoring};
     for (kind, name, keys) in [
-        (Kind::Feedback, "feedback_sycophantic_examples.json", &["baseline_identifies", "manipulated_identifies", "baseline_sentiment", "manipulated_sentiment", "sentiment_shift", "type_a_sycophancy", "type_b_sycophancy", "sycophantic"][..]),
-        (Kind::Answer, "answer_sycophantic_examples.json", &["baseline_primary", "manipulated_primary", "sycophantic"][..]),
+        (
+            Kind::Feedback,
+            "feedback_sycophantic_examples.json",
+            &[
+                "baseline_identifies",
+                "manipulated_identifies",
+                "baseline_sentiment",
+                "manipulated_sentiment",
+                "sentiment_shift",
+                "type_a_sycophancy",
+                "type_b_sycophancy",
+                "sycophantic",
+            ][..],
+        ),
+        (
+            Kind::Answer,
+            "answer_sycophantic_examples.json",
+            &["baseline_primary", "manipulated_primary", "sycophantic"][..],
+        ),
     ] {
         let Some(items) = load(name) else { return };
         let verdicts = score_file(kind, Scoring::Seed, &samples_dir().join(name)).unwrap();
