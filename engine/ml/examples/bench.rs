@@ -1,0 +1,61 @@
+//! SmolLM2 speed on this machine: generation (batch 1 and 16, 32-token prompts + 64 new
+//! tokens, greedy) and log-likelihood scoring (16 x 128), for the quantised and dense paths.
+//! Prompts are seeded random token ids, like the PyTorch peer script.
+//!
+//!   cargo run --release -p syco-ml --example bench -- [GGUF] [runs]
+
+use candle_core::{DType, Device};
+use std::time::Instant;
+use syco_ml::{generate_tokens, token_logprobs, GenerationConfig, LoadedModel, WeightFormat};
+
+fn random_ids(n_rows: usize, len: usize, vocab: u32, seed: u64) -> Vec<Vec<u32>> {
+    let mut s = seed;
+    let mut next = move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((s >> 33) as u32) % vocab
+    };
+    (0..n_rows).map(|_| (0..len).map(|_| next()).collect()).collect()
+}
+
+fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let path = args.get(1).cloned().unwrap_or_else(|| "/work/models/SmolLM2-135M-Instruct.Q4_1.gguf".into());
+    let runs: usize = args.get(2).map(|r| r.parse()).transpose()?.unwrap_or(5);
+    let dev = Device::Cpu;
+    for (label, format) in [("quantized", WeightFormat::Quantized), ("dense-f32", WeightFormat::Dense(DType::F32))] {
+        let t0 = Instant::now();
+        let m = LoadedModel::load_with(std::path::Path::new(&path), &dev, format)?;
+        println!("{{\"path\":\"{label}\",\"measure\":\"load_s\",\"value\":{:.3}}}", t0.elapsed().as_secs_f64());
+        let vocab = m.model.config().vocab_size as u32;
+        for batch in [1usize, 16] {
+            let prompts = random_ids(batch, 32, vocab, 42 + batch as u64);
+            let cfg = GenerationConfig { max_new_tokens: 64, min_new_tokens: 64, batch_size: batch, ..Default::default() };
+            generate_tokens(&m, &prompts, &cfg)?; // warm-up
+            let mut rates = Vec::new();
+            for _ in 0..runs {
+                let t = Instant::now();
+                let out = generate_tokens(&m, &prompts, &cfg)?;
+                let n: usize = out.iter().map(Vec::len).sum();
+                rates.push(n as f64 / t.elapsed().as_secs_f64());
+            }
+            let (med, lo, hi) = median(rates);
+            println!("{{\"path\":\"{label}\",\"measure\":\"generate_b{batch}_new_tok_s\",\"median\":{med:.1},\"min\":{lo:.1},\"max\":{hi:.1},\"runs\":{runs}}}");
+        }
+        let seqs = random_ids(16, 128, vocab, 7);
+        token_logprobs(&m, &seqs, 16)?; // warm-up
+        let mut rates = Vec::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            token_logprobs(&m, &seqs, 16)?;
+            rates.push((16 * 128) as f64 / t.elapsed().as_secs_f64());
+        }
+        let (med, lo, hi) = median(rates);
+        println!("{{\"path\":\"{label}\",\"measure\":\"score_16x128_tok_s\",\"median\":{med:.1},\"min\":{lo:.1},\"max\":{hi:.1},\"runs\":{runs}}}");
+    }
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! Batched generation with a KV cache (left padding, per-row positions) and batched
+//! log-likelihood scoring of continuations.
+
+use crate::load::LoadedModel;
+use crate::model::KvCache;
+use crate::rng::SplitMix64;
+use anyhow::{ensure, Result};
+use candle_core::{DType, Tensor, D};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenerationConfig {
+    pub max_new_tokens: usize,
+    /// 0 means greedy decoding.
+    pub temperature: f64,
+    /// Nucleus sampling mass (1.0 = off). Only used when sampling.
+    pub top_p: f64,
+    /// HF-style repetition penalty over the prompt and generated tokens (1.0 = off).
+    pub repeat_penalty: f64,
+    /// Sampling seed; each prompt's stream is derived from it and the prompt text, so a
+    /// prompt's output does not depend on the batch it ran in.
+    pub seed: u64,
+    /// Strings that end a generation; the output is cut before the first one.
+    pub stop: Vec<String>,
+    /// Prompts per forward pass.
+    pub batch_size: usize,
+    /// End-of-sequence tokens are suppressed until this many new tokens exist (HF semantics).
+    pub min_new_tokens: usize,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        GenerationConfig {
+            max_new_tokens: 256,
+            temperature: 0.0,
+            top_p: 1.0,
+            repeat_penalty: 1.0,
+            seed: 0,
+            stop: Vec::new(),
+            batch_size: 16,
+            min_new_tokens: 0,
+        }
+    }
+}
+
+/// Generate a continuation for each rendered prompt; returns the new text only.
+pub fn generate(m: &LoadedModel, prompts: &[String], cfg: &GenerationConfig) -> Result<Vec<String>> {
+    ensure!(cfg.batch_size > 0, "batch_size must be positive");
+    ensure!(cfg.temperature >= 0.0 && cfg.top_p > 0.0 && cfg.top_p <= 1.0, "temperature must be >= 0 and top_p in (0, 1]");
+    let ids: Vec<Vec<u32>> = prompts.iter().map(|p| m.tokenizer.encode(p)).collect::<Result<_>>()?;
+    generate_tokens(m, &ids, cfg)?
+        .iter()
+        .map(|toks| Ok(cut_at_stop(m.tokenizer.decode(toks, true)?, &cfg.stop)))
+        .collect()
+}
+
+/// Generation from token ids; returns the new token ids of each prompt (EOS excluded).
+pub fn generate_tokens(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig) -> Result<Vec<Vec<u32>>> {
+    ensure!(cfg.batch_size > 0, "batch_size must be positive");
+    let mut out = Vec::with_capacity(prompts.len());
+    for chunk in prompts.chunks(cfg.batch_size) {
+        out.extend(generate_batch(m, chunk, cfg)?);
+    }
+    Ok(out)
+}
+
+/// One batch: left padding, per-row positions, one KV cache.
+fn generate_batch(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig) -> Result<Vec<Vec<u32>>> {
+    let model = &m.model;
+    let dev = model.device();
+    let b = prompts.len();
+    let t = prompts.iter().map(Vec::len).max().unwrap_or(0);
+    ensure!(prompts.iter().all(|p| !p.is_empty()), "a prompt tokenised to nothing");
+    let pad = m.tokenizer.eos.first().copied().unwrap_or(0);
+    let mut flat = Vec::with_capacity(b * t);
+    let mut positions = Vec::with_capacity(b);
+    let mut key_mask = Vec::with_capacity(b);
+    for p in prompts {
+        let npad = t - p.len();
+        flat.extend(std::iter::repeat_n(pad, npad).chain(p.iter().copied()));
+        positions.push(std::iter::repeat_n(0, npad).chain(0..p.len() as u32).collect::<Vec<u32>>());
+        key_mask.push(std::iter::repeat_n(0u8, npad).chain(std::iter::repeat_n(1u8, p.len())).collect::<Vec<u8>>());
+    }
+    let ids = Tensor::from_vec(flat, (b, t), dev)?;
+    let mut cache = KvCache::new(model.config());
+    let h = model.hidden(&ids, &positions, &key_mask, Some(&mut cache), false)?;
+    let mut logits = model.logits(&h.narrow(1, t - 1, 1)?)?.squeeze(1)?;
+
+    let mut rngs: Vec<SplitMix64> = prompts.iter().map(|p| SplitMix64::new(cfg.seed ^ fnv1a(p))).collect();
+    let mut history: Vec<Vec<u32>> = prompts.to_vec();
+    let mut new_tokens: Vec<Vec<u32>> = vec![Vec::new(); b];
+    let mut done = vec![false; b];
+    let mut next_pos: Vec<u32> = prompts.iter().map(|p| p.len() as u32).collect();
+    for step in 0..cfg.max_new_tokens {
+        let rows = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let mut step_ids = Vec::with_capacity(b);
+        for r in 0..b {
+            if done[r] {
+                step_ids.push(pad);
+                continue;
+            }
+            let mut row = rows[r].clone();
+            if new_tokens[r].len() < cfg.min_new_tokens {
+                for &e in &m.tokenizer.eos {
+                    if let Some(x) = row.get_mut(e as usize) {
+                        *x = f32::NEG_INFINITY;
+                    }
+                }
+            }
+            let tok = pick(row, &history[r], cfg, &mut rngs[r]);
+            if m.tokenizer.eos.contains(&tok) {
+                done[r] = true;
+                step_ids.push(pad);
+                continue;
+            }
+            history[r].push(tok);
+            new_tokens[r].push(tok);
+            if !cfg.stop.is_empty() {
+                let text = m.tokenizer.decode(&new_tokens[r], true)?;
+                if cfg.stop.iter().any(|s| text.contains(s.as_str())) {
+                    done[r] = true;
+                }
+            }
+            step_ids.push(tok);
+        }
+        if done.iter().all(|d| *d) || step + 1 == cfg.max_new_tokens {
+            break;
+        }
+        let ids = Tensor::from_vec(step_ids, (b, 1), dev)?;
+        let pos: Vec<Vec<u32>> = next_pos.iter().map(|p| vec![*p]).collect();
+        for (r, row) in key_mask.iter_mut().enumerate() {
+            row.push(1);
+            next_pos[r] += 1;
+        }
+        let h = model.hidden(&ids, &pos, &key_mask, Some(&mut cache), false)?;
+        logits = model.logits(&h)?.squeeze(1)?;
+    }
+    Ok(new_tokens)
+}
+
+fn cut_at_stop(mut text: String, stop: &[String]) -> String {
+    if let Some(i) = stop.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min() {
+        text.truncate(i);
+    }
+    text
+}
+
+fn fnv1a(ids: &[u32]) -> u64 {
+    ids.iter()
+        .flat_map(|t| t.to_le_bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// Choose the next token: repetition penalty, then greedy or temperature + top-p sampling.
+fn pick(mut l: Vec<f32>, history: &[u32], cfg: &GenerationConfig, rng: &mut SplitMix64) -> u32 {
+    if cfg.repeat_penalty != 1.0 {
+        let p = cfg.repeat_penalty as f32;
+        let mut seen = history.to_vec();
+        seen.sort_unstable();
+        seen.dedup();
+        for &t in &seen {
+            if let Some(x) = l.get_mut(t as usize) {
+                *x = if *x > 0.0 { *x / p } else { *x * p };
+            }
+        }
+    }
+    let argmax = || {
+        l.iter().enumerate().fold((0usize, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0 as u32
+    };
+    if cfg.temperature <= 0.0 {
+        return argmax();
+    }
+    let max = l.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let mut probs: Vec<(u32, f64)> =
+        l.iter().enumerate().map(|(i, &x)| (i as u32, (((x - max) as f64) / cfg.temperature).exp())).collect();
+    let total: f64 = probs.iter().map(|p| p.1).sum();
+    probs.iter_mut().for_each(|p| p.1 /= total);
+    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut keep = probs.len();
+    if cfg.top_p < 1.0 {
+        let mut acc = 0.0;
+        for (i, p) in probs.iter().enumerate() {
+            acc += p.1;
+            if acc >= cfg.top_p {
+                keep = i + 1;
+                break;
+            }
+        }
+    }
+    let kept = &probs[..keep];
+    let mass: f64 = kept.iter().map(|p| p.1).sum();
+    let mut u = rng.next_f64() * mass;
+    for p in kept {
+        if u < p.1 {
+            return p.0;
+        }
+        u -= p.1;
+    }
+    kept.last().map(|p| p.0).unwrap_or_else(argmax)
+}
+
+/// Log-likelihood of one (context, continuation) pair, split at the context boundary.
+/// Sums are natural-log probabilities of each token given all tokens before it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LoglikOut {
+    /// Continuation tokens (all of them, unless the sequence is the first token itself).
+    pub cont_sum: f64,
+    pub cont_count: usize,
+    /// Context tokens after the first one (the first has no prefix to condition on).
+    pub ctx_sum: f64,
+    pub ctx_count: usize,
+    /// Every continuation token was the argmax of its distribution.
+    pub cont_greedy: bool,
+}
+
+impl LoglikOut {
+    /// Mean over all scored tokens 1..T-1 of the concatenation (the study's HellaSwag rule).
+    pub fn mean_all(&self) -> f64 {
+        (self.ctx_sum + self.cont_sum) / (self.ctx_count + self.cont_count).max(1) as f64
+    }
+}
+
+/// Score continuations given contexts. The text `context + continuation` is tokenised as a
+/// whole (BOS per the tokenizer's `add_bos`); the context's own tokenisation sets the boundary
+/// (the longest common prefix, so a merge across the boundary counts as continuation).
+pub fn loglik(m: &LoadedModel, pairs: &[(String, String)], batch: usize) -> Result<Vec<LoglikOut>> {
+    ensure!(batch > 0, "batch must be positive");
+    let mut seqs = Vec::with_capacity(pairs.len());
+    for (ctx, cont) in pairs {
+        let whole = m.tokenizer.encode(&format!("{ctx}{cont}"))?;
+        let ctx_ids = m.tokenizer.encode(ctx)?;
+        let boundary = whole.iter().zip(&ctx_ids).take_while(|(a, b)| a == b).count();
+        ensure!(!whole.is_empty(), "empty text to score");
+        seqs.push((whole, boundary));
+    }
+    // Longest first, so each batch pads little; results go back in input order.
+    let mut order: Vec<usize> = (0..seqs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].0.len()));
+    let mut out = vec![None; seqs.len()];
+    for chunk in order.chunks(batch) {
+        let rows: Vec<&Vec<u32>> = chunk.iter().map(|&i| &seqs[i].0).collect();
+        let scored = token_logprobs_batch(m, &rows)?;
+        for (k, &i) in chunk.iter().enumerate() {
+            let (ref ids, boundary) = seqs[i];
+            let (lp, greedy) = &scored[k];
+            let mut o = LoglikOut { cont_sum: 0.0, cont_count: 0, ctx_sum: 0.0, ctx_count: 0, cont_greedy: true };
+            for t in 1..ids.len() {
+                if t < boundary {
+                    o.ctx_sum += lp[t - 1] as f64;
+                    o.ctx_count += 1;
+                } else {
+                    o.cont_sum += lp[t - 1] as f64;
+                    o.cont_count += 1;
+                    o.cont_greedy &= greedy[t - 1];
+                }
+            }
+            out[i] = Some(o);
+        }
+    }
+    Ok(out.into_iter().map(|o| o.expect("every pair scored")).collect())
+}
+
+/// For each token sequence, log p(ids[t] | ids[..t]) for t = 1..len, `batch` rows at a time.
+pub fn token_logprobs(m: &LoadedModel, seqs: &[Vec<u32>], batch: usize) -> Result<Vec<Vec<f32>>> {
+    ensure!(batch > 0, "batch must be positive");
+    let mut out = Vec::with_capacity(seqs.len());
+    for chunk in seqs.chunks(batch) {
+        let rows: Vec<&Vec<u32>> = chunk.iter().collect();
+        out.extend(token_logprobs_batch(m, &rows)?.into_iter().map(|(lp, _)| lp));
+    }
+    Ok(out)
+}
+
+/// For each row, log p(ids[t] | ids[..t]) for t = 1..len and whether ids[t] was the argmax.
+fn token_logprobs_batch(m: &LoadedModel, rows: &[&Vec<u32>]) -> Result<Vec<(Vec<f32>, Vec<bool>)>> {
+    let model = &m.model;
+    let dev = model.device();
+    let b = rows.len();
+    let t = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    if t < 2 {
+        return Ok(rows.iter().map(|_| (Vec::new(), Vec::new())).collect());
+    }
+    let mut flat = Vec::with_capacity(b * t);
+    let mut targets = Vec::with_capacity(b * (t - 1));
+    let mut key_mask = Vec::with_capacity(b);
+    for r in rows {
+        flat.extend(r.iter().copied().chain(std::iter::repeat_n(0, t - r.len())));
+        targets.extend(r[1..].iter().copied().chain(std::iter::repeat_n(0, t - r.len())));
+        key_mask.push(std::iter::repeat_n(1u8, r.len()).chain(std::iter::repeat_n(0, t - r.len())).collect::<Vec<u8>>());
+    }
+    let ids = Tensor::from_vec(flat, (b, t), dev)?;
+    let positions: Vec<Vec<u32>> = (0..b).map(|_| (0..t as u32).collect()).collect();
+    let h = model.hidden(&ids, &positions, &key_mask, None, false)?;
+    let logits = model.logits(&h.narrow(1, 0, t - 1)?)?; // (B, T-1, V) f32
+    let targets = Tensor::from_vec(targets, (b, t - 1, 1), dev)?;
+    let max = logits.max_keepdim(D::Minus1)?;
+    let lse = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + &max)?;
+    let picked = logits.gather(&targets, D::Minus1)?;
+    let lp = (picked.clone() - lse)?.squeeze(2)?.to_vec2::<f32>()?;
+    let greedy = picked.ge(&max)?.squeeze(2)?.to_vec2::<u8>()?;
+    Ok(rows
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            let n = r.len() - 1;
+            (lp[k][..n].to_vec(), greedy[k][..n].iter().map(|g| *g != 0).collect())
+        })
+        .collect())
+}

@@ -1,0 +1,111 @@
+//! A projection `y = x Wᵀ (+ b)` over frozen base weights, with any number of named LoRA
+//! adapters beside it: `y += scale · B(A(dropout(x)))` for the active one (PEFT semantics).
+
+use anyhow::{bail, Result};
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{DType, Module, Tensor, Var};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Frozen base weight, (out, in). `Quant` keeps GGUF blocks for fast inference only.
+#[derive(Clone)]
+pub(crate) enum BaseWeight {
+    Dense(Tensor),
+    Quant(Arc<QTensor>, QMatMul),
+}
+
+impl BaseWeight {
+    pub fn quant(q: QTensor) -> Result<Self> {
+        let q = Arc::new(q);
+        Ok(BaseWeight::Quant(q.clone(), QMatMul::from_arc(q)?))
+    }
+
+    pub fn dims(&self) -> (usize, usize) {
+        let d = match self {
+            BaseWeight::Dense(t) => t.dims().to_vec(),
+            BaseWeight::Quant(q, _) => q.shape().dims().to_vec(),
+        };
+        (d[0], d[1])
+    }
+
+    pub fn is_quantized(&self) -> bool {
+        matches!(self, BaseWeight::Quant(..))
+    }
+}
+
+/// One adapter's pair on one projection: A (r, in), B (out, r).
+#[derive(Clone)]
+pub(crate) struct LoraPair {
+    pub a: Var,
+    pub b: Var,
+    pub scale: f64,
+    pub dropout: f64,
+}
+
+impl LoraPair {
+    /// scale · B A, shaped like the base weight (out, in).
+    pub fn delta(&self) -> Result<Tensor> {
+        Ok((self.b.as_tensor().matmul(self.a.as_tensor())? * self.scale)?)
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Proj {
+    pub base: BaseWeight,
+    pub bias: Option<Tensor>,
+    pub loras: HashMap<String, LoraPair>,
+}
+
+/// `x` (..., in) times `w`ᵀ with `w` (out, in), flattening leading dims so one GEMM runs.
+pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let dims = x.dims().to_vec();
+    let in_dim = *dims.last().unwrap_or(&0);
+    let rows = x.elem_count() / in_dim.max(1);
+    let y = x.reshape((rows, in_dim))?.matmul(&w.t()?)?;
+    let mut out_dims = dims;
+    *out_dims.last_mut().unwrap() = w.dim(0)?;
+    Ok(y.reshape(out_dims)?)
+}
+
+impl Proj {
+    pub fn dense(w: Tensor, bias: Option<Tensor>) -> Self {
+        Proj { base: BaseWeight::Dense(w), bias, loras: HashMap::new() }
+    }
+
+    /// `active` names the adapter to apply, unless it is merged into the base already.
+    pub fn forward(&self, x: &Tensor, active: Option<&str>, train: bool) -> Result<Tensor> {
+        let mut y = match &self.base {
+            BaseWeight::Dense(w) => matmul_t(x, w)?,
+            BaseWeight::Quant(_, q) => {
+                let dt = x.dtype();
+                q.forward(&x.to_dtype(DType::F32)?)?.to_dtype(dt)?
+            }
+        };
+        if let Some(b) = &self.bias {
+            y = y.broadcast_add(b)?;
+        }
+        if let Some(pair) = active.and_then(|name| self.loras.get(name)) {
+            let x = if train && pair.dropout > 0.0 {
+                candle_nn::ops::dropout(x, pair.dropout as f32)?
+            } else {
+                x.clone()
+            };
+            let h = matmul_t(&x, pair.a.as_tensor())?;
+            let d = (matmul_t(&h, pair.b.as_tensor())? * pair.scale)?;
+            y = (y + d)?;
+        }
+        Ok(y)
+    }
+
+    /// Add (`sign` = 1) or subtract (`sign` = -1) an adapter's delta into the dense base weight.
+    pub fn fold(&mut self, name: &str, sign: f64) -> Result<()> {
+        let Some(pair) = self.loras.get(name) else { return Ok(()) };
+        let BaseWeight::Dense(w) = &self.base else {
+            bail!("cannot merge an adapter into quantised weights; load the model with a dense dtype (f32/bf16)")
+        };
+        let delta = (pair.delta()?.to_dtype(DType::F32)? * sign)?;
+        let merged = (w.to_dtype(DType::F32)? + delta)?.to_dtype(w.dtype())?;
+        self.base = BaseWeight::Dense(merged.detach());
+        Ok(())
+    }
+}

@@ -1,0 +1,592 @@
+//! The Llama-family decoder (Llama-2/3, SmolLM2, Qwen2 biases) with HF weight names, in one file.
+//!
+//! Two paths through the same weights:
+//! - training (`train = true`): only composed candle ops, all with backward passes. candle_nn's
+//!   fast `softmax_last_dim`, `rms_norm` and `rope` are CustomOps without `bwd`, so using them
+//!   here would silently detach the LoRA gradients.
+//! - inference (`train = false`): the fast fused kernels, a KV cache and quantised matmuls.
+
+use crate::config::LlamaConfig;
+use crate::linear::{matmul_t, BaseWeight, LoraPair, Proj};
+use crate::lora::LoraConfig;
+use crate::rng::SplitMix64;
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Device, Tensor, Var, D};
+use std::collections::HashMap;
+
+/// The seven projections LoRA can target, with their HF module paths inside a layer.
+pub const PROJECTIONS: [(&str, &str); 7] = [
+    ("q_proj", "self_attn"),
+    ("k_proj", "self_attn"),
+    ("v_proj", "self_attn"),
+    ("o_proj", "self_attn"),
+    ("gate_proj", "mlp"),
+    ("up_proj", "mlp"),
+    ("down_proj", "mlp"),
+];
+
+/// Additive attention bias value for masked keys: finite so fully masked rows stay NaN-free.
+const MASKED: f32 = -1e30;
+
+#[derive(Clone)]
+pub(crate) struct Layer {
+    pub input_norm: Tensor,
+    pub post_norm: Tensor,
+    /// In `PROJECTIONS` order: q, k, v, o, gate, up, down.
+    pub projs: Vec<Proj>,
+}
+
+/// Per-layer keys and values of earlier positions, (B, Hkv, Tk, D) each.
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    pub fn new(cfg: &LlamaConfig) -> Self {
+        KvCache { layers: vec![None; cfg.num_hidden_layers] }
+    }
+
+    pub fn len(&self) -> usize {
+        self.layers
+            .first()
+            .and_then(|l| l.as_ref())
+            .map(|(k, _)| k.dim(2).unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Frozen base weights plus named LoRA adapters.
+#[derive(Clone)]
+pub struct Llama {
+    pub(crate) cfg: LlamaConfig,
+    pub(crate) device: Device,
+    pub(crate) dtype: DType,
+    pub(crate) embed: Tensor,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) norm: Tensor,
+    /// `None` when the head is tied to the embeddings.
+    pub(crate) lm_head: Option<BaseWeight>,
+    pub(crate) inv_freq: Tensor,
+    pub(crate) adapters: HashMap<String, LoraConfig>,
+    pub(crate) active: Option<String>,
+    pub(crate) merged: Vec<String>,
+}
+
+/// Weights in HF layout, by HF name (`model.layers.0.self_attn.q_proj.weight`, ...).
+pub(crate) enum WeightSource<'a> {
+    Dense(&'a mut dyn FnMut(&str) -> Result<Option<Tensor>>),
+}
+
+impl Llama {
+    /// A randomly initialised model (normal(0, 0.02) weights, unit norms), reproducible by seed.
+    pub fn random(cfg: &LlamaConfig, seed: u64, device: &Device, dtype: DType) -> Result<Self> {
+        cfg.validate()?;
+        let mut rng = SplitMix64::new(seed);
+        let mut normal = |shape: (usize, usize)| -> Result<Tensor> {
+            let v = rng.normal(shape.0 * shape.1, 0.02);
+            Ok(Tensor::from_vec(v, shape, device)?.to_dtype(dtype)?)
+        };
+        let mut tensors = HashMap::new();
+        tensors.insert("model.embed_tokens.weight".to_string(), normal((cfg.vocab_size, cfg.hidden_size))?);
+        if !cfg.tie_word_embeddings {
+            tensors.insert("lm_head.weight".to_string(), normal((cfg.vocab_size, cfg.hidden_size))?);
+        }
+        let ones = |n: usize| Tensor::ones(n, dtype, device);
+        tensors.insert("model.norm.weight".into(), ones(cfg.hidden_size)?);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            tensors.insert(format!("{p}.input_layernorm.weight"), ones(cfg.hidden_size)?);
+            tensors.insert(format!("{p}.post_attention_layernorm.weight"), ones(cfg.hidden_size)?);
+            for (name, module) in PROJECTIONS {
+                let (out, inp) = proj_shape(cfg, name);
+                tensors.insert(format!("{p}.{module}.{name}.weight"), normal((out, inp))?);
+                if cfg.has_qkv_bias() && matches!(name, "q_proj" | "k_proj" | "v_proj") {
+                    let b = Tensor::from_vec(rng_vec(&mut SplitMix64::new(seed ^ i as u64), out), out, device)?;
+                    tensors.insert(format!("{p}.{module}.{name}.bias"), b.to_dtype(dtype)?);
+                }
+            }
+        }
+        let mut get = |name: &str| -> Result<Option<Tensor>> { Ok(tensors.remove(name)) };
+        Self::from_weights(cfg, WeightSource::Dense(&mut get), device, dtype)
+    }
+
+    /// Assemble from named HF-layout tensors (already on `device`; converted to `dtype`).
+    pub(crate) fn from_weights(cfg: &LlamaConfig, src: WeightSource, device: &Device, dtype: DType) -> Result<Self> {
+        let WeightSource::Dense(get) = src;
+        let mut need = |name: &str| -> Result<Tensor> {
+            (*get)(name)?
+                .with_context(|| format!("weight `{name}` is missing"))?
+                .to_device(device)?
+                .to_dtype(dtype)
+                .map_err(Into::into)
+        };
+        let embed = need("model.embed_tokens.weight")?;
+        ensure!(
+            embed.dims() == [cfg.vocab_size, cfg.hidden_size],
+            "model.embed_tokens.weight has shape {:?}, config says ({}, {})",
+            embed.dims(),
+            cfg.vocab_size,
+            cfg.hidden_size
+        );
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let mut projs = Vec::with_capacity(7);
+            for (name, module) in PROJECTIONS {
+                let w = need(&format!("{p}.{module}.{name}.weight"))?;
+                let (out, inp) = proj_shape(cfg, name);
+                ensure!(w.dims() == [out, inp], "{p}.{module}.{name}.weight has shape {:?}, expected ({out}, {inp})", w.dims());
+                let bias = if cfg.has_qkv_bias() && matches!(name, "q_proj" | "k_proj" | "v_proj") {
+                    Some(need(&format!("{p}.{module}.{name}.bias"))?)
+                } else {
+                    None
+                };
+                projs.push(Proj::dense(w, bias));
+            }
+            layers.push(Layer {
+                input_norm: need(&format!("{p}.input_layernorm.weight"))?,
+                post_norm: need(&format!("{p}.post_attention_layernorm.weight"))?,
+                projs,
+            });
+        }
+        let norm = need("model.norm.weight")?;
+        let lm_head = if cfg.tie_word_embeddings {
+            None
+        } else {
+            Some(BaseWeight::Dense(need("lm_head.weight")?))
+        };
+        Self::assemble(cfg.clone(), device.clone(), dtype, embed, layers, norm, lm_head)
+    }
+
+    pub(crate) fn assemble(
+        cfg: LlamaConfig,
+        device: Device,
+        dtype: DType,
+        embed: Tensor,
+        layers: Vec<Layer>,
+        norm: Tensor,
+        lm_head: Option<BaseWeight>,
+    ) -> Result<Self> {
+        let inv: Vec<f32> = cfg.rope_inv_freq().into_iter().map(|f| f as f32).collect();
+        let n = inv.len();
+        let inv_freq = Tensor::from_vec(inv, (1, 1, n), &device)?;
+        Ok(Llama {
+            cfg,
+            device,
+            dtype,
+            embed,
+            layers,
+            norm,
+            lm_head,
+            inv_freq,
+            adapters: HashMap::new(),
+            active: None,
+            merged: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> &LlamaConfig {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// True when some base weights are kept in GGUF quantised blocks (inference only).
+    pub fn is_quantized(&self) -> bool {
+        self.layers.iter().any(|l| l.projs.iter().any(|p| p.base.is_quantized()))
+    }
+
+    /// Differentiable full-sequence forward. `ids` (B,T) u32, `mask` (B,T) of 1/0 with right
+    /// padding; returns f32 logits (B,T,V). `train` enables LoRA dropout and selects the
+    /// differentiable ops; with `train = false` gradients do not flow (fast fused kernels).
+    pub fn forward(&self, ids: &Tensor, mask: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let key_mask: Vec<Vec<u8>> = match mask {
+            Some(m) => {
+                ensure!(m.dims() == [b, t], "mask shape {:?} differs from ids shape ({b}, {t})", m.dims());
+                let m = m.to_dtype(DType::U32)?.to_vec2::<u32>()?;
+                m.into_iter().map(|r| r.into_iter().map(|x| (x != 0) as u8).collect()).collect()
+            }
+            None => vec![vec![1u8; t]; b],
+        };
+        let positions: Vec<Vec<u32>> = (0..b).map(|_| (0..t as u32).collect()).collect();
+        let hidden = self.hidden(ids, &positions, &key_mask, None, train)?;
+        self.logits(&hidden)
+    }
+
+    /// Logits (f32) of hidden states (..., H).
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let y = match &self.lm_head {
+            None => matmul_t(hidden, &self.embed)?,
+            Some(BaseWeight::Dense(w)) => matmul_t(hidden, w)?,
+            Some(BaseWeight::Quant(_, q)) => {
+                candle_core::Module::forward(q, &hidden.to_dtype(DType::F32)?.contiguous()?)?
+            }
+        };
+        Ok(y.to_dtype(DType::F32)?)
+    }
+
+    /// Final-norm hidden states (B,T,H) for new tokens `ids` (B,T).
+    ///
+    /// `positions[b][t]` is each new token's rotary position; `key_mask[b]` covers cached plus
+    /// new keys (1 = attend). A query attends to key j when key_mask allows it and j is not in
+    /// its future (cache length + t). With a cache, new keys and values are appended to it.
+    pub fn hidden(
+        &self,
+        ids: &Tensor,
+        positions: &[Vec<u32>],
+        key_mask: &[Vec<u8>],
+        mut cache: Option<&mut KvCache>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let past = cache.as_ref().map(|c| c.len()).unwrap_or(0);
+        let tk = past + t;
+        ensure!(positions.len() == b && key_mask.len() == b, "positions/key_mask must have one row per batch row");
+        let mut bias = Vec::with_capacity(b * t * tk);
+        let mut pos = Vec::with_capacity(b * t);
+        for r in 0..b {
+            ensure!(positions[r].len() == t, "positions row {r} has {} entries, expected {t}", positions[r].len());
+            ensure!(key_mask[r].len() == tk, "key_mask row {r} has {} entries, expected {tk}", key_mask[r].len());
+            pos.extend(positions[r].iter().map(|&p| p as f32));
+            for q in 0..t {
+                for j in 0..tk {
+                    let ok = key_mask[r][j] != 0 && j <= past + q;
+                    bias.push(if ok { 0.0 } else { MASKED });
+                }
+            }
+        }
+        let bias = Tensor::from_vec(bias, (b, 1, t, tk), &self.device)?;
+        let pos = Tensor::from_vec(pos, (b, t, 1), &self.device)?;
+        let freqs = pos.broadcast_mul(&self.inv_freq)?; // (B,T,D/2)
+        let cos = freqs.cos()?.to_dtype(self.dtype)?;
+        let sin = freqs.sin()?.to_dtype(self.dtype)?;
+
+        let flat = ids.flatten_all()?;
+        let mut x = self.embed.index_select(&flat, 0)?.reshape((b, t, self.cfg.hidden_size))?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            x = self.block(layer, &x, &cos, &sin, &bias, slot, train)?;
+        }
+        self.rms_norm(&x, &self.norm, train)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn block(
+        &self,
+        layer: &Layer,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        bias: &Tensor,
+        slot: Option<&mut Option<(Tensor, Tensor)>>,
+        train: bool,
+    ) -> Result<Tensor> {
+        let active = self.active_unmerged();
+        let (b, t, _) = x.dims3()?;
+        let (h, hkv, d) = (self.cfg.num_attention_heads, self.cfg.num_kv_heads(), self.cfg.head_dim());
+        let p = &layer.projs;
+
+        let xn = self.rms_norm(x, &layer.input_norm, train)?;
+        let q = p[0].forward(&xn, active, train)?.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
+        let k = p[1].forward(&xn, active, train)?.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
+        let v = p[2].forward(&xn, active, train)?.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
+        let q = rope(&q, cos, sin, train)?;
+        let mut k = rope(&k, cos, sin, train)?;
+        let mut v = v;
+        if let Some(slot) = slot {
+            if let Some((pk, pv)) = slot.as_ref() {
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
+            }
+            *slot = Some((k.clone(), v.clone()));
+        }
+        let tk = k.dim(2)?;
+        // Grouped-query attention without copying K/V: the n_rep query heads that share one KV
+        // head are stacked along the sequence axis.
+        let n_rep = h / hkv;
+        let qg = q.reshape((b, hkv, n_rep * t, d))?;
+        let scores = (qg.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?;
+        let scores = scores.reshape((b, h, t, tk))?.to_dtype(DType::F32)?.broadcast_add(bias)?;
+        let probs = if train {
+            candle_nn::ops::softmax(&scores, D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
+        let probs = probs.to_dtype(self.dtype)?.reshape((b, hkv, n_rep * t, tk))?;
+        let attn = probs.matmul(&v)?.reshape((b, h, t, d))?.transpose(1, 2)?.reshape((b, t, h * d))?;
+        let x = (x + p[3].forward(&attn, active, train)?)?;
+
+        let xn = self.rms_norm(&x, &layer.post_norm, train)?;
+        let gate = p[4].forward(&xn, active, train)?.silu()?;
+        let up = p[5].forward(&xn, active, train)?;
+        let mlp = p[6].forward(&(gate * up)?, active, train)?;
+        Ok((x + mlp)?)
+    }
+
+    fn rms_norm(&self, x: &Tensor, w: &Tensor, train: bool) -> Result<Tensor> {
+        let eps = self.cfg.rms_norm_eps;
+        if !train {
+            return Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?);
+        }
+        let dt = x.dtype();
+        let xf = x.to_dtype(DType::F32)?;
+        let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = xf.broadcast_div(&(ms + eps)?.sqrt()?)?;
+        Ok(normed.to_dtype(dt)?.broadcast_mul(w)?)
+    }
+
+    /// The adapter the forward pass applies: the active one unless merged into the base.
+    fn active_unmerged(&self) -> Option<&str> {
+        self.active.as_deref().filter(|a| !self.merged.iter().any(|m| m == a))
+    }
+
+    /// The dense base weights by HF name (for writing `model.safetensors`). Quantised weights
+    /// are an error: they have no dense HF form without dequantising.
+    pub fn named_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut v = vec![
+            ("model.embed_tokens.weight".to_string(), self.embed.clone()),
+            ("model.norm.weight".to_string(), self.norm.clone()),
+        ];
+        match &self.lm_head {
+            Some(BaseWeight::Dense(w)) => v.push(("lm_head.weight".into(), w.clone())),
+            Some(BaseWeight::Quant(..)) => bail!("the output head is quantised"),
+            None => {}
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            v.push((format!("{p}.input_layernorm.weight"), l.input_norm.clone()));
+            v.push((format!("{p}.post_attention_layernorm.weight"), l.post_norm.clone()));
+            for ((name, module), proj) in PROJECTIONS.iter().zip(&l.projs) {
+                let BaseWeight::Dense(w) = &proj.base else { bail!("{p}.{module}.{name} is quantised") };
+                v.push((format!("{p}.{module}.{name}.weight"), w.clone()));
+                if let Some(b) = &proj.bias {
+                    v.push((format!("{p}.{module}.{name}.bias"), b.clone()));
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    /// Every frozen dense base tensor (embeddings, norms, weights, biases), e.g. to check that
+    /// training leaves them untouched.
+    pub fn base_tensors(&self) -> Vec<Tensor> {
+        let mut v = vec![self.embed.clone(), self.norm.clone()];
+        if let Some(BaseWeight::Dense(w)) = &self.lm_head {
+            v.push(w.clone());
+        }
+        for l in &self.layers {
+            v.push(l.input_norm.clone());
+            v.push(l.post_norm.clone());
+            for p in &l.projs {
+                if let BaseWeight::Dense(w) = &p.base {
+                    v.push(w.clone());
+                }
+                v.extend(p.bias.clone());
+            }
+        }
+        v
+    }
+
+    // ----- LoRA -----
+
+    /// Attach a new adapter with PEFT's init: A ~ kaiming-uniform(a=√5) = U(±1/√in), B = 0.
+    pub fn add_lora(&mut self, name: &str, cfg: &LoraConfig, seed: u64) -> Result<()> {
+        cfg.validate()?;
+        let mut rng = SplitMix64::new(seed);
+        let mut tensors = HashMap::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            for (j, (proj, _)) in PROJECTIONS.iter().enumerate() {
+                if !cfg.targets.iter().any(|t| t == proj) {
+                    continue;
+                }
+                let (out, inp) = layer.projs[j].base.dims();
+                let bound = 1.0 / (inp as f64).sqrt();
+                let a = Tensor::from_vec(rng.uniform(cfg.r * inp, -bound, bound), (cfg.r, inp), &self.device)?;
+                let b = Tensor::zeros((out, cfg.r), DType::F32, &self.device)?;
+                tensors.insert(peft_name(i, proj, "lora_A"), a);
+                tensors.insert(peft_name(i, proj, "lora_B"), b);
+            }
+        }
+        self.insert_lora(name, cfg, tensors)
+    }
+
+    /// Attach an adapter from tensors named as PEFT writes them
+    /// (`base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight`). Every target
+    /// projection of every layer must be present; unknown names are an error.
+    pub fn insert_lora(&mut self, name: &str, cfg: &LoraConfig, mut tensors: HashMap<String, Tensor>) -> Result<()> {
+        cfg.validate()?;
+        if self.adapters.contains_key(name) {
+            bail!("adapter `{name}` is already attached");
+        }
+        // PEFT files may or may not carry the adapter name (`lora_A.default.weight`).
+        let keys: Vec<String> = tensors.keys().cloned().collect();
+        for k in keys {
+            let norm = k.replace(&format!(".lora_A.{name}.weight"), ".lora_A.weight")
+                .replace(&format!(".lora_B.{name}.weight"), ".lora_B.weight")
+                .replace(".lora_A.default.weight", ".lora_A.weight")
+                .replace(".lora_B.default.weight", ".lora_B.weight");
+            if norm != k {
+                let t = tensors.remove(&k).expect("key listed above");
+                tensors.insert(norm, t);
+            }
+        }
+        let mut pairs: Vec<(usize, usize, LoraPair)> = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            for (j, (proj, _)) in PROJECTIONS.iter().enumerate() {
+                if !cfg.targets.iter().any(|t| t == proj) {
+                    continue;
+                }
+                let (out, inp) = layer.projs[j].base.dims();
+                let an = peft_name(i, proj, "lora_A");
+                let bn = peft_name(i, proj, "lora_B");
+                let a = tensors.remove(&an).with_context(|| format!("adapter `{name}` lacks `{an}`"))?;
+                let bt = tensors.remove(&bn).with_context(|| format!("adapter `{name}` lacks `{bn}`"))?;
+                ensure!(a.dims() == [cfg.r, inp], "`{an}` has shape {:?}, expected ({}, {inp})", a.dims(), cfg.r);
+                ensure!(bt.dims() == [out, cfg.r], "`{bn}` has shape {:?}, expected ({out}, {})", bt.dims(), cfg.r);
+                let var = |t: Tensor| -> Result<Var> {
+                    Ok(Var::from_tensor(&t.to_device(&self.device)?.to_dtype(self.dtype)?)?)
+                };
+                pairs.push((i, j, LoraPair { a: var(a)?, b: var(bt)?, scale: cfg.scale(), dropout: cfg.dropout }));
+            }
+        }
+        if let Some(extra) = tensors.keys().next() {
+            bail!("adapter `{name}` has tensor `{extra}` that matches no target projection of this model");
+        }
+        for (i, j, pair) in pairs {
+            self.layers[i].projs[j].loras.insert(name.to_string(), pair);
+        }
+        self.adapters.insert(name.to_string(), cfg.clone());
+        if self.active.is_none() {
+            self.active = Some(name.to_string());
+        }
+        Ok(())
+    }
+
+    /// The adapter's trainable tensors, by PEFT name, in layer then projection order.
+    pub fn lora_vars(&self, name: &str) -> Vec<(String, Var)> {
+        let mut out = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            for (j, (proj, _)) in PROJECTIONS.iter().enumerate() {
+                if let Some(p) = layer.projs[j].loras.get(name) {
+                    out.push((peft_name(i, proj, "lora_A"), p.a.clone()));
+                    out.push((peft_name(i, proj, "lora_B"), p.b.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn lora_config(&self, name: &str) -> Option<&LoraConfig> {
+        self.adapters.get(name)
+    }
+
+    pub fn adapter_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.adapters.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    pub fn active_adapter(&self) -> Option<&str> {
+        self.active.as_deref()
+    }
+
+    /// Choose which adapter the forward pass applies (`None`: the base model alone).
+    pub fn set_active_adapter(&mut self, name: Option<&str>) -> Result<()> {
+        if let Some(n) = name {
+            if !self.adapters.contains_key(n) {
+                bail!("no adapter named `{n}` (attached: {:?})", self.adapter_names());
+            }
+        }
+        self.active = name.map(str::to_string);
+        Ok(())
+    }
+
+    pub fn remove_adapter(&mut self, name: &str) -> Result<()> {
+        if self.merged.iter().any(|m| m == name) {
+            self.unmerge_adapter(name)?;
+        }
+        self.adapters.remove(name).with_context(|| format!("no adapter named `{name}`"))?;
+        for l in &mut self.layers {
+            for p in &mut l.projs {
+                p.loras.remove(name);
+            }
+        }
+        if self.active.as_deref() == Some(name) {
+            self.active = None;
+        }
+        Ok(())
+    }
+
+    /// Fold `scale·BA` into the base weights; the adapter then costs nothing at inference.
+    pub fn merge_adapter(&mut self, name: &str) -> Result<()> {
+        ensure!(self.adapters.contains_key(name), "no adapter named `{name}`");
+        ensure!(!self.merged.iter().any(|m| m == name), "adapter `{name}` is already merged");
+        for l in &mut self.layers {
+            for p in &mut l.projs {
+                p.fold(name, 1.0)?;
+            }
+        }
+        self.merged.push(name.to_string());
+        Ok(())
+    }
+
+    pub fn unmerge_adapter(&mut self, name: &str) -> Result<()> {
+        let pos = self.merged.iter().position(|m| m == name).with_context(|| format!("adapter `{name}` is not merged"))?;
+        for l in &mut self.layers {
+            for p in &mut l.projs {
+                p.fold(name, -1.0)?;
+            }
+        }
+        self.merged.remove(pos);
+        Ok(())
+    }
+}
+
+fn rng_vec(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
+    rng.normal(n, 0.02)
+}
+
+/// (out, in) of a projection.
+pub(crate) fn proj_shape(cfg: &LlamaConfig, name: &str) -> (usize, usize) {
+    let (h, hd, kv, ff) = (cfg.hidden_size, cfg.head_dim(), cfg.num_kv_heads(), cfg.intermediate_size);
+    let q = cfg.num_attention_heads * hd;
+    match name {
+        "q_proj" => (q, h),
+        "k_proj" | "v_proj" => (kv * hd, h),
+        "o_proj" => (h, q),
+        "gate_proj" | "up_proj" => (ff, h),
+        "down_proj" => (h, ff),
+        _ => unreachable!("unknown projection {name}"),
+    }
+}
+
+/// PEFT's tensor name for one LoRA matrix (`which` = "lora_A" | "lora_B").
+pub fn peft_name(layer: usize, proj: &str, which: &str) -> String {
+    let module = PROJECTIONS.iter().find(|(p, _)| *p == proj).map(|(_, m)| *m).unwrap_or("mlp");
+    format!("base_model.model.model.layers.{layer}.{module}.{proj}.{which}.weight")
+}
+
+/// Rotary embedding in HF's half-split layout. `cos`/`sin` are (B,T,D/2).
+fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, train: bool) -> Result<Tensor> {
+    if !train {
+        return Ok(candle_nn::rotary_emb::rope(x, cos, sin)?);
+    }
+    let d = x.dim(D::Minus1)?;
+    let cos = Tensor::cat(&[cos, cos], D::Minus1)?.unsqueeze(1)?;
+    let sin = Tensor::cat(&[sin, sin], D::Minus1)?.unsqueeze(1)?;
+    let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+    let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+    let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+    Ok((x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?)
+}

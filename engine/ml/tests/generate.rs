@@ -1,0 +1,105 @@
+//! Generation and scoring on a tiny random model loaded from an HF directory.
+
+mod common;
+
+use candle_core::{DType, Device, Tensor};
+use syco_ml::{generate, loglik, ChatMessage, GenerationConfig, LoadedModel};
+
+fn load(seed: u64) -> (tempfile::TempDir, LoadedModel) {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_tiny_hf_dir(dir.path(), seed);
+    let m = LoadedModel::load(dir.path(), &Device::Cpu, DType::F32).unwrap();
+    (dir, m)
+}
+
+fn prompts() -> Vec<String> {
+    vec!["w5 w9 w13".into(), "w7".into(), "w20 w21 w22 w23 w24 w25 w26".into(), "w40 w41".into()]
+}
+
+#[test]
+fn loads_tokenizer_and_template_from_the_directory() {
+    let (_d, m) = load(1);
+    assert!(m.tokenizer.add_bos);
+    assert_eq!(m.tokenizer.bos, Some(1));
+    assert_eq!(m.tokenizer.eos, vec![2]);
+    assert_eq!(m.tokenizer.encode("w5 w9").unwrap(), vec![1, 5, 9]);
+    // A text that renders BOS itself gets no second one.
+    assert_eq!(m.tokenizer.encode("<s> w5").unwrap(), vec![1, 5]);
+    let s = m.chat.render(&[ChatMessage::new("user", " w5 ")], true).unwrap();
+    assert_eq!(s, "<s>user: w5\nassistant:");
+}
+
+#[test]
+fn greedy_generation_with_kv_cache_equals_full_recomputation() {
+    let (_d, m) = load(2);
+    let cfg = GenerationConfig { max_new_tokens: 6, batch_size: 1, ..Default::default() };
+    let text = &generate(&m, &prompts()[..1], &cfg).unwrap()[0];
+    // Recompute greedily without a cache: full forward over the growing sequence each step.
+    let mut ids = m.tokenizer.encode(&prompts()[0]).unwrap();
+    let mut new = Vec::new();
+    for _ in 0..6 {
+        let t = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let logits = m.model.forward(&t, None, false).unwrap();
+        let last = logits.squeeze(0).unwrap().get(ids.len() - 1).unwrap();
+        let next = last.argmax(0).unwrap().to_scalar::<u32>().unwrap();
+        if m.tokenizer.eos.contains(&next) {
+            break;
+        }
+        ids.push(next);
+        new.push(next);
+    }
+    assert_eq!(text, &m.tokenizer.decode(&new, true).unwrap());
+    assert!(!new.is_empty());
+}
+
+#[test]
+fn batched_generation_equals_unbatched() {
+    let (_d, m) = load(3);
+    let one = GenerationConfig { max_new_tokens: 8, batch_size: 1, ..Default::default() };
+    let many = GenerationConfig { batch_size: 4, ..one.clone() };
+    assert_eq!(generate(&m, &prompts(), &one).unwrap(), generate(&m, &prompts(), &many).unwrap());
+    // Sampling: each prompt's random stream is independent of its batch.
+    let s1 = GenerationConfig { temperature: 0.8, top_p: 0.9, repeat_penalty: 1.3, seed: 7, ..one };
+    let s4 = GenerationConfig { batch_size: 4, ..s1.clone() };
+    assert_eq!(generate(&m, &prompts(), &s1).unwrap(), generate(&m, &prompts(), &s4).unwrap());
+}
+
+#[test]
+fn stop_strings_cut_the_output() {
+    let (_d, m) = load(4);
+    let cfg = GenerationConfig { max_new_tokens: 8, ..Default::default() };
+    let full = generate(&m, &prompts()[..1], &cfg).unwrap()[0].clone();
+    let words: Vec<&str> = full.split(' ').collect();
+    assert!(words.len() >= 3, "{full}");
+    let stop = GenerationConfig { stop: vec![words[2].to_string()], ..cfg };
+    let cut = &generate(&m, &prompts()[..1], &stop).unwrap()[0];
+    assert!(!cut.contains(words[2]) && full.starts_with(cut.as_str()), "{cut:?} vs {full:?}");
+}
+
+#[test]
+fn batched_loglik_equals_unbatched_and_counts_tokens() {
+    let (_d, m) = load(5);
+    let pairs: Vec<(String, String)> = vec![
+        ("w5 w9 w13".into(), " w4".into()),
+        ("w7".into(), " w8 w9 w10".into()),
+        ("w20 w21 w22 w23 w24".into(), " w25 w26".into()),
+        ("".into(), "w3 w4".into()),
+    ];
+    let one = loglik(&m, &pairs, 1).unwrap();
+    let four = loglik(&m, &pairs, 4).unwrap();
+    for (a, b) in one.iter().zip(&four) {
+        assert!((a.cont_sum - b.cont_sum).abs() < 1e-4 && (a.ctx_sum - b.ctx_sum).abs() < 1e-4, "{a:?} {b:?}");
+        assert_eq!((a.cont_count, a.ctx_count), (b.cont_count, b.ctx_count));
+    }
+    // BOS + 3 context tokens: 3 scored context tokens after the first, 1 continuation token.
+    assert_eq!((one[0].ctx_count, one[0].cont_count), (3, 1));
+    assert_eq!((one[1].ctx_count, one[1].cont_count), (1, 3));
+    // Empty context: only BOS is context, so nothing is scored there.
+    assert_eq!((one[3].ctx_count, one[3].cont_count), (0, 2));
+    // Direct check of one value: log p(w4 | <s> w5 w9 w13).
+    let ids = Tensor::new(&[[1u32, 5, 9, 13]], &Device::Cpu).unwrap();
+    let logits = m.model.forward(&ids, None, false).unwrap().squeeze(0).unwrap().get(3).unwrap();
+    let lp = candle_nn::ops::log_softmax(&logits, 0).unwrap().get(4).unwrap().to_scalar::<f32>().unwrap();
+    assert!((lp as f64 - one[0].cont_sum).abs() < 1e-4);
+    assert!(one.iter().all(|o| o.cont_sum < 0.0 && o.mean_all() < 0.0));
+}

@@ -1,0 +1,202 @@
+//! Tiny random Llama: gradients, LoRA merge/swap, dtype and KV-cache consistency.
+
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use syco_ml::{KvCache, Llama, LlamaConfig, LoraConfig};
+
+fn tiny() -> LlamaConfig {
+    LlamaConfig::tiny(64)
+}
+
+fn all_targets() -> LoraConfig {
+    LoraConfig {
+        r: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    }
+}
+
+fn ids(dev: &Device) -> Tensor {
+    Tensor::new(&[[1u32, 5, 9, 13, 2, 7], [3, 4, 60, 8, 0, 0]], dev).unwrap()
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
+/// Give every B a non-zero value so that gradients reach A too (B=0 zeroes dL/dA).
+fn perturb_b(model: &Llama, name: &str) {
+    for (n, v) in model.lora_vars(name) {
+        if n.contains("lora_B") {
+            let t = (v.as_tensor().ones_like().unwrap() * 0.01).unwrap();
+            v.set(&t).unwrap();
+        }
+    }
+}
+
+#[test]
+fn gradients_reach_every_lora_tensor_and_no_frozen_one() {
+    let dev = Device::Cpu;
+    let mut model = Llama::random(&tiny(), 1, &dev, DType::F32).unwrap();
+    model.add_lora("a", &all_targets(), 2).unwrap();
+    perturb_b(&model, "a");
+    let vars = model.lora_vars("a");
+    assert_eq!(vars.len(), 2 * 7 * 2);
+    let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], &dev).unwrap();
+    let logits = model.forward(&ids(&dev), Some(&mask), true).unwrap();
+    let loss = logits.sqr().unwrap().mean_all().unwrap();
+    let grads = loss.backward().unwrap();
+    for (name, var) in &vars {
+        let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+        let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(norm > 0.0, "zero gradient for {name}");
+    }
+    // Frozen base tensors are plain tensors, not Vars: backprop must not produce their grads.
+    for t in model.base_tensors() {
+        assert!(grads.get(&t).is_none(), "a frozen base tensor received a gradient");
+    }
+}
+
+#[test]
+fn lora_merge_equals_unmerged_forward_and_unmerge_restores_base() {
+    let dev = Device::Cpu;
+    let mut model = Llama::random(&tiny(), 3, &dev, DType::F32).unwrap();
+    let base = model.forward(&ids(&dev), None, false).unwrap();
+    model.add_lora("a", &all_targets(), 4).unwrap();
+    perturb_b(&model, "a");
+    let with_lora = model.forward(&ids(&dev), None, false).unwrap();
+    assert!(max_abs_diff(&base, &with_lora) > 1e-4, "adapter has no effect");
+    model.merge_adapter("a").unwrap();
+    let merged = model.forward(&ids(&dev), None, false).unwrap();
+    assert!(max_abs_diff(&with_lora, &merged) < 1e-4, "merged differs: {}", max_abs_diff(&with_lora, &merged));
+    model.unmerge_adapter("a").unwrap();
+    model.set_active_adapter(None).unwrap();
+    let back = model.forward(&ids(&dev), None, false).unwrap();
+    assert!(max_abs_diff(&base, &back) < 1e-4);
+}
+
+#[test]
+fn adapters_swap_without_reloading() {
+    let dev = Device::Cpu;
+    let mut model = Llama::random(&tiny(), 5, &dev, DType::F32).unwrap();
+    let base = model.forward(&ids(&dev), None, false).unwrap();
+    let mut cfg = all_targets();
+    model.add_lora("a", &cfg, 6).unwrap();
+    cfg.targets = vec!["q_proj".into(), "v_proj".into()];
+    model.add_lora("b", &cfg, 7).unwrap();
+    perturb_b(&model, "a");
+    perturb_b(&model, "b");
+    model.set_active_adapter(Some("a")).unwrap();
+    let ya = model.forward(&ids(&dev), None, false).unwrap();
+    model.set_active_adapter(Some("b")).unwrap();
+    let yb = model.forward(&ids(&dev), None, false).unwrap();
+    model.set_active_adapter(Some("a")).unwrap();
+    let ya2 = model.forward(&ids(&dev), None, false).unwrap();
+    model.set_active_adapter(None).unwrap();
+    let y0 = model.forward(&ids(&dev), None, false).unwrap();
+    assert!(max_abs_diff(&ya, &yb) > 1e-4);
+    assert!(max_abs_diff(&ya, &ya2) == 0.0);
+    assert!(max_abs_diff(&y0, &base) == 0.0);
+    assert!(model.set_active_adapter(Some("missing")).is_err());
+}
+
+#[test]
+fn insert_lora_round_trips_peft_names() {
+    let dev = Device::Cpu;
+    let mut model = Llama::random(&tiny(), 8, &dev, DType::F32).unwrap();
+    model.add_lora("a", &all_targets(), 9).unwrap();
+    perturb_b(&model, "a");
+    let tensors: HashMap<String, Tensor> =
+        model.lora_vars("a").into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
+    assert!(tensors.contains_key("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"));
+    model.insert_lora("copy", &all_targets(), tensors).unwrap();
+    model.set_active_adapter(Some("a")).unwrap();
+    let ya = model.forward(&ids(&dev), None, false).unwrap();
+    model.set_active_adapter(Some("copy")).unwrap();
+    let yc = model.forward(&ids(&dev), None, false).unwrap();
+    assert_eq!(max_abs_diff(&ya, &yc), 0.0);
+    let mut bad = HashMap::new();
+    bad.insert("nonsense.weight".to_string(), Tensor::zeros((1, 1), DType::F32, &dev).unwrap());
+    assert!(model.insert_lora("bad", &all_targets(), bad).is_err());
+}
+
+#[test]
+fn training_and_inference_paths_agree() {
+    let dev = Device::Cpu;
+    let model = Llama::random(&tiny(), 10, &dev, DType::F32).unwrap();
+    let a = model.forward(&ids(&dev), None, true).unwrap();
+    let b = model.forward(&ids(&dev), None, false).unwrap();
+    assert!(max_abs_diff(&a, &b) < 1e-4, "{}", max_abs_diff(&a, &b));
+}
+
+#[test]
+fn bf16_is_close_to_f32() {
+    let dev = Device::Cpu;
+    let f = Llama::random(&tiny(), 11, &dev, DType::F32).unwrap();
+    let h = Llama::random(&tiny(), 11, &dev, DType::BF16).unwrap();
+    let a = f.forward(&ids(&dev), None, false).unwrap();
+    let b = h.forward(&ids(&dev), None, false).unwrap();
+    let scale = a.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    let diff = max_abs_diff(&a, &b);
+    assert!(diff < 0.05 * scale.max(1e-3), "bf16 diff {diff} vs scale {scale}");
+    // The training path works in bf16 as well.
+    let t = h.forward(&ids(&dev), None, true).unwrap();
+    assert!(max_abs_diff(&t, &b) < 0.05 * scale.max(1e-3));
+}
+
+#[test]
+fn kv_cache_decoding_equals_full_recomputation() {
+    let dev = Device::Cpu;
+    let mut cfg = tiny();
+    cfg.tie_word_embeddings = true;
+    let model = Llama::random(&cfg, 12, &dev, DType::F32).unwrap();
+    let seq: Vec<u32> = vec![4, 8, 15, 16, 23, 42, 7, 1];
+    let full_ids = Tensor::new(seq.as_slice(), &dev).unwrap().unsqueeze(0).unwrap();
+    let full = model.forward(&full_ids, None, false).unwrap().squeeze(0).unwrap();
+    let mut cache = KvCache::new(&cfg);
+    // Prefill 5 tokens, then decode one at a time.
+    let pre = Tensor::new(&seq[..5], &dev).unwrap().unsqueeze(0).unwrap();
+    let h = model.hidden(&pre, &[(0..5).collect()], &[vec![1; 5]], Some(&mut cache), false).unwrap();
+    let l = model.logits(&h).unwrap().squeeze(0).unwrap();
+    assert!(max_abs_diff(&l, &full.narrow(0, 0, 5).unwrap()) < 1e-4);
+    for t in 5..seq.len() {
+        let one = Tensor::new(&[[seq[t]]], &dev).unwrap();
+        let h = model.hidden(&one, &[vec![t as u32]], &[vec![1; t + 1]], Some(&mut cache), false).unwrap();
+        let l = model.logits(&h).unwrap().squeeze(0).unwrap();
+        let d = max_abs_diff(&l, &full.narrow(0, t, 1).unwrap());
+        assert!(d < 1e-4, "step {t}: {d}");
+    }
+}
+
+#[test]
+fn right_padding_does_not_change_valid_positions() {
+    let dev = Device::Cpu;
+    let model = Llama::random(&tiny(), 13, &dev, DType::F32).unwrap();
+    let short = Tensor::new(&[[3u32, 4, 60, 8]], &dev).unwrap();
+    let alone = model.forward(&short, None, true).unwrap().squeeze(0).unwrap();
+    let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], &dev).unwrap();
+    let batched = model.forward(&ids(&dev), Some(&mask), true).unwrap();
+    let row = batched.get(1).unwrap().narrow(0, 0, 4).unwrap();
+    assert!(max_abs_diff(&alone, &row) < 1e-4);
+}
+
+#[test]
+fn qwen2_style_biases_and_llama3_scaling_run() {
+    let dev = Device::Cpu;
+    let mut cfg = tiny();
+    cfg.model_type = Some("qwen2".into());
+    cfg.rope_scaling = Some(syco_ml::RopeScaling {
+        rope_type: "llama3".into(),
+        factor: 8.0,
+        low_freq_factor: 1.0,
+        high_freq_factor: 4.0,
+        original_max_position_embeddings: 64,
+    });
+    let model = Llama::random(&cfg, 14, &dev, DType::F32).unwrap();
+    let y = model.forward(&ids(&dev), None, false).unwrap();
+    assert_eq!(y.dims(), &[2, 6, 64]);
+}
