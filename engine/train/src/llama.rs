@@ -1,0 +1,46 @@
+//! The bridge to `syco_ml::Llama`: it is a `TrainableModel`, and PEFT adapters convert to and
+//! from its `LoraConfig`.
+use std::collections::HashMap;
+
+use candle_core::{Tensor, Var};
+use syco_ml::{Llama, LoraConfig};
+
+use crate::error::{Result, TrainError};
+use crate::model::TrainableModel;
+use crate::peft::{Adapter, AdapterConfig};
+
+/// Trains the model's *active* adapter: `adapter` selects which tensors are updated, so it
+/// must be the active one (otherwise no gradient reaches them and `train` says so).
+impl TrainableModel for Llama {
+    fn forward_logits(&self, ids: &Tensor, mask: &Tensor, dropout_seed: Option<u64>) -> candle_core::Result<Tensor> {
+        // syco-ml's dropout draws from candle's unseeded RNG: runs with lora dropout > 0 are
+        // not reproducible until it takes `dropout_seed` (requested from "ml").
+        self.forward(ids, Some(mask), dropout_seed.is_some()).map_err(|e| candle_core::Error::Msg(format!("{e:#}")))
+    }
+
+    fn trainable(&self, adapter: &str) -> Vec<(String, Var)> {
+        self.lora_vars(adapter)
+    }
+}
+
+/// syco-ml's config for a PEFT adapter; rsLoRA's alpha/sqrt(r) is folded into alpha.
+pub fn lora_config(cfg: &AdapterConfig) -> LoraConfig {
+    let alpha = if cfg.use_rslora { cfg.alpha * (cfg.r as f64).sqrt() } else { cfg.alpha };
+    LoraConfig { r: cfg.r, alpha, dropout: cfg.dropout, targets: cfg.target_modules.clone() }
+}
+
+/// The PEFT config to save a syco-ml adapter with.
+pub fn adapter_config(cfg: &LoraConfig, base_model: Option<&str>) -> AdapterConfig {
+    let mut targets = cfg.targets.clone();
+    targets.sort();
+    targets.dedup();
+    AdapterConfig { r: cfg.r, alpha: cfg.alpha, dropout: cfg.dropout, target_modules: targets, base_model: base_model.map(str::to_string), use_rslora: false }
+}
+
+/// Attaches a loaded PEFT adapter to `model` under `name`.
+pub fn insert_adapter(model: &mut Llama, name: &str, adapter: &Adapter) -> Result<()> {
+    let tensors: HashMap<String, Tensor> = adapter.tensors.clone().into_iter().collect();
+    model
+        .insert_lora(name, &lora_config(&adapter.config), tensors)
+        .map_err(|e| TrainError::Data(format!("cannot attach adapter `{name}`: {e:#}")))
+}
