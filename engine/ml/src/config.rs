@@ -277,7 +277,7 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.num_kv_heads(), 8);
         assert_eq!(cfg.head_dim(), 64);
-        assert_eq!(cfg.eos_token_id.unwrap().to_vec(), vec![128001, 128008, 128009]);
+        assert_eq!(cfg.eos_token_id.as_ref().unwrap().to_vec(), vec![128001, 128008, 128009]);
         let inv = cfg.rope_inv_freq();
         // Highest frequency is untouched; the lowest is divided by the factor.
         assert!((inv[0] - 1.0).abs() < 1e-12);
