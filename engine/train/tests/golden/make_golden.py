@@ -9,7 +9,8 @@ get_cosine_schedule_with_warmup. Micro-batches are taken in order (no shuffling)
 grad_accum 2, over 7 micro-batches per epoch so accumulation groups span epoch boundaries.
 
 Writes next to this file:
-  tiny/config.json, tiny/model.safetensors      the base model (HF layout)
+  tiny/config.json, tiny/model.safetensors,     the base model (HF layout)
+  tiny/tokenizer.json
   adapter_init/                                  PEFT adapter before training (B = 0)
   adapter_final/                                 PEFT adapter after 20 steps
   fixture.json                                   ids, settings, per-step loss / lr / grad_norm
@@ -52,6 +53,11 @@ with open(os.path.join(HERE, "tiny", "config.json")) as f:
     written = json.load(f)
 written["rope_theta"] = 10000.0
 os.remove(os.path.join(HERE, "tiny", "generation_config.json"))
+# A word-level tokenizer ("t0".."t63") so the directory loads as a complete HF model.
+from tokenizers import Tokenizer, models, pre_tokenizers
+tok = Tokenizer(models.WordLevel({f"t{i}": i for i in range(64)}, unk_token="t2"))
+tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+tok.save(os.path.join(HERE, "tiny", "tokenizer.json"))
 with open(os.path.join(HERE, "tiny", "config.json"), "w") as f:
     json.dump(written, f, indent=2)
 
