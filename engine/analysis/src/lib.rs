@@ -1,1 +1,66 @@
-//! placeholder
+//! syco-analysis: the study's CSVs and derived numbers from per-model metrics, figures,
+//! `report.md`/`report.html`, and the `[[expect]]` claim table (SPEC §5, §7).
+
+pub mod csv_out;
+pub mod error;
+pub mod expect;
+pub mod frame;
+pub mod import;
+pub mod pyrepr;
+pub mod results;
+pub mod significance;
+pub mod stats;
+pub mod summary;
+
+pub use error::{AnalysisError, Result};
+pub use results::{BenchScore, EdgeCases, ItemOutcome, ModelResults, SycScore};
+pub use significance::PairedTest;
+pub use summary::Summary;
+
+use std::path::Path;
+
+/// What to analyse and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisOptions {
+    /// Name of the baseline model; changes are adapter minus baseline.
+    pub baseline: String,
+    /// Row order of the tables (must include the baseline); default: baseline, then input order.
+    pub models: Option<Vec<String>>,
+    /// Benchmark columns; default: every benchmark present, in the study's order.
+    pub benchmarks: Option<Vec<String>>,
+    /// Sycophancy task columns; default: every task present, in the study's order.
+    pub tasks: Option<Vec<String>>,
+    /// Paired bootstrap draws per test.
+    pub bootstrap_resamples: usize,
+    /// Two-sided level of the bootstrap interval.
+    pub confidence: f64,
+    pub seed: u64,
+    /// Render the study's figures into `figures/`.
+    pub figures: bool,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        AnalysisOptions {
+            baseline: "baseline".into(),
+            models: None,
+            benchmarks: None,
+            tasks: None,
+            bootstrap_resamples: 2000,
+            confidence: 0.95,
+            seed: 42,
+            figures: true,
+        }
+    }
+}
+
+/// Writes the three CSVs, `summary.json` and (if asked) the figures into `out_dir`.
+pub fn analyze(results: &[ModelResults], opts: &AnalysisOptions, out_dir: &Path) -> Result<Summary> {
+    std::fs::create_dir_all(out_dir).map_err(error::io_err(out_dir))?;
+    let frame = frame::Frame::new(results, opts)?;
+    csv_out::write_all(&frame, out_dir)?;
+    let mut summary = summary::summarize(&frame);
+    significance::paired_tests(&frame, opts, &mut summary);
+    summary.write(&out_dir.join("summary.json"))?;
+    Ok(summary)
+}

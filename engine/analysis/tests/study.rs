@@ -1,0 +1,72 @@
+//! The study's committed results in, the study's committed outputs out.
+
+use std::path::{Path, PathBuf};
+use syco_analysis::{analyze, import, AnalysisOptions, ModelResults};
+
+fn seed_data() -> Option<PathBuf> {
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data")).to_path_buf();
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("notice: {} is absent; skipping the study-data test", dir.display());
+        None
+    }
+}
+
+fn study_results(data: &Path) -> Vec<ModelResults> {
+    import::read_study_dir(&data.join("04_results")).expect("study results import")
+}
+
+fn no_figures() -> AnalysisOptions {
+    AnalysisOptions { figures: false, ..AnalysisOptions::default() }
+}
+
+#[test]
+fn csvs_are_byte_identical_to_the_study() {
+    let Some(data) = seed_data() else { return };
+    let out = tempfile::tempdir().unwrap();
+    analyze(&study_results(&data), &no_figures(), out.path()).unwrap();
+    for name in ["performance_changes.csv", "complete_results.csv", "correlation_analysis.csv"] {
+        let want = std::fs::read_to_string(data.join("04_analysis/analysis_results").join(name)).unwrap();
+        let got = std::fs::read_to_string(out.path().join(name)).unwrap();
+        assert_eq!(got, want, "{name} differs");
+    }
+}
+
+#[test]
+fn summary_reproduces_the_spec_numbers() {
+    let Some(data) = seed_data() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let s = analyze(&study_results(&data), &no_figures(), out.path()).unwrap();
+    let near = |path: &str, want: f64, tol: f64| {
+        let got = s.get(path).unwrap_or_else(|| panic!("{path} missing"));
+        assert!((got - want).abs() <= tol, "{path}: got {got}, want {want}");
+    };
+    near("avg_bench_change.combined", 0.1830, 5e-5);
+    near("avg_syc_change.gsm8k", -0.0278, 5e-5);
+    near("avg_syc_change.mmlu", -0.0056, 5e-5);
+    near("percent_change.feedback.combined", 23.3, 0.05);
+    near("percent_change.answer.mmlu", -30.2, 0.05);
+    near("percent_change.are_you_sure.combined", 0.0, 0.0);
+    near("tradeoff.r.gsm8k", 0.267, 5e-4);
+    near("tradeoff.slope.gsm8k", 0.2124, 5e-5);
+    near("tradeoff.r.truthfulqa", 0.813, 5e-4);
+    near("progression.r.are_you_sure", 0.877, 5e-4);
+    near("progression.slope.are_you_sure", 0.701, 5e-4);
+    near("progression.slope.answer", -0.051, 5e-4);
+    near("ranking.bench_comp.gsm8k", 0.7314, 5e-5);
+    near("ranking.syc_comp.combined", 0.3333, 5e-5);
+    near("ranking.balanced.gsm8k", 0.7652, 5e-5);
+    near("rank.balanced.hellaswag", 5.0, 0.0);
+    near("correlation.hellaswag.feedback", -0.8052, 5e-5);
+    near("count.syc_reduction", 2.0, 0.0);
+    assert_eq!(s.label("label.combined"), Some("TRADE-OFF"));
+    assert_eq!(s.label("label.gsm8k"), Some("none"));
+    assert_eq!(s.label("best.syc_reduction.adapter"), Some("gsm8k"));
+    assert_eq!(s.label("worst.syc_increase.adapter"), Some("combined"));
+    assert_eq!(s.label("ranking_order.balanced"), Some("gsm8k > combined > truthfulqa > mmlu > hellaswag"));
+    // summary.json round-trips.
+    let back = syco_analysis::Summary::read(&out.path().join("summary.json")).unwrap();
+    assert_eq!(back.labels, s.labels);
+    assert_eq!(back.numbers.len(), s.numbers.len());
+}
