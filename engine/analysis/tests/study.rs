@@ -70,3 +70,43 @@ fn summary_reproduces_the_spec_numbers() {
     assert_eq!(back.labels, s.labels);
     assert_eq!(back.numbers.len(), s.numbers.len());
 }
+
+#[derive(serde::Deserialize)]
+struct ManifestExpectations {
+    expect: Vec<syco_analysis::expect::Expectation>,
+}
+
+#[test]
+fn published_claims_table_on_the_study() {
+    use syco_analysis::expect::{evaluate, render_table, Status};
+    let Some(data) = seed_data() else { return };
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../experiments/reproduce-venostellar.toml");
+    let text = std::fs::read_to_string(manifest).unwrap();
+    let claims: ManifestExpectations = toml::from_str(&text).map(|v: toml::Table| {
+        let expect = v["expect"].clone();
+        toml::Value::Table([("expect".to_string(), expect)].into_iter().collect()).try_into().unwrap()
+    }).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let summary = analyze(&study_results(&data), &no_figures(), out.path()).unwrap();
+    let outcomes = evaluate(&claims.expect, &summary);
+    let table = render_table(&outcomes);
+    println!("{table}");
+    assert!(outcomes.len() >= 20);
+    for o in &outcomes {
+        let e = &o.expectation;
+        if e.known_error {
+            assert_eq!(o.status, Status::Fail, "known error should FAIL: {}", e.claim);
+        } else {
+            assert_eq!(o.status, Status::Pass, "should PASS: {} (computed {:?})", e.claim, o.computed);
+        }
+    }
+    let by_claim = |c: &str| outcomes.iter().find(|o| o.expectation.claim == c).unwrap();
+    let carriers = |c: &str| by_claim(c).carriers.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    // The carriers SPEC §7 names.
+    assert_eq!(carriers("GSM8K: Are-You-Sure r = -0.805"), ["correlation.hellaswag.feedback"]);
+    assert_eq!(carriers("GSM8K: Feedback r = -0.613"), ["correlation.gsm8k.answer"]);
+    assert_eq!(carriers("TruthfulQA: Are You Sure r = 0.718"), ["correlation.truthfulqa.feedback"]);
+    assert_eq!(carriers("TruthfulQA: Feedback r = 0.771"), ["correlation.truthfulqa.are_you_sure"]);
+    assert_eq!(carriers("HellaSwag: moderate positive link to Feedback (r = 0.651)"), ["correlation.hellaswag.answer"]);
+    assert!(table.contains("-0.805 is correlation.hellaswag.feedback"), "{table}");
+}
