@@ -110,3 +110,65 @@ fn published_claims_table_on_the_study() {
     assert_eq!(carriers("HellaSwag: moderate positive link to Feedback (r = 0.651)"), ["correlation.hellaswag.answer"]);
     assert!(table.contains("-0.805 is correlation.hellaswag.feedback"), "{table}");
 }
+
+/// Cells (row, column) that differ between two CSV texts.
+fn csv_diff(a: &str, b: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    for (r, (la, lb)) in a.lines().zip(b.lines()).enumerate() {
+        for (c, (ca, cb)) in la.split(',').zip(lb.split(',')).enumerate() {
+            if ca != cb {
+                out.push((r, c));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn bumping_one_accuracy_changes_exactly_its_dependents() {
+    let Some(data) = seed_data() else { return };
+    let results = study_results(&data);
+    let mut bumped = results.clone();
+    let delta = 0.01;
+    bumped[1].benchmarks.get_mut("gsm8k").unwrap().accuracy += delta; // the gsm8k adapter's GSM8K
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let before = analyze(&results, &no_figures(), a.path()).unwrap();
+    let after = analyze(&bumped, &no_figures(), b.path()).unwrap();
+
+    // CSVs: only the gsm8k row's GSM8K cells (and the gsm8k correlations) move.
+    let read = |d: &tempfile::TempDir, n: &str| std::fs::read_to_string(d.path().join(n)).unwrap();
+    assert_eq!(csv_diff(&read(&a, "performance_changes.csv"), &read(&b, "performance_changes.csv")), [(1, 1)]);
+    assert_eq!(csv_diff(&read(&a, "complete_results.csv"), &read(&b, "complete_results.csv")), [(2, 3), (2, 16)]);
+    assert_eq!(csv_diff(&read(&a, "correlation_analysis.csv"), &read(&b, "correlation_analysis.csv")), [(1, 2), (2, 2), (3, 2)]);
+
+    // Summary: every changed number depends on that accuracy.
+    let changed: Vec<&String> =
+        before.numbers.keys().filter(|k| before.numbers[*k].to_bits() != after.numbers[*k].to_bits()).collect();
+    let dependent = |k: &str| {
+        matches!(
+            k,
+            "accuracy.gsm8k.gsm8k"
+                | "change.gsm8k.gsm8k"
+                | "percent_change.gsm8k.gsm8k"
+                | "percent_change_extent.gsm8k.max"
+                | "avg_bench_change.gsm8k"
+        ) || k.starts_with("correlation.gsm8k.")
+            || k.ends_with("tradeoff.r.gsm8k")
+            || k.starts_with("tradeoff.") && k.ends_with(".gsm8k")
+            || k.starts_with("progression.")
+            || k.starts_with("ranking.")
+            || k.starts_with("rank.")
+    };
+    for k in &changed {
+        assert!(dependent(k), "{k} changed but does not depend on the gsm8k adapter's GSM8K accuracy");
+    }
+    for k in ["change.gsm8k.gsm8k", "avg_bench_change.gsm8k", "correlation.gsm8k.feedback", "tradeoff.slope.gsm8k", "progression.r.feedback", "ranking.bench_comp.gsm8k"] {
+        assert!(changed.iter().any(|c| *c == k), "{k} should have changed");
+    }
+    let d = |k: &str| after.get(k).unwrap() - before.get(k).unwrap();
+    assert!((d("change.gsm8k.gsm8k") - delta).abs() < 1e-12);
+    assert!((d("avg_bench_change.gsm8k") - delta / 4.0).abs() < 1e-12);
+    assert!((d("percent_change.gsm8k.gsm8k") - delta / 0.07 * 100.0).abs() < 1e-9);
+    // Nothing about sycophancy moved.
+    assert!(changed.iter().all(|k| !k.starts_with("avg_syc_change") && !k.starts_with("score.")));
+}
