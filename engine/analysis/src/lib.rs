@@ -4,6 +4,7 @@
 pub mod csv_out;
 pub mod error;
 pub mod expect;
+pub mod figures;
 pub mod frame;
 pub mod import;
 pub mod pyrepr;
@@ -62,5 +63,8 @@ pub fn analyze(results: &[ModelResults], opts: &AnalysisOptions, out_dir: &Path)
     let mut summary = summary::summarize(&frame);
     significance::paired_tests(&frame, opts, &mut summary);
     summary.write(&out_dir.join("summary.json"))?;
+    if opts.figures {
+        figures::study_figures(&summary, &out_dir.join("figures"))?;
+    }
     Ok(summary)
 }

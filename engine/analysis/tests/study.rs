@@ -172,3 +172,43 @@ fn bumping_one_accuracy_changes_exactly_its_dependents() {
     // Nothing about sycophancy moved.
     assert!(changed.iter().all(|k| !k.starts_with("avg_syc_change") && !k.starts_with("score.")));
 }
+
+#[test]
+fn figures_render_as_png_and_svg() {
+    let Some(data) = seed_data() else { return };
+    if !Path::new(syco_analysis::figures::FONT_DIR).join("DejaVuSans.ttf").is_file() {
+        eprintln!("notice: DejaVu fonts absent (package fonts-dejavu-core); skipping figure test");
+        return;
+    }
+    let out = match std::env::var_os("SYCO_FIGURE_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => tempfile::tempdir().unwrap().keep(),
+    };
+    let summary = analyze(&study_results(&data), &AnalysisOptions::default(), &out).unwrap();
+    let figs = out.join("figures");
+    let pngs: Vec<_> = std::fs::read_dir(&figs).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "png")).collect();
+    assert_eq!(pngs.len(), 8, "eight study figures");
+    for e in std::fs::read_dir(&figs).unwrap() {
+        let p = e.unwrap().path();
+        let size = std::fs::metadata(&p).unwrap().len();
+        // A bare 1600x1200 white PNG is ~10 kB and an empty SVG well under 1 kB.
+        let floor = if p.extension().is_some_and(|x| x == "png") { 30_000 } else { 3_000 };
+        assert!(size > floor, "{} is only {size} bytes", p.display());
+    }
+    // Loss curves from two small logs.
+    let log_dir = out.join("logs");
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let mut runs = Vec::new();
+    for (name, scale) in [("gsm8k", 1.0), ("combined", 1.3)] {
+        let lines: Vec<String> = (1..=60)
+            .map(|s| format!("{{\"step\": {s}, \"loss\": {}, \"lr\": 0.0002}}", scale * (2.5 / (1.0 + s as f64 / 10.0) + 0.4)))
+            .collect();
+        let p = log_dir.join(format!("{name}.jsonl"));
+        std::fs::write(&p, lines.join("\n") + "\n{\"step\": 60, \"eval_loss\": 1.0}\n").unwrap();
+        runs.push((name.to_string(), p));
+    }
+    let files = syco_analysis::figures::loss_curves(&runs, &figs).unwrap();
+    assert_eq!(files.len(), 2);
+    assert!(files.iter().all(|f| std::fs::metadata(f).unwrap().len() > 10_000));
+    let _ = summary;
+}
