@@ -118,13 +118,8 @@ pub struct ExecStageArgs {
     pub stage: String,
 }
 
-/// `[executor]`
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ExecutorSection {
-    kind: Option<String>,
-    jobs: Option<usize>,
-}
+/// `[executor]` (the Slurm executor's settings live there too)
+use crate::slurm::ExecutorSection;
 
 /// `[cache]`
 #[derive(Deserialize, Default)]
@@ -137,6 +132,7 @@ struct Loaded {
     manifest: Manifest,
     cache: Cache,
     jobs: Option<usize>,
+    executor: ExecutorSection,
 }
 
 fn load(path: &Path, global: &GlobalOpts) -> Result<Loaded> {
@@ -154,7 +150,7 @@ fn load(path: &Path, global: &GlobalOpts) -> Result<Loaded> {
         (None, None) => PathBuf::from("cache"),
     };
     let cache = Cache::open(&root)?;
-    Ok(Loaded { manifest, cache, jobs: exec.jobs })
+    Ok(Loaded { manifest, cache, jobs: exec.jobs, executor: exec })
 }
 
 fn open_cache(global: &GlobalOpts) -> Result<Cache> {
@@ -194,15 +190,17 @@ pub fn execute(cmd: CoreCommand, global: &GlobalOpts, registry: &Registry) -> Re
 }
 
 fn run(a: &RunArgs, global: &GlobalOpts, registry: &Registry) -> Result<ExitCode> {
-    if global.executor == ExecutorKind::Slurm {
-        bail!("the slurm executor is not part of this build yet; run with --executor local");
-    }
     let loaded = load(&a.manifest, global)?;
     let jobs = global.jobs.or(loaded.jobs).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let session = Session::new(loaded.manifest, registry, &loaded.cache)?;
     let selected = session.graph.select(&a.stages)?;
     let ui = Ui::new(false);
-    let summary = session.run(&selected, &RunOptions { jobs, keep_going: global.keep_going }, &ui)?;
+    let summary = if crate::slurm::wanted(global.executor == ExecutorKind::Slurm, &loaded.executor) {
+        let inv = crate::slurm::Invocation::current(&a.manifest, loaded.cache.root(), &global.set)?;
+        crate::slurm::run(&session, &selected, &loaded.executor, &inv, global.keep_going)?
+    } else {
+        session.run(&selected, &RunOptions { jobs, keep_going: global.keep_going }, &ui)?
+    };
     let run_dir = global.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(session.manifest.name()));
     let published = session.publish(&summary, &run_dir)?;
     let mut check_failed = false;

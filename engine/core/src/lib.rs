@@ -9,6 +9,7 @@ pub mod graph;
 pub mod key;
 pub mod manifest;
 pub mod registry;
+pub mod slurm;
 pub mod stage;
 
 pub use registry::Registry;
