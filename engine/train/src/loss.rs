@@ -13,26 +13,30 @@ use crate::batch::IGNORE;
 use crate::error::Result;
 
 /// Sum over positions with a target of -log softmax(logits)[target]. `logits` is (B, T, V);
-/// `targets` (B*T) are already shifted (see `Batch::targets`). Rows without a target are
-/// dropped before the softmax, so padding costs no loss compute.
+/// `targets` (B*T) are already shifted (see `Batch::targets`). Rows without a target cost no
+/// softmax (skipped by the fused kernel, dropped before the composed ops).
 pub fn cross_entropy_sum(logits: &Tensor, targets: &[i64]) -> Result<Tensor> {
     let (b, t, v) = logits.dims3()?;
     let flat = logits.reshape((b * t, v))?;
-    let rows: Vec<u32> = (0..targets.len() as u32).filter(|&i| targets[i as usize] != IGNORE).collect();
     let dev = logits.device();
-    if rows.is_empty() {
+    if !targets.iter().any(|&t| t != IGNORE) {
         return Ok(Tensor::zeros((), DType::F32, dev)?);
     }
+    if dev.is_cpu() {
+        // Rows without a target get label NO_TARGET: zero loss and zero gradient, no copy.
+        let labels: Vec<u32> = targets.iter().map(|&t| if t == IGNORE { NO_TARGET } else { t as u32 }).collect();
+        let per_row = flat.to_dtype(DType::F32)?.contiguous()?.apply_op1(FusedCrossEntropy { labels: Arc::new(labels), lse: Mutex::new(None) })?;
+        return Ok(per_row.sum_all()?);
+    }
+    let rows: Vec<u32> = (0..targets.len() as u32).filter(|&i| targets[i as usize] != IGNORE).collect();
     let labels: Vec<u32> = rows.iter().map(|&i| targets[i as usize] as u32).collect();
     let n = rows.len();
     let picked = if n == b * t { flat } else { flat.index_select(&Tensor::from_vec(rows, n, dev)?, 0)? };
-    let picked = picked.to_dtype(DType::F32)?;
-    if dev.is_cpu() {
-        let per_row = picked.contiguous()?.apply_op1(FusedCrossEntropy { labels: Arc::new(labels), lse: Mutex::new(None) })?;
-        return Ok(per_row.sum_all()?);
-    }
-    composed(&picked, labels)
+    composed(&picked.to_dtype(DType::F32)?, labels)
 }
+
+/// Label of a row that is not a target in the fused kernel.
+const NO_TARGET: u32 = u32::MAX;
 
 fn composed(logits: &Tensor, labels: Vec<u32>) -> Result<Tensor> {
     let n = labels.len();
@@ -73,8 +77,20 @@ impl CustomOp1 for FusedCrossEntropy {
         if n != self.labels.len() {
             candle_core::bail!("{}: {n} rows but {} labels", self.name(), self.labels.len());
         }
-        let lse: Vec<f32> = x.par_chunks(v).map(log_sum_exp).collect();
-        let loss: Vec<f32> = lse.iter().zip(self.labels.iter()).enumerate().map(|(r, (l, &y))| l - x[r * v + y as usize]).collect();
+        if let Some(&bad) = self.labels.iter().find(|&&y| y != NO_TARGET && y as usize >= v) {
+            candle_core::bail!("{}: label {bad} is outside the vocabulary of {v}", self.name());
+        }
+        let lse: Vec<f32> = x
+            .par_chunks(v)
+            .zip(self.labels.par_iter())
+            .map(|(row, &y)| if y == NO_TARGET { 0.0 } else { log_sum_exp(row) })
+            .collect();
+        let loss: Vec<f32> = lse
+            .iter()
+            .zip(self.labels.iter())
+            .enumerate()
+            .map(|(r, (l, &y))| if y == NO_TARGET { 0.0 } else { l - x[r * v + y as usize] })
+            .collect();
         *self.lse.lock().expect("lse lock") = Some(Arc::new(lse));
         Ok((CpuStorage::F32(loss), Shape::from(n)))
     }
@@ -105,11 +121,14 @@ impl CustomOp2 for CrossEntropyGrad {
         let g = &g[gs..gs + n];
         let mut out = vec![0f32; n * v];
         out.par_chunks_mut(v).zip(x.par_chunks(v)).enumerate().for_each(|(r, (o, xr))| {
-            let (lse, gr) = (self.lse[r], g[r]);
+            let (lse, gr, y) = (self.lse[r], g[r], self.labels[r]);
+            if y == NO_TARGET {
+                return; // `out` is already zero
+            }
             for (oj, xj) in o.iter_mut().zip(xr) {
                 *oj = gr * (xj - lse).exp();
             }
-            o[self.labels[r] as usize] -= gr;
+            o[y as usize] -= gr;
         });
         Ok((CpuStorage::F32(out), Shape::from((n, v))))
     }
