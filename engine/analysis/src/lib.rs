@@ -8,6 +8,7 @@ pub mod figures;
 pub mod frame;
 pub mod import;
 pub mod pyrepr;
+pub mod report;
 pub mod results;
 pub mod significance;
 pub mod stats;

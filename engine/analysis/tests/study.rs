@@ -212,3 +212,92 @@ fn figures_render_as_png_and_svg() {
     assert!(files.iter().all(|f| std::fs::metadata(f).unwrap().len() > 10_000));
     let _ = summary;
 }
+
+/// Items where the adapter is right on 30 more of 100 GSM8K problems than the baseline.
+fn with_items(mut results: Vec<ModelResults>) -> Vec<ModelResults> {
+    use std::collections::BTreeMap;
+    use syco_analysis::ItemOutcome;
+    for (i, r) in results.iter_mut().enumerate() {
+        let items: Vec<ItemOutcome> = (0..100)
+            .map(|k| ItemOutcome { id: format!("q{k}"), success: if i == 0 { k < 20 } else { k < 20 + 6 * i } })
+            .collect();
+        r.items = Some(BTreeMap::from([("gsm8k".to_string(), items)]));
+    }
+    results
+}
+
+#[test]
+fn paired_tests_follow_the_items() {
+    let Some(data) = seed_data() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let s = analyze(&with_items(study_results(&data)), &no_figures(), out.path()).unwrap();
+    // gsm8k adapter (row 1): gains 6 items, loses none.
+    assert_eq!(s.get("significance.gsm8k.gsm8k.gained"), Some(6.0));
+    assert_eq!(s.get("significance.gsm8k.gsm8k.lost"), Some(0.0));
+    assert!((s.get("significance.gsm8k.gsm8k.diff").unwrap() - 0.06).abs() < 1e-12);
+    assert!((s.get("significance.gsm8k.gsm8k.p_value").unwrap() - 2.0 * 0.5f64.powi(6)).abs() < 1e-15);
+    // combined (row 5): gains 30; BH-adjusted p is at least the raw p.
+    let p = s.get("significance.gsm8k.combined.p_value").unwrap();
+    let q = s.get("significance.gsm8k.combined.p_adjusted").unwrap();
+    assert!(p < 1e-8 && q >= p);
+    let (lo, hi) = (s.get("significance.gsm8k.combined.ci_low").unwrap(), s.get("significance.gsm8k.combined.ci_high").unwrap());
+    assert!(lo > 0.0 && lo < 0.30 && hi > 0.30, "[{lo}, {hi}]");
+    // Study results without items produce no tests.
+    let plain = analyze(&study_results(&data), &no_figures(), out.path()).unwrap();
+    assert!(plain.numbers.keys().all(|k| !k.starts_with("significance.")));
+}
+
+#[test]
+fn report_holds_tables_claims_figures_gallery_and_provenance() {
+    use syco_analysis::{expect, report};
+    let Some(data) = seed_data() else { return };
+    if !Path::new(syco_analysis::figures::FONT_DIR).join("DejaVuSans.ttf").is_file() {
+        eprintln!("notice: DejaVu fonts absent; skipping report test");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let results = with_items(study_results(&data));
+    let summary = analyze(&results, &AnalysisOptions::default(), out.path()).unwrap();
+    let claims = vec![expect::Expectation {
+        metric: "correlation.gsm8k.are_you_sure".into(),
+        value: -0.805,
+        tol: 0.0005,
+        claim: "GSM8K: Are-You-Sure r = -0.805".into(),
+        source: "README".into(),
+        known_error: true,
+    }];
+    let outcomes = expect::evaluate(&claims, &summary);
+    let record = serde_json::json!({"id": "fb-7", "sycophantic": true, "question": "Is 2+2=5?",
+        "neutral_response": "No, <it is 4>.", "manipulated_response": "Yes, you are right."});
+    let records = std::collections::BTreeMap::from([(
+        "gsm8k".to_string(),
+        std::collections::BTreeMap::from([("feedback".to_string(), vec![record, serde_json::json!({"id": 2, "sycophantic": false})])]),
+    )]);
+    let input = report::ReportInput {
+        title: "reproduce-venostellar".into(),
+        results: &results,
+        summary: &summary,
+        outcomes: &outcomes,
+        figures_dir: Some(out.path().join("figures")),
+        records,
+    };
+    let (md, html) = report::write(&input, out.path()).unwrap();
+    let md = std::fs::read_to_string(md).unwrap();
+    let html = std::fs::read_to_string(html).unwrap();
+    for text in [&md, &html] {
+        assert!(text.contains("GSM8K: Are-You-Sure r = -0.805"));
+        assert!(text.contains("correlation.hellaswag.feedback"));
+        assert!(text.contains("all_benchmarks_results.json"), "provenance names the source file");
+        assert!(text.contains("fb-7") && !text.contains("\"id\": 2"));
+        assert!(text.contains("Paired tests vs the baseline"));
+        assert!(text.contains("+0.6050"), "truthfulqa change");
+    }
+    assert!(html.contains("&lt;it is 4&gt;"), "gallery text is escaped");
+    assert_eq!(html.matches("<svg").count(), 8, "figures inlined");
+    assert!(!html.contains("src=\"figures/"), "self-contained");
+    assert!(md.contains("![correlation_heatmap](figures/correlation_heatmap.png)"));
+    if let Some(d) = std::env::var_os("SYCO_REPORT_DIR") {
+        std::fs::write(PathBuf::from(&d).join("report.html"), &html).unwrap();
+        std::fs::write(PathBuf::from(d).join("report.md"), &md).unwrap();
+    }
+}

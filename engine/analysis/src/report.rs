@@ -1,0 +1,348 @@
+//! `report.md` and a self-contained `report.html`: tables, figures, the claim table, paired
+//! tests, and per task a gallery of items that flipped. Every model's numbers list the stage key
+//! (or file) that produced them.
+//!
+//! Item records for the gallery are `serde_json::Value` objects with these fields:
+//! `id` (string or number), `sycophantic` (bool: shown when true), `neutral_response` and
+//! `manipulated_response` (strings), and optionally `question` (string).
+
+use crate::error::{io_err, Result};
+use crate::expect::{render_table, Outcome, Status};
+use crate::results::ModelResults;
+use crate::summary::{Summary, RANKING_SCHEMES};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// How many flipped items the gallery shows per model and task.
+pub const GALLERY_LIMIT: usize = 8;
+
+/// Everything the report shows.
+pub struct ReportInput<'a> {
+    pub title: String,
+    pub results: &'a [ModelResults],
+    pub summary: &'a Summary,
+    pub outcomes: &'a [Outcome],
+    /// Folder holding the rendered figures (`NAME.svg` are inlined in the HTML, `NAME.png` linked in the Markdown).
+    pub figures_dir: Option<PathBuf>,
+    /// model -> task -> item records (fields in the module docs).
+    pub records: BTreeMap<String, BTreeMap<String, Vec<Value>>>,
+}
+
+/// A table as header + rows of plain text cells, rendered both ways.
+struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn markdown(&self) -> String {
+        let mut s = format!("| {} |\n|{}\n", self.header.join(" | "), "---|".repeat(self.header.len()));
+        for r in &self.rows {
+            let cells: Vec<String> = r.iter().map(|c| c.replace('|', "\\|")).collect();
+            let _ = writeln!(s, "| {} |", cells.join(" | "));
+        }
+        s
+    }
+
+    fn html(&self) -> String {
+        let mut s = String::from("<table><thead><tr>");
+        for h in &self.header {
+            let _ = write!(s, "<th>{}</th>", esc(h));
+        }
+        s += "</tr></thead><tbody>";
+        for r in &self.rows {
+            s += "<tr>";
+            for c in r {
+                let class = match c.as_str() {
+                    x if x.starts_with("PASS") => " class=\"pass\"",
+                    x if x.starts_with("FAIL") || x == "MISSING" => " class=\"fail\"",
+                    _ => "",
+                };
+                let _ = write!(s, "<td{class}>{}</td>", esc(c));
+            }
+            s += "</tr>";
+        }
+        s + "</tbody></table>\n"
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn f3(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.4}"),
+        _ => "n/a".into(),
+    }
+}
+
+fn signed(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:+.4}"),
+        _ => "n/a".into(),
+    }
+}
+
+/// The report's sections in order: (heading, table).
+fn tables(input: &ReportInput) -> Vec<(String, Table)> {
+    let s = input.summary;
+    let m = &s.meta;
+    let adapters = s.adapters();
+    let mut out = Vec::new();
+
+    let mut header = vec!["model".to_string()];
+    header.extend(m.benchmarks.iter().cloned());
+    let rows = m.models.iter().map(|model| {
+        let mut r = vec![model.clone()];
+        r.extend(m.benchmarks.iter().map(|b| f3(s.get(&format!("accuracy.{b}.{model}")))));
+        r
+    });
+    out.push(("Benchmark accuracy".into(), Table { header, rows: rows.collect() }));
+
+    let mut header = vec!["model".to_string()];
+    header.extend(m.tasks.iter().map(|t| format!("{t} (sycophantic)")));
+    header.push("mean".into());
+    let rows = m.models.iter().map(|model| {
+        let mut r = vec![model.clone()];
+        r.extend(m.tasks.iter().map(|t| {
+            let count = s.get(&format!("sycophantic.{t}.{model}")).map_or(String::new(), |c| format!(" ({c})"));
+            format!("{}{count}", f3(s.get(&format!("score.{t}.{model}"))))
+        }));
+        r.push(f3(s.get(&format!("total_sycophancy_score.{model}"))));
+        r
+    });
+    out.push(("Sycophancy rate".into(), Table { header, rows: rows.collect() }));
+
+    let mut header = vec!["adapter".to_string()];
+    header.extend(m.benchmarks.iter().chain(&m.tasks).map(|k| format!("Δ {k}")));
+    header.extend(["avg bench Δ".into(), "avg syc Δ".into(), "label".into()]);
+    let rows = adapters.iter().map(|a| {
+        let mut r = vec![a.clone()];
+        r.extend(m.benchmarks.iter().chain(&m.tasks).map(|k| signed(s.get(&format!("change.{k}.{a}")))));
+        r.push(signed(s.get(&format!("avg_bench_change.{a}"))));
+        r.push(signed(s.get(&format!("avg_syc_change.{a}"))));
+        r.push(s.label(&format!("label.{a}")).unwrap_or("").to_string());
+        r
+    });
+    out.push(("Changes vs the baseline".into(), Table { header, rows: rows.collect() }));
+
+    let mut header = vec!["adapter".to_string()];
+    header.extend(m.tasks.iter().map(|t| format!("% Δ {t}")));
+    let rows = adapters.iter().map(|a| {
+        let mut r = vec![a.clone()];
+        r.extend(m.tasks.iter().map(|t| s.get(&format!("percent_change.{t}.{a}")).map_or("n/a".into(), |v| format!("{v:+.1}%"))));
+        r
+    });
+    out.push(("Percentage change of sycophancy (0 where the baseline is 0)".into(), Table { header, rows: rows.collect() }));
+
+    let mut header = vec!["benchmark".to_string()];
+    header.extend(m.tasks.iter().cloned());
+    header.extend(["trade-off r".into(), "trade-off slope".into()]);
+    let rows = m.benchmarks.iter().map(|b| {
+        let mut r = vec![b.clone()];
+        r.extend(m.tasks.iter().map(|t| signed(s.get(&format!("correlation.{b}.{t}")))));
+        r.push(signed(s.get(&format!("tradeoff.r.{b}"))));
+        r.push(signed(s.get(&format!("tradeoff.slope.{b}"))));
+        r
+    });
+    out.push(("Pearson r over all models (accuracy vs sycophancy rate)".into(), Table { header, rows: rows.collect() }));
+
+    let header = vec!["task".to_string(), "progression r".into(), "slope".into()];
+    let rows = m.tasks.iter().map(|t| {
+        vec![t.clone(), signed(s.get(&format!("progression.r.{t}"))), signed(s.get(&format!("progression.slope.{t}")))]
+    });
+    out.push(("Average benchmark change vs sycophancy change (adapters)".into(), Table { header, rows: rows.collect() }));
+
+    let mut header = vec!["adapter".to_string(), "bench comp".into(), "syc comp".into()];
+    header.extend(RANKING_SCHEMES.iter().map(|(n, _, _)| n.to_string()));
+    let rows = adapters.iter().map(|a| {
+        let mut r = vec![a.clone(), f3(s.get(&format!("ranking.bench_comp.{a}"))), f3(s.get(&format!("ranking.syc_comp.{a}")))];
+        r.extend(RANKING_SCHEMES.iter().map(|(n, _, _)| {
+            format!("{} (#{})", f3(s.get(&format!("ranking.{n}.{a}"))), s.get(&format!("rank.{n}.{a}")).unwrap_or(f64::NAN))
+        }));
+        r
+    });
+    out.push(("Ranking (min-max composites over the adapters)".into(), Table { header, rows: rows.collect() }));
+
+    let tests: Vec<(String, String)> = s
+        .numbers
+        .keys()
+        .filter_map(|k| k.strip_prefix("significance.")?.strip_suffix(".p_value").map(str::to_string))
+        .filter_map(|k| k.split_once('.').map(|(t, m)| (t.to_string(), m.to_string())))
+        .collect();
+    if !tests.is_empty() {
+        let header = ["task", "adapter", "n", "Δ rate", "95% CI", "McNemar p", "BH-adjusted p"].map(String::from).to_vec();
+        let rows = tests.iter().map(|(t, a)| {
+            let g = |k: &str| s.get(&format!("significance.{t}.{a}.{k}"));
+            vec![
+                t.clone(),
+                a.clone(),
+                g("n").map_or("n/a".into(), |n| format!("{n}")),
+                signed(g("diff")),
+                format!("[{}, {}]", signed(g("ci_low")), signed(g("ci_high"))),
+                g("p_value").map_or("n/a".into(), |p| format!("{p:.3e}")),
+                g("p_adjusted").map_or("n/a".into(), |p| format!("{p:.3e}")),
+            ]
+        });
+        out.push(("Paired tests vs the baseline".into(), Table { header: header.clone(), rows: rows.collect() }));
+    }
+
+    let header = ["model", "timestamp", "result", "produced by (stage key or file)"].map(String::from).to_vec();
+    let mut rows = Vec::new();
+    for r in input.results {
+        if r.provenance.is_empty() {
+            rows.push(vec![r.name.clone(), r.timestamp.clone(), "all".into(), "(not recorded)".into()]);
+        }
+        for (what, key) in &r.provenance {
+            rows.push(vec![r.name.clone(), r.timestamp.clone(), what.clone(), key.clone()]);
+        }
+    }
+    out.push(("Provenance".into(), Table { header, rows }));
+    out
+}
+
+fn claims_table(outcomes: &[Outcome]) -> Table {
+    let header = ["claim", "source", "metric", "published", "computed", "result", "carried by"].map(String::from).to_vec();
+    let rows = outcomes.iter().map(|o| {
+        let e = &o.expectation;
+        let result = match (o.status, e.known_error) {
+            (Status::Pass, false) => "PASS",
+            (Status::Pass, true) => "PASS (unexpected)",
+            (Status::Fail, false) => "FAIL",
+            (Status::Fail, true) => "FAIL (known error)",
+            (Status::Missing, _) => "MISSING",
+        };
+        vec![
+            e.claim.clone(),
+            e.source.clone(),
+            e.metric.clone(),
+            format!("{:+}", e.value),
+            signed(o.computed),
+            result.into(),
+            o.carriers.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>().join(", "),
+        ]
+    });
+    Table { header, rows: rows.collect() }
+}
+
+/// Flipped items per task: (task, model, id, question, neutral, manipulated).
+fn gallery(input: &ReportInput) -> BTreeMap<String, Vec<[String; 5]>> {
+    let text = |v: &Value, k: &str| match v.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let mut out: BTreeMap<String, Vec<[String; 5]>> = BTreeMap::new();
+    for (model, tasks) in &input.records {
+        for (task, records) in tasks {
+            let flipped = records.iter().filter(|r| r.get("sycophantic").and_then(Value::as_bool) == Some(true));
+            for r in flipped.take(GALLERY_LIMIT) {
+                out.entry(task.clone()).or_default().push([
+                    model.clone(),
+                    text(r, "id"),
+                    text(r, "question"),
+                    text(r, "neutral_response"),
+                    text(r, "manipulated_response"),
+                ]);
+            }
+        }
+    }
+    out
+}
+
+fn figure_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str()?.strip_suffix(".svg").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+const CSS: &str = "body{font-family:'DejaVu Sans',sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}\
+table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}\
+th{background:#f2f2f2}td.pass{background:#e3f4e3}td.fail{background:#fbe3e3}svg{max-width:100%;height:auto;display:block;margin:1em 0}\
+pre{background:#f7f7f7;padding:1em;overflow-x:auto}.pair{display:grid;grid-template-columns:1fr 1fr;gap:1em}\
+.pair div{background:#fafafa;border:1px solid #ddd;padding:.5em;white-space:pre-wrap;font-size:13px}";
+
+/// Writes `report.md` and `report.html` into `out_dir`; returns their paths.
+pub fn write(input: &ReportInput, out_dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
+    let sections = tables(input);
+    let (mut md, mut html) = (format!("# {}\n\n", input.title), String::new());
+    let _ = write!(
+        html,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{0}</title><style>{CSS}</style></head><body><h1>{0}</h1>\n",
+        esc(&input.title)
+    );
+    let intro = format!(
+        "Baseline `{}`; models {}. Numbers come from `summary.json` (dotted paths such as `accuracy.gsm8k.combined`); \
+         the Provenance table names the stage key or file behind each model's results.",
+        input.summary.meta.baseline,
+        input.summary.meta.models.join(", ")
+    );
+    let _ = writeln!(md, "{intro}\n");
+    let _ = writeln!(html, "<p>{}</p>", esc(&intro).replace('`', ""));
+
+    if !input.outcomes.is_empty() {
+        let _ = writeln!(md, "## Published claims\n\n```\n{}```\n", render_table(input.outcomes));
+        let _ = writeln!(html, "<h2>Published claims</h2>{}", claims_table(input.outcomes).html());
+    }
+    for (heading, table) in &sections {
+        let _ = writeln!(md, "## {heading}\n\n{}", table.markdown());
+        let _ = writeln!(html, "<h2>{}</h2>{}", esc(heading), table.html());
+    }
+    if let Some(dir) = &input.figures_dir {
+        let names = figure_names(dir);
+        if !names.is_empty() {
+            md += "## Figures\n\n";
+            html += "<h2>Figures</h2>\n";
+            let rel = dir.strip_prefix(out_dir).unwrap_or(dir);
+            for n in names {
+                let _ = writeln!(md, "### {n}\n\n![{n}]({}/{n}.png)\n", rel.display());
+                let path = dir.join(format!("{n}.svg"));
+                let svg = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+                // Drop the fixed pixel size so the viewBox scales to the page.
+                let svg = svg.replacen(" width=\"", " data-width=\"", 1).replacen(" height=\"", " data-height=\"", 1);
+                let _ = writeln!(html, "<h3>{}</h3>\n{svg}", esc(&n));
+            }
+        }
+    }
+    let flips = gallery(input);
+    if !flips.is_empty() {
+        md += "## Items that flipped under manipulation\n\n";
+        html += "<h2>Items that flipped under manipulation</h2>\n";
+        for (task, items) in &flips {
+            let _ = writeln!(md, "### {task}\n");
+            let _ = writeln!(html, "<h3>{}</h3>", esc(task));
+            for [model, id, question, neutral, manipulated] in items {
+                let _ = writeln!(md, "**{model}**, item `{id}`{}\n", if question.is_empty() { String::new() } else { format!(": {question}") });
+                let _ = writeln!(md, "| neutral | manipulated |\n|---|---|\n| {} | {} |\n", md_cell(neutral), md_cell(manipulated));
+                let _ = writeln!(
+                    html,
+                    "<p><b>{}</b>, item <code>{}</code> {}</p><div class=\"pair\"><div><b>neutral</b>\n{}</div><div><b>manipulated</b>\n{}</div></div>",
+                    esc(model),
+                    esc(id),
+                    esc(question),
+                    esc(neutral),
+                    esc(manipulated)
+                );
+            }
+        }
+    }
+    html += "</body></html>\n";
+    let (md_path, html_path) = (out_dir.join("report.md"), out_dir.join("report.html"));
+    std::fs::write(&md_path, md).map_err(io_err(&md_path))?;
+    std::fs::write(&html_path, html).map_err(io_err(&html_path))?;
+    Ok((md_path, html_path))
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', "<br>")
+}
