@@ -76,6 +76,15 @@ impl Tokenizer {
         if let Some(p) = pre_tokenizer_for(&pre)? {
             inner.with_pre_tokenizer(Some(p));
         }
+        // llama.cpp looks a whole pre-token up in the vocabulary before merging for Llama-3
+        // (HF's `ignore_merges`); the vocab GGUF does not record the flag.
+        if pre == "llama-bpe" || pre == "llama3" {
+            if let tokenizers::models::ModelWrapper::BPE(bpe) = inner.get_model() {
+                let mut bpe = bpe.clone();
+                bpe.ignore_merges = true;
+                inner.with_model(bpe);
+            }
+        }
         // candle's post-processor would add BOS itself; we add it explicitly instead.
         inner.with_post_processor(None::<tokenizers::processors::PostProcessorWrapper>);
         let id = |k: &str| md.get(k).and_then(|v| v.to_u32().ok());
