@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 pub enum StudySource {
     /// The baseline: benchmark files holding `scores.{b}` (the first one gives the timestamp)
     /// and `sycophancy_baseline_results.json`.
-    Baseline { benchmarks: Vec<PathBuf>, sycophancy: PathBuf },
+    Baseline {
+        benchmarks: Vec<PathBuf>,
+        sycophancy: PathBuf,
+    },
     /// One `post_fine_tuning/*_results.json`.
     Adapter { results: PathBuf },
 }
@@ -48,7 +51,10 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 pub fn read_study_results(name: &str, source: &StudySource) -> Result<ModelResults> {
     let mut provenance = BTreeMap::new();
     match source {
-        StudySource::Baseline { benchmarks, sycophancy } => {
+        StudySource::Baseline {
+            benchmarks,
+            sycophancy,
+        } => {
             let mut timestamp = None;
             let mut scores = BTreeMap::new();
             for path in benchmarks {
@@ -58,7 +64,14 @@ pub fn read_study_results(name: &str, source: &StudySource) -> Result<ModelResul
                 for (b, accuracy) in file.scores {
                     let total = file.test_samples.get(&b).copied();
                     provenance.insert(b.clone(), path.display().to_string());
-                    scores.insert(b, BenchScore { accuracy, correct: None, total });
+                    scores.insert(
+                        b,
+                        BenchScore {
+                            accuracy,
+                            correct: None,
+                            total,
+                        },
+                    );
                 }
             }
             let syc: BTreeMap<String, SycScore> = read_json(sycophancy)?;
@@ -113,12 +126,20 @@ pub fn read_study_dir(results_dir: &Path) -> Result<Vec<ModelResults>> {
     let mut out = vec![read_study_results(
         "baseline",
         &StudySource::Baseline {
-            benchmarks: vec![pre.join("baseline_gsm8k_mmlu.json"), pre.join("baseline_truthfulqa_hellaswag.json")],
+            benchmarks: vec![
+                pre.join("baseline_gsm8k_mmlu.json"),
+                pre.join("baseline_truthfulqa_hellaswag.json"),
+            ],
             sycophancy: pre.join("sycophancy_baseline_results.json"),
         },
     )?];
     for (name, file) in STUDY_ADAPTER_FILES {
-        out.push(read_study_results(name, &StudySource::Adapter { results: post.join(file) })?);
+        out.push(read_study_results(
+            name,
+            &StudySource::Adapter {
+                results: post.join(file),
+            },
+        )?);
     }
     Ok(out)
 }

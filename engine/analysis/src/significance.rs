@@ -27,13 +27,20 @@ pub struct PairedTest {
 
 /// Runs every test the item data allow and records it under `significance.{task}.{model}.*`.
 pub fn paired_tests(f: &Frame, opts: &AnalysisOptions, summary: &mut Summary) -> Vec<PairedTest> {
-    let Some(base_items) = &f.models[f.baseline].items else { return Vec::new() };
+    let Some(base_items) = &f.models[f.baseline].items else {
+        return Vec::new();
+    };
     let mut tests = Vec::new();
     for row in f.adapters() {
-        let Some(items) = &f.models[row].items else { continue };
+        let Some(items) = &f.models[row].items else {
+            continue;
+        };
         for (task, adapter_items) in items {
-            let Some(base) = base_items.get(task) else { continue };
-            let base_by_id: BTreeMap<&str, bool> = base.iter().map(|o| (o.id.as_str(), o.success)).collect();
+            let Some(base) = base_items.get(task) else {
+                continue;
+            };
+            let base_by_id: BTreeMap<&str, bool> =
+                base.iter().map(|o| (o.id.as_str(), o.success)).collect();
             let (mut before, mut after) = (Vec::new(), Vec::new());
             for o in adapter_items {
                 if let Some(&b) = base_by_id.get(o.id.as_str()) {
@@ -44,12 +51,26 @@ pub fn paired_tests(f: &Frame, opts: &AnalysisOptions, summary: &mut Summary) ->
             if before.is_empty() {
                 continue;
             }
-            let lost = before.iter().zip(&after).filter(|(b, a)| **b && !**a).count() as u64;
-            let gained = before.iter().zip(&after).filter(|(b, a)| !**b && **a).count() as u64;
+            let lost = before
+                .iter()
+                .zip(&after)
+                .filter(|(b, a)| **b && !**a)
+                .count() as u64;
+            let gained = before
+                .iter()
+                .zip(&after)
+                .filter(|(b, a)| !**b && **a)
+                .count() as u64;
             let n = before.len();
             // A seed per test keeps each interval independent of which other tests ran.
             let seed = opts.seed ^ fnv1a(&format!("{task}/{}", f.name(row)));
-            let (ci_low, ci_high) = paired_bootstrap_ci(&before, &after, opts.bootstrap_resamples, opts.confidence, seed);
+            let (ci_low, ci_high) = paired_bootstrap_ci(
+                &before,
+                &after,
+                opts.bootstrap_resamples,
+                opts.confidence,
+                seed,
+            );
             tests.push(PairedTest {
                 task: task.clone(),
                 model: f.name(row).to_string(),
@@ -86,5 +107,7 @@ pub fn paired_tests(f: &Frame, opts: &AnalysisOptions, summary: &mut Summary) ->
 
 /// FNV-1a: a stable 64-bit hash of a name (std's hasher is not stable across releases).
 fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

@@ -30,7 +30,11 @@ pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
     let (mx, my) = (mean(x), mean(y));
     let dx: Vec<f64> = x.iter().map(|v| v - mx).collect();
     let dy: Vec<f64> = y.iter().map(|v| v - my).collect();
-    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).fold(0.0f64, |acc, (p, q)| p.mul_add(*q, acc));
+    let dot = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .zip(b)
+            .fold(0.0f64, |acc, (p, q)| p.mul_add(*q, acc))
+    };
     let scale = 1.0 / (n as f64 - 1.0);
     let cxx = dot(&dx, &dx) * scale;
     let cyy = dot(&dy, &dy) * scale;
@@ -60,7 +64,10 @@ pub fn linear_fit(x: &[f64], y: &[f64]) -> (f64, f64) {
 pub fn min_max(xs: &[f64]) -> Vec<f64> {
     let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    xs.iter().map(|x| (x - lo) / (hi - lo)).map(|v| if v.is_finite() { v } else { f64::NAN }).collect()
+    xs.iter()
+        .map(|x| (x - lo) / (hi - lo))
+        .map(|v| if v.is_finite() { v } else { f64::NAN })
+        .collect()
 }
 
 /// Index of the first minimum / maximum (pandas `idxmin`/`idxmax` keep the first on ties).
@@ -131,19 +138,33 @@ impl SplitMix64 {
     }
     /// Uniform index below `n` (Lemire's multiply-shift; the bias is below 2^-32 for our n).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }
 
 /// Percentile interval of the paired difference `mean(after) - mean(before)` from `resamples`
 /// bootstrap draws of item indices. Returns (lo, hi) at `level` (e.g. 0.95).
-pub fn paired_bootstrap_ci(before: &[bool], after: &[bool], resamples: usize, level: f64, seed: u64) -> (f64, f64) {
-    assert_eq!(before.len(), after.len(), "paired bootstrap needs paired outcomes");
+pub fn paired_bootstrap_ci(
+    before: &[bool],
+    after: &[bool],
+    resamples: usize,
+    level: f64,
+    seed: u64,
+) -> (f64, f64) {
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "paired bootstrap needs paired outcomes"
+    );
     let n = before.len();
     if n == 0 || resamples == 0 {
         return (f64::NAN, f64::NAN);
     }
-    let delta: Vec<i32> = before.iter().zip(after).map(|(&b, &a)| a as i32 - b as i32).collect();
+    let delta: Vec<i32> = before
+        .iter()
+        .zip(after)
+        .map(|(&b, &a)| a as i32 - b as i32)
+        .collect();
     let mut rng = SplitMix64::new(seed);
     let mut diffs: Vec<f64> = (0..resamples)
         .map(|_| {
@@ -153,7 +174,10 @@ pub fn paired_bootstrap_ci(before: &[bool], after: &[bool], resamples: usize, le
         .collect();
     diffs.sort_by(f64::total_cmp);
     let tail = (1.0 - level) / 2.0;
-    (quantile_sorted(&diffs, tail), quantile_sorted(&diffs, 1.0 - tail))
+    (
+        quantile_sorted(&diffs, tail),
+        quantile_sorted(&diffs, 1.0 - tail),
+    )
 }
 
 /// Linear-interpolated quantile of sorted data (numpy's default method).
@@ -212,7 +236,10 @@ mod tests {
         let diff = 0.1;
         let (lo, hi) = paired_bootstrap_ci(&before, &after, 1000, 0.95, 7);
         assert!(lo < diff && diff < hi && lo > 0.0, "({lo}, {hi})");
-        assert_eq!((lo, hi), paired_bootstrap_ci(&before, &after, 1000, 0.95, 7));
+        assert_eq!(
+            (lo, hi),
+            paired_bootstrap_ci(&before, &after, 1000, 0.95, 7)
+        );
         let none = paired_bootstrap_ci(&before, &before, 200, 0.95, 1);
         assert_eq!(none, (0.0, 0.0));
     }

@@ -47,9 +47,17 @@ pub fn change_color(change: f64) -> RGBColor {
 
 /// Diverging blue-white-red (matplotlib's RdBu_r end points) for `v` in [-range, range].
 pub fn diverging(v: f64, range: f64) -> RGBColor {
-    let t = if v.is_nan() { 0.0 } else { (v / range).clamp(-1.0, 1.0) };
+    let t = if v.is_nan() {
+        0.0
+    } else {
+        (v / range).clamp(-1.0, 1.0)
+    };
     let (blue, white, red) = ((0x21, 0x66, 0xAC), (0xF7, 0xF7, 0xF7), (0xB2, 0x18, 0x2B));
-    let (from, to, u) = if t < 0.0 { (white, blue, -t) } else { (white, red, t) };
+    let (from, to, u) = if t < 0.0 {
+        (white, blue, -t)
+    } else {
+        (white, red, t)
+    };
     let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * u).round() as u8;
     RGBColor(mix(from.0, to.0), mix(from.1, to.1), mix(from.2, to.2))
 }
@@ -68,10 +76,21 @@ pub fn small_font() -> TextStyle<'static> {
 
 /// Value range padded so bars and their labels fit, always including 0.
 pub fn padded_range(values: &[f64]) -> (f64, f64) {
-    let lo = values.iter().copied().filter(|v| v.is_finite()).fold(0.0f64, f64::min);
-    let hi = values.iter().copied().filter(|v| v.is_finite()).fold(0.0f64, f64::max);
+    let lo = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::min);
+    let hi = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
     let pad = ((hi - lo) * 0.18).max(1e-3);
-    (if lo < 0.0 { lo - pad } else { 0.0 }, if hi > 0.0 { hi + pad } else { pad })
+    (
+        if lo < 0.0 { lo - pad } else { 0.0 },
+        if hi > 0.0 { hi + pad } else { pad },
+    )
 }
 
 /// One bar per label, each with its own colour and a text label above (or below) the bar.
@@ -100,7 +119,7 @@ where
     }
     let (lo, hi) = bars.y_range.unwrap_or_else(|| padded_range(&all));
     let labels = bars.labels.clone();
-        let mut chart = ChartBuilder::on(area)
+    let mut chart = ChartBuilder::on(area)
         .caption(bars.title, title_font())
         .margin(16)
         .x_label_area_size(60)
@@ -123,19 +142,34 @@ where
     }))?;
     if let Some((r, name)) = &bars.reference {
         let style = ShapeStyle::from(&BLACK).stroke_width(2);
-        chart.draw_series(std::iter::once(DashedPathElement::new(vec![(-0.6, *r), (n as f64 - 0.4, *r)], 8, 6, style)))?;
+        chart.draw_series(std::iter::once(DashedPathElement::new(
+            vec![(-0.6, *r), (n as f64 - 0.4, *r)],
+            8,
+            6,
+            style,
+        )))?;
         let right = small_font().pos(Pos::new(HPos::Right, VPos::Bottom));
-        chart.draw_series(std::iter::once(Text::new(name.clone(), (n as f64 - 0.45, *r + (hi - lo) * 0.005), right)))?;
+        chart.draw_series(std::iter::once(Text::new(
+            name.clone(),
+            (n as f64 - 0.45, *r + (hi - lo) * 0.005),
+            right,
+        )))?;
     }
     let offset = (hi - lo) * 0.015;
-    let ann_colors: Vec<RGBColor> = (0..n).map(|i| bars.annotation_colors.as_ref().map_or(BLACK, |c| c[i])).collect();
+    let ann_colors: Vec<RGBColor> = (0..n)
+        .map(|i| bars.annotation_colors.as_ref().map_or(BLACK, |c| c[i]))
+        .collect();
     chart.draw_series(bars.annotations.iter().enumerate().map(|(i, text)| {
         let v = bars.values[i];
         let font = small_font().color(&ann_colors[i]).pos(Pos::new(
             HPos::Center,
             if v >= 0.0 { VPos::Bottom } else { VPos::Top },
         ));
-        Text::new(text.clone(), (i as f64, if v >= 0.0 { v + offset } else { v - offset }), font)
+        Text::new(
+            text.clone(),
+            (i as f64, if v >= 0.0 { v + offset } else { v - offset }),
+            font,
+        )
     }))?;
     Ok(())
 }
@@ -152,7 +186,10 @@ pub struct GroupedBars<'a> {
     pub reference: Option<(f64, String)>,
 }
 
-pub fn grouped_bar_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, g: &GroupedBars) -> DrawResult
+pub fn grouped_bar_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    g: &GroupedBars,
+) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -165,7 +202,7 @@ where
     let (lo, hi) = padded_range(&all);
     let hi = hi + (hi - lo) * 0.12; // room for the legend
     let groups = g.groups.clone();
-        let mut chart = ChartBuilder::on(area)
+    let mut chart = ChartBuilder::on(area)
         .caption(g.title, title_font())
         .margin(16)
         .x_label_area_size(60)
@@ -197,18 +234,30 @@ where
             chart.draw_series(ann[si].iter().enumerate().map(|(gi, text)| {
                 let v = values[gi];
                 let x = gi as f64 - 0.4 + (si as f64 + 0.46) * width;
-                let font = ("sans-serif", 15).into_font().into_text_style(area).pos(Pos::new(
-                    HPos::Center,
-                    if v >= 0.0 { VPos::Bottom } else { VPos::Top },
-                ));
-                Text::new(text.clone(), (x, if v >= 0.0 { v + offset } else { v - offset }), font)
+                let font = ("sans-serif", 15)
+                    .into_font()
+                    .into_text_style(area)
+                    .pos(Pos::new(
+                        HPos::Center,
+                        if v >= 0.0 { VPos::Bottom } else { VPos::Top },
+                    ));
+                Text::new(
+                    text.clone(),
+                    (x, if v >= 0.0 { v + offset } else { v - offset }),
+                    font,
+                )
             }))?;
         }
     }
     if let Some((r, name)) = &g.reference {
         let style = ShapeStyle::from(&BLACK).stroke_width(2);
         chart
-            .draw_series(std::iter::once(DashedPathElement::new(vec![(-0.6, *r), (n as f64 - 0.4, *r)], 8, 6, style)))?
+            .draw_series(std::iter::once(DashedPathElement::new(
+                vec![(-0.6, *r), (n as f64 - 0.4, *r)],
+                8,
+                6,
+                style,
+            )))?
             .label(name.clone())
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
     }
@@ -245,6 +294,8 @@ where
         (lo - pad, hi + pad)
     };
     let (x0, x1) = span(&xs);
+    // Point names are written to the right of each point: leave room for them.
+    let x1 = x1 + (x1 - x0) * 0.12;
     let (y0, y1) = span(&ys);
     // Enough decimals that neighbouring ticks read differently.
     let x_decimals = if x1 - x0 < 0.12 { 3 } else { 2 };
@@ -276,9 +327,11 @@ where
     }
     for (name, color, x, y) in &s.points {
         chart.draw_series(std::iter::once(Circle::new((*x, *y), 11, color.filled())))?;
-        chart.draw_series(std::iter::once(Text::new(name.clone(), (*x, *y), small_font().pos(
-            Pos::new(HPos::Left, VPos::Bottom),
-        ))))?;
+        chart.draw_series(std::iter::once(Text::new(
+            name.clone(),
+            (*x, *y),
+            small_font().pos(Pos::new(HPos::Left, VPos::Bottom)),
+        )))?;
     }
     Ok(())
 }
@@ -317,23 +370,42 @@ where
     let base = area.get_base_pixel();
     for (c, name) in cols.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(c as f64 + 0.5, 0.0));
-        area.draw_text(name, &label_font().pos(Pos::new(HPos::Center, VPos::Top)), (px - base.0, py - base.1 + 10))?;
+        area.draw_text(
+            name,
+            &label_font().pos(Pos::new(HPos::Center, VPos::Top)),
+            (px - base.0, py - base.1 + 10),
+        )?;
     }
     for (r, name) in rows.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(0.0, (nr - 1 - r) as f64 + 0.5));
-        area.draw_text(name, &label_font().pos(Pos::new(HPos::Right, VPos::Center)), (px - base.0 - 10, py - base.1))?;
+        area.draw_text(
+            name,
+            &label_font().pos(Pos::new(HPos::Right, VPos::Center)),
+            (px - base.0 - 10, py - base.1),
+        )?;
     }
     for (r, row) in h.values.iter().enumerate() {
         let y = (nr - 1 - r) as f64;
         for (c, &v) in row.iter().enumerate() {
             let x = c as f64;
-            chart.draw_series(std::iter::once(Rectangle::new([(x, y), (x + 1.0, y + 1.0)], diverging(v, h.range).filled())))?;
-            let text_color = if (v / h.range).abs() > 0.6 { WHITE } else { BLACK };
-            let font = ("sans-serif", 24).into_font().color(&text_color).pos(Pos::new(
-                HPos::Center,
-                VPos::Center,
-            ));
-            let text = if v.is_nan() { "n/a".to_string() } else { format!("{v:.*}", h.decimals) };
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x, y), (x + 1.0, y + 1.0)],
+                diverging(v, h.range).filled(),
+            )))?;
+            let text_color = if (v / h.range).abs() > 0.6 {
+                WHITE
+            } else {
+                BLACK
+            };
+            let font = ("sans-serif", 24)
+                .into_font()
+                .color(&text_color)
+                .pos(Pos::new(HPos::Center, VPos::Center));
+            let text = if v.is_nan() {
+                "n/a".to_string()
+            } else {
+                format!("{v:.*}", h.decimals)
+            };
             chart.draw_series(std::iter::once(Text::new(text, (x + 0.5, y + 0.5), font)))?;
         }
     }
@@ -344,7 +416,10 @@ where
 /// plotting area, which clips).
 fn category_labels_x<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    chart: &ChartContext<DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    chart: &ChartContext<
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     labels: &[String],
     y_bottom: f64,
 ) -> DrawResult
@@ -353,10 +428,19 @@ where
 {
     let base = area.get_base_pixel();
     // Shrink the font until the longest name fits its slot (DejaVu averages ~0.6 em per char).
-    let slot = (chart.backend_coord(&(1.0, y_bottom)).0 - chart.backend_coord(&(0.0, y_bottom)).0).abs() as f64;
-    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1).max(1) as f64;
+    let slot = (chart.backend_coord(&(1.0, y_bottom)).0 - chart.backend_coord(&(0.0, y_bottom)).0)
+        .abs() as f64;
+    let longest = labels
+        .iter()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     let size = (slot * 0.98 / (0.55 * longest)).clamp(13.0, 20.0);
-    let font = ("sans-serif", size).into_font().into_text_style(area).pos(Pos::new(HPos::Center, VPos::Top));
+    let font = ("sans-serif", size)
+        .into_font()
+        .into_text_style(area)
+        .pos(Pos::new(HPos::Center, VPos::Top));
     for (i, name) in labels.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(i as f64, y_bottom));
         area.draw_text(name, &font, (px - base.0, py - base.1 + 10))?;

@@ -17,7 +17,11 @@ pub struct LossPoint {
 pub fn read_train_log(path: &Path) -> Result<Vec<LossPoint>> {
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
     let mut points = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| AnalysisError::Json {
             path: path.into(),
             line: i + 1,
@@ -38,8 +42,16 @@ pub fn read_train_log(path: &Path) -> Result<Vec<LossPoint>> {
 
 /// One figure, `training_loss.png|svg` in `dir`, with a line per run `(name, train_log.jsonl)`.
 pub fn loss_curves(runs: &[(String, PathBuf)], dir: &Path) -> Result<Vec<PathBuf>> {
-    let curves = runs.iter().map(|(name, path)| Ok((name.clone(), read_train_log(path)?))).collect::<Result<Vec<_>>>()?;
-    render(dir, "training_loss", (WIDTH, HEIGHT), &LossFigure { curves })
+    let curves = runs
+        .iter()
+        .map(|(name, path)| Ok((name.clone(), read_train_log(path)?)))
+        .collect::<Result<Vec<_>>>()?;
+    render(
+        dir,
+        "training_loss",
+        (WIDTH, HEIGHT),
+        &LossFigure { curves },
+    )
 }
 
 struct LossFigure {
@@ -80,9 +92,14 @@ impl Figure for LossFigure {
         for (i, (name, points)) in self.curves.iter().enumerate() {
             let color = model_color(name, i);
             chart
-                .draw_series(LineSeries::new(points.iter().map(|p| (p.step, p.loss)), color.stroke_width(3)))?
+                .draw_series(LineSeries::new(
+                    points.iter().map(|p| (p.step, p.loss)),
+                    color.stroke_width(3),
+                ))?
                 .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
+                });
         }
         chart
             .configure_series_labels()
