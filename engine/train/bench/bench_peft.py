@@ -49,24 +49,26 @@ def main():
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=2e-4)
     for batch, seq in shapes:
-        times, losses = [], []
+        times, cpus, losses = [], [], []
         for i in range(warmup + steps):
             if i == warmup:
                 open("/proc/self/clear_refs", "w").write("5")
             ids = torch.randint(0, cfg.vocab_size, (batch, seq))
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             loss = model(input_ids=ids, labels=ids).loss
             loss.backward()
             opt.step()
             opt.zero_grad()
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             if i >= warmup:
                 times.append(dt)
+                cpus.append(dc)
                 losses.append(loss.item())
         tps = sorted(batch * seq / t for t in times)
         print(json.dumps({
             "impl": "pytorch+peft", "batch": batch, "seq": seq, "steps": steps,
             "tokens_per_s_median": statistics.median(tps), "tokens_per_s_min": tps[0], "tokens_per_s_max": tps[-1],
+            "tokens_per_cpu_s": batch * seq * steps / sum(cpus), "cpu_s": sum(cpus), "wall_s": sum(times),
             "peak_rss_mib": rss_kib("VmHWM:") // 1024, "first_loss": losses[0], "last_loss": losses[-1],
             "threads": torch.get_num_threads(), "torch": torch.__version__,
         }), flush=True)

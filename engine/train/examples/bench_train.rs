@@ -23,6 +23,18 @@ fn rss_kib(field: &str) -> u64 {
     status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+/// CPU seconds (user + system) this process has used, from /proc/self/stat (clock ticks of
+/// 1/100 s, the Linux default). On a machine shared with other jobs, tokens per CPU-second
+/// is the comparable figure; wall-clock tokens/s depends on everyone else's load.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Resets VmHWM to the current RSS (Linux: write 5 to clear_refs).
 fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -84,7 +96,9 @@ fn main() -> anyhow::Result<()> {
         }
         reset_peak();
         let cfg_t = TrainConfig { max_steps: Some(steps), ..train_cfg };
+        let cpu0 = cpu_seconds();
         let out = train(&model, "bench", TrainData { examples: &examples[batch * warmup..], val: None, pad_id: pad }, &cfg_t, TrainIo::default())?;
+        let cpu = cpu_seconds() - cpu0;
         let mut per_step: Vec<f64> = out.log.iter().map(|r| r.tokens_per_s).collect();
         per_step.sort_by(f64::total_cmp);
         let median = per_step[per_step.len() / 2];
@@ -94,6 +108,7 @@ fn main() -> anyhow::Result<()> {
                 "impl": "syco", "batch": batch, "seq": seq, "steps": steps,
                 "tokens_per_s_median": median, "tokens_per_s_min": per_step[0], "tokens_per_s_max": per_step[per_step.len() - 1],
                 "tokens_per_s_overall": out.tokens as f64 / out.seconds,
+                "tokens_per_cpu_s": out.tokens as f64 / cpu, "cpu_s": cpu, "wall_s": out.seconds,
                 "peak_rss_mib": rss_kib("VmHWM:") / 1024, "first_loss": out.log[0].loss, "last_loss": out.final_loss,
                 "threads": rayon::current_num_threads(),
             })
