@@ -14,6 +14,8 @@ pub enum AnalysisError {
     NoBaseline(String),
     #[error("model `{0}` is listed in [analysis].models but has no results")]
     UnknownModel(String),
+    #[error("{what} name `{name}` contains a dot, which would break the summary's dotted paths")]
+    DottedName { what: &'static str, name: String },
     #[error("model `{0}` appears twice in the results")]
     DuplicateModel(String),
     #[error("{path}: {source}")]

@@ -64,6 +64,20 @@ impl<'a> Frame<'a> {
             )
         });
 
+        // Names become segments of the summary's dotted paths.
+        let dotted = models
+            .iter()
+            .map(|m| ("model", &m.name))
+            .chain(benchmarks.iter().map(|b| ("benchmark", b)))
+            .chain(tasks.iter().map(|t| ("task", t)))
+            .find(|(_, n)| n.contains('.'));
+        if let Some((what, name)) = dotted {
+            return Err(AnalysisError::DottedName {
+                what,
+                name: name.clone(),
+            });
+        }
+
         let mut accuracy = Vec::new();
         let mut score = Vec::new();
         let mut sycophantic = Vec::new();

@@ -143,3 +143,29 @@ pub fn read_study_dir(results_dir: &Path) -> Result<Vec<ModelResults>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_file_and_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.json");
+        let err = read_study_results(
+            "x",
+            &StudySource::Adapter {
+                results: missing.clone(),
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("nope.json"), "{err}");
+
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "{\n  \"timestamp\": \"t\",\n  \"benchmarks\": {\"gsm8k\": {\"accuracy\": \"high\"}}\n}").unwrap();
+        let err = read_study_results("x", &StudySource::Adapter { results: bad })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad.json:3:"), "{err}");
+    }
+}

@@ -1,5 +1,11 @@
 //! syco-analysis: the study's CSVs and derived numbers from per-model metrics, figures,
 //! `report.md`/`report.html`, and the `[[expect]]` claim table (SPEC §5, §7).
+//!
+//! The stage glue calls, in order:
+//! [`import::read_study_results`] (or builds [`ModelResults`] from live evaluations),
+//! [`analyze`] (CSVs, `summary.json`, `figures/`), [`expect::evaluate`] +
+//! [`expect::render_table`] / [`expect::write_json`], [`figures::loss_curves`] for
+//! `train_log.jsonl` files, and [`report::write`].
 
 pub mod csv_out;
 pub mod error;

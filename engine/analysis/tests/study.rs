@@ -276,10 +276,9 @@ fn figures_render_as_png_and_svg() {
         eprintln!("notice: DejaVu fonts absent (package fonts-dejavu-core); skipping figure test");
         return;
     }
-    let out = match std::env::var_os("SYCO_FIGURE_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => tempfile::tempdir().unwrap().keep(),
-    };
+    // SYCO_FIGURE_DIR keeps the figures for a look; otherwise they go with the temp dir.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::env::var_os("SYCO_FIGURE_DIR").map(PathBuf::from).unwrap_or_else(|| tmp.path().to_path_buf());
     let summary = analyze(&study_results(&data), &AnalysisOptions::default(), &out).unwrap();
     let figs = out.join("figures");
     let pngs: Vec<_> = std::fs::read_dir(&figs)
@@ -435,4 +434,32 @@ fn report_holds_tables_claims_figures_gallery_and_provenance() {
         std::fs::write(PathBuf::from(&d).join("report.html"), &html).unwrap();
         std::fs::write(PathBuf::from(d).join("report.md"), &md).unwrap();
     }
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let Some(data) = seed_data() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let mut results = study_results(&data);
+    results[2].name = "mm.lu".into();
+    let err = analyze(&results, &no_figures(), out.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("mm.lu"), "{err}");
+
+    let mut results = study_results(&data);
+    results[3].sycophancy.remove("answer");
+    let err = analyze(&results, &no_figures(), out.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("truthfulqa") && err.contains("answer"),
+        "{err}"
+    );
+
+    let opts = AnalysisOptions {
+        baseline: "base".into(),
+        ..no_figures()
+    };
+    assert!(analyze(&study_results(&data), &opts, out.path()).is_err());
 }

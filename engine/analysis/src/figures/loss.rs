@@ -111,3 +111,37 @@ impl Figure for LossFigure {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_losses_and_reports_bad_lines_by_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("train_log.jsonl");
+        std::fs::write(&p, "{\"step\": 1, \"loss\": 2.5, \"lr\": 0.1}\n{\"step\": 2, \"eval_loss\": 2.0}\n\n{\"step\": 3, \"loss\": 2.0}\n").unwrap();
+        let pts = read_train_log(&p).unwrap();
+        assert_eq!(
+            pts,
+            vec![
+                LossPoint {
+                    step: 1.0,
+                    loss: 2.5
+                },
+                LossPoint {
+                    step: 3.0,
+                    loss: 2.0
+                }
+            ]
+        );
+
+        std::fs::write(&p, "{\"step\": 1, \"loss\": 2.5}\n{\"loss\": 2.0}\n").unwrap();
+        let err = read_train_log(&p).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("step"), "{err}");
+
+        std::fs::write(&p, "{\"step\": 1, \"loss\": 2.5}\nnot json\n").unwrap();
+        let err = read_train_log(&p).unwrap_err().to_string();
+        assert!(err.contains("train_log.jsonl:2:"), "{err}");
+    }
+}
