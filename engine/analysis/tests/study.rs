@@ -278,7 +278,9 @@ fn figures_render_as_png_and_svg() {
     }
     // SYCO_FIGURE_DIR keeps the figures for a look; otherwise they go with the temp dir.
     let tmp = tempfile::tempdir().unwrap();
-    let out = std::env::var_os("SYCO_FIGURE_DIR").map(PathBuf::from).unwrap_or_else(|| tmp.path().to_path_buf());
+    let out = std::env::var_os("SYCO_FIGURE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     let summary = analyze(&study_results(&data), &AnalysisOptions::default(), &out).unwrap();
     let figs = out.join("figures");
     let pngs: Vec<_> = std::fs::read_dir(&figs)

@@ -148,6 +148,18 @@ where
             6,
             style,
         )))?;
+        // The study's "pins": a stem from the baseline to each bar top, coloured by the change.
+        if let Some(colors) = &bars.annotation_colors {
+            for (i, &v) in bars.values.iter().enumerate() {
+                let x = i as f64 + 0.38;
+                let style = ShapeStyle::from(&colors[i]).stroke_width(3);
+                chart.draw_series(std::iter::once(PathElement::new(
+                    vec![(x, *r), (x, v)],
+                    style,
+                )))?;
+                chart.draw_series(std::iter::once(Circle::new((x, v), 5, colors[i].filled())))?;
+            }
+        }
         let right = small_font().pos(Pos::new(HPos::Right, VPos::Bottom));
         chart.draw_series(std::iter::once(Text::new(
             name.clone(),
