@@ -263,6 +263,9 @@ fn cancel(ids: &[String]) {
     }
 }
 
+/// Polls after which a job that squeue, sacct and scontrol all do not know counts as ended.
+const FORGOTTEN_AFTER_POLLS: u32 = 3;
+
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_interrupt(_: libc::c_int) {
@@ -300,6 +303,8 @@ struct Job {
     id: String,
     log: PathBuf,
     last_state: String,
+    /// Polls in a row in which no Slurm command knew the job (purged, no accounting).
+    unknown_polls: u32,
     done: bool,
 }
 
@@ -357,7 +362,7 @@ pub fn run(session: &Session, selected: &[usize], settings: &ExecutorSection, in
         println!("submit {} (job {id})", def.id);
         let log = log_dir.join(format!("{}-{id}.log", escape_id(&def.id)));
         job_of.insert(i, jobs.len());
-        jobs.push(Job { stage: i, id, log, last_state: "PENDING".into(), done: false });
+        jobs.push(Job { stage: i, id, log, last_state: "PENDING".into(), unknown_polls: 0, done: false });
     }
 
     let poll = Duration::from_secs_f64(settings.poll_seconds.unwrap_or(5.0).clamp(0.1, 600.0));
@@ -381,7 +386,21 @@ pub fn run(session: &Session, selected: &[usize], settings: &ExecutorSection, in
             if jobs[j].done {
                 continue;
             }
-            let Some(state) = states.get(&jobs[j].id) else { continue };
+            // A job no Slurm command knows any more has ended; the cache tells whether it succeeded.
+            let forgotten = JobState { state: "UNKNOWN".into(), detail: String::new() };
+            let state = match states.get(&jobs[j].id) {
+                Some(s) => {
+                    jobs[j].unknown_polls = 0;
+                    s
+                }
+                None => {
+                    jobs[j].unknown_polls += 1;
+                    if jobs[j].unknown_polls < FORGOTTEN_AFTER_POLLS {
+                        continue;
+                    }
+                    &forgotten
+                }
+            };
             let i = jobs[j].stage;
             let id = defs[i].id.clone();
             if state.state != jobs[j].last_state {
@@ -390,11 +409,11 @@ pub fn run(session: &Session, selected: &[usize], settings: &ExecutorSection, in
                     println!("{:<6} {id} (job {})", state.state.to_lowercase(), jobs[j].id);
                 }
             }
-            if !state.finished() {
+            if !state.finished() && state.state != "UNKNOWN" {
                 continue;
             }
             jobs[j].done = true;
-            let outcome = if state.state == "COMPLETED" { finished_result(session, i, &done) } else { Err(String::new()) };
+            let outcome = if state.state == "COMPLETED" || state.state == "UNKNOWN" { finished_result(session, i, &done) } else { Err(String::new()) };
             match outcome {
                 Ok((key, tree, took)) => {
                     println!("ran    {id} (job {}, {took:.2} s)", jobs[j].id);
