@@ -317,7 +317,8 @@ impl Llama {
         let n_rep = h / hkv;
         let qg = q.reshape((b, hkv, n_rep * t, d))?;
         let scores = (qg.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?;
-        let scores = scores.reshape((b, h, t, tk))?.to_dtype(DType::F32)?.broadcast_add(bias)?;
+        let acc = accumulation_dtype(self.dtype);
+        let scores = scores.reshape((b, h, t, tk))?.to_dtype(acc)?.broadcast_add(&bias.to_dtype(acc)?)?;
         let probs = if train {
             candle_nn::ops::softmax(&scores, D::Minus1)?
         } else {
@@ -340,7 +341,7 @@ impl Llama {
             return Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?);
         }
         let dt = x.dtype();
-        let xf = x.to_dtype(DType::F32)?;
+        let xf = x.to_dtype(accumulation_dtype(dt))?;
         let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
         let normed = xf.broadcast_div(&(ms + eps)?.sqrt()?)?;
         Ok(normed.to_dtype(dt)?.broadcast_mul(w)?)
@@ -550,6 +551,14 @@ impl Llama {
         }
         self.merged.remove(pos);
         Ok(())
+    }
+}
+
+/// Softmax and norms run in f32 for half-precision models, otherwise in the model's dtype.
+fn accumulation_dtype(dt: DType) -> DType {
+    match dt {
+        DType::BF16 | DType::F16 => DType::F32,
+        other => other,
     }
 }
 

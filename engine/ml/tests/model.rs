@@ -200,3 +200,43 @@ fn qwen2_style_biases_and_llama3_scaling_run() {
     let y = model.forward(&ids(&dev), None, false).unwrap();
     assert_eq!(y.dims(), &[2, 6, 64]);
 }
+
+/// The composed training ops give the right gradient, not just a non-zero one: compare one
+/// LoRA A and one B entry with central finite differences. The loss is on the final hidden
+/// states, which stay f64 (logits are returned as f32, too coarse for this check).
+#[test]
+fn lora_gradient_matches_finite_differences() {
+    let dev = Device::Cpu;
+    let mut model = Llama::random(&tiny(), 15, &dev, DType::F64).unwrap();
+    model.add_lora("a", &all_targets(), 16).unwrap();
+    for (n, v) in model.lora_vars("a") {
+        if n.contains("lora_B") {
+            v.set(&(v.as_tensor().ones_like().unwrap() * 0.05).unwrap()).unwrap();
+        }
+    }
+    let positions: Vec<Vec<u32>> = vec![(0..6).collect(); 2];
+    let mask = vec![vec![1u8; 6]; 2];
+    let loss = |m: &Llama| {
+        let h = m.hidden(&ids(&dev), &positions, &mask, None, true).unwrap();
+        h.sqr().unwrap().mean_all().unwrap()
+    };
+    let grads = loss(&model).backward().unwrap();
+    let vars = model.lora_vars("a");
+    for name in ["layers.0.self_attn.q_proj.lora_A", "layers.1.mlp.down_proj.lora_B"] {
+        let (_, var) = vars.iter().find(|(n, _)| n.contains(name)).unwrap();
+        let g = grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap();
+        let orig = var.as_tensor().copy().unwrap();
+        let flat = orig.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let eps = 1e-6;
+        let at = |delta: f64| {
+            let mut v = flat.clone();
+            v[0] += delta;
+            var.set(&Tensor::from_vec(v, orig.shape(), &dev).unwrap()).unwrap();
+            loss(&model).to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap()
+        };
+        let numeric = (at(eps) - at(-eps)) / (2.0 * eps);
+        var.set(&orig).unwrap();
+        let rel = (numeric - g[0]).abs() / numeric.abs().max(1e-12);
+        assert!(rel < 1e-3, "{name}: analytic {} numeric {numeric}", g[0]);
+    }
+}
