@@ -326,6 +326,7 @@ fn apply(text: &str, m: &Mutation) -> String {
             let a = char_floor(text, *at);
             format!("{}{ins}{}", &text[..a], &text[a..])
         }
+        Mutation::DuplicateLine(_) | Mutation::SwapLines(..) if text.lines().next().is_none() => text.to_string(),
         Mutation::DuplicateLine(i) => {
             let lines: Vec<&str> = text.lines().collect();
             let i = i % lines.len();
