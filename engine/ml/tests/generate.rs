@@ -103,3 +103,32 @@ fn batched_loglik_equals_unbatched_and_counts_tokens() {
     assert!((lp as f64 - one[0].cont_sum).abs() < 1e-4);
     assert!(one.iter().all(|o| o.cont_sum < 0.0 && o.mean_all() < 0.0));
 }
+
+#[test]
+fn sharded_safetensors_load_like_a_single_file() {
+    let (dir, single) = load(6);
+    let sharded = tempfile::tempdir().unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(dir.path().join(f), sharded.path().join(f)).unwrap();
+    }
+    let all = candle_core::safetensors::load(dir.path().join("model.safetensors"), &Device::Cpu).unwrap();
+    let mut names: Vec<&String> = all.keys().collect();
+    names.sort();
+    let mut weight_map = serde_json::Map::new();
+    let mut shards = [std::collections::HashMap::new(), std::collections::HashMap::new()];
+    for (i, n) in names.iter().enumerate() {
+        let file = format!("model-0000{}-of-00002.safetensors", i % 2 + 1);
+        weight_map.insert(n.to_string(), file.into());
+        shards[i % 2].insert(n.to_string(), all[*n].clone());
+    }
+    for (i, s) in shards.iter().enumerate() {
+        candle_core::safetensors::save(s, sharded.path().join(format!("model-0000{}-of-00002.safetensors", i + 1))).unwrap();
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(sharded.path().join("model.safetensors.index.json"), index.to_string()).unwrap();
+    let m = LoadedModel::load(sharded.path(), &Device::Cpu, DType::F32).unwrap();
+    let ids = Tensor::new(&[[1u32, 5, 9]], &Device::Cpu).unwrap();
+    let a = single.model.forward(&ids, None, false).unwrap();
+    let b = m.model.forward(&ids, None, false).unwrap();
+    assert_eq!((a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap(), 0.0);
+}
