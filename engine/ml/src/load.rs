@@ -3,7 +3,7 @@
 use crate::chat::ChatTemplate;
 use crate::config::LlamaConfig;
 use crate::linear::{BaseWeight, Proj};
-use crate::model::{Layer, Llama, WeightSource, PROJECTIONS};
+use crate::model::{Layer, Llama, PROJECTIONS};
 use crate::tokenizer::Tokenizer;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::quantized::{gguf_file, QStorage, QTensor};
@@ -78,7 +78,7 @@ fn load_hf_dir(dir: &Path, device: &Device, dtype: DType) -> Result<LoadedModel>
         // Some exports omit the head of tied models without saying so in config.json.
         cfg.tie_word_embeddings = true;
     }
-    let model = Llama::from_weights(&cfg, WeightSource::Dense(&mut get), device, dtype)
+    let model = Llama::from_weights(&cfg, &mut get, device, dtype)
         .with_context(|| format!("loading weights from {}", dir.display()))?;
     let tok_path = dir.join("tokenizer.json");
     ensure!(tok_path.exists(), "{}: tokenizer.json is missing", dir.display());

@@ -76,10 +76,8 @@ pub struct Llama {
     pub(crate) merged: Vec<String>,
 }
 
-/// Weights in HF layout, by HF name (`model.layers.0.self_attn.q_proj.weight`, ...).
-pub(crate) enum WeightSource<'a> {
-    Dense(&'a mut dyn FnMut(&str) -> Result<Option<Tensor>>),
-}
+/// Looks a weight up by HF name (`model.layers.0.self_attn.q_proj.weight`, ...).
+pub(crate) type WeightLookup<'a> = &'a mut dyn FnMut(&str) -> Result<Option<Tensor>>;
 
 impl Llama {
     /// A randomly initialised model (normal(0, 0.02) weights, unit norms), reproducible by seed.
@@ -90,6 +88,7 @@ impl Llama {
             let v = rng.normal(shape.0 * shape.1, 0.02);
             Ok(Tensor::from_vec(v, shape, device)?.to_dtype(dtype)?)
         };
+        let vector = |t: Tensor| -> Result<Tensor> { Ok(t.flatten_all()?) };
         let mut tensors = HashMap::new();
         tensors.insert("model.embed_tokens.weight".to_string(), normal((cfg.vocab_size, cfg.hidden_size))?);
         if !cfg.tie_word_embeddings {
@@ -105,19 +104,16 @@ impl Llama {
                 let (out, inp) = proj_shape(cfg, name);
                 tensors.insert(format!("{p}.{module}.{name}.weight"), normal((out, inp))?);
                 if cfg.has_qkv_bias() && matches!(name, "q_proj" | "k_proj" | "v_proj") {
-                    let b = Tensor::from_vec(rng_vec(&mut SplitMix64::new(seed ^ i as u64), out), out, device)?;
-                    tensors.insert(format!("{p}.{module}.{name}.bias"), b.to_dtype(dtype)?);
+                    tensors.insert(format!("{p}.{module}.{name}.bias"), vector(normal((1, out))?)?);
                 }
             }
         }
         let mut get = |name: &str| -> Result<Option<Tensor>> { Ok(tensors.remove(name)) };
-        Self::from_weights(cfg, WeightSource::Dense(&mut get), device, dtype)
+        Self::from_weights(cfg, &mut get, device, dtype)
     }
 
     /// Assemble from named HF-layout tensors (already on `device`; converted to `dtype`).
-    pub(crate) fn from_weights(cfg: &LlamaConfig, src: WeightSource, device: &Device, dtype: DType) -> Result<Self> {
-        let WeightSource::Dense(get) = src;
-        let mut need = |name: &str| -> Result<Tensor> {
+    pub(crate) fn from_weights(cfg: &LlamaConfig, get: WeightLookup, device: &Device, dtype: DType) -> Result<Self> {        let mut need = |name: &str| -> Result<Tensor> {
             (*get)(name)?
                 .with_context(|| format!("weight `{name}` is missing"))?
                 .to_device(device)?
@@ -560,10 +556,6 @@ fn accumulation_dtype(dt: DType) -> DType {
         DType::BF16 | DType::F16 => DType::F32,
         other => other,
     }
-}
-
-fn rng_vec(rng: &mut SplitMix64, n: usize) -> Vec<f32> {
-    rng.normal(n, 0.02)
 }
 
 /// (out, in) of a projection.
