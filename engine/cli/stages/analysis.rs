@@ -1,0 +1,237 @@
+//! `import/NAME`: a model's recorded results in the study's JSON shape, read as if evaluated here.
+//! `analysis`: the study's CSVs, derived numbers, figures, report, and the `[[expect]]` checks.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use serde_json::Value;
+use syco_analysis::expect::Expectation;
+use syco_analysis::import::StudySource;
+use syco_analysis::{AnalysisOptions, ItemOutcome, ModelResults};
+use syco_core::stage::{PlanEnv, Report, StageCtx, StageDef, StageKind};
+
+use super::eval::{read_metrics, ITEMS_FILE, RESPONSES_FILE};
+
+pub struct ImportStage;
+
+#[derive(Deserialize)]
+struct ImportParams {
+    name: String,
+    baseline: bool,
+    benchmarks: Vec<String>,
+    sycophancy: Option<String>,
+    results: Option<String>,
+}
+
+impl ImportParams {
+    fn files(&self) -> Vec<&String> {
+        self.benchmarks.iter().chain(&self.sycophancy).chain(&self.results).collect()
+    }
+}
+
+const RESULTS_FILE: &str = "results.json";
+const EXPECTATIONS_FILE: &str = "expectations.json";
+
+impl StageKind for ImportStage {
+    fn name(&self) -> &'static str {
+        "import"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn key_extras(&self, def: &StageDef, env: &PlanEnv) -> Result<BTreeMap<String, String>> {
+        let p: ImportParams = serde_json::from_value(def.params.clone())?;
+        let mut extras = BTreeMap::new();
+        for f in p.files() {
+            let hash = env.cache.hash_file(Path::new(f)).with_context(|| format!("{}: {f}", def.id))?;
+            extras.insert(format!("file {f}"), hash.to_string());
+        }
+        Ok(extras)
+    }
+
+    fn run(&self, ctx: &StageCtx) -> Result<()> {
+        let p: ImportParams = serde_json::from_value(ctx.def.params.clone())?;
+        let source = match (&p.results, &p.sycophancy) {
+            (Some(results), _) => StudySource::Adapter { results: PathBuf::from(results) },
+            (None, Some(syc)) => StudySource::Baseline { benchmarks: p.benchmarks.iter().map(PathBuf::from).collect(), sycophancy: PathBuf::from(syc) },
+            (None, None) => anyhow::bail!("import {} names no result files", p.name),
+        };
+        let mut results = syco_analysis::import::read_study_results(&p.name, &source)?;
+        results.is_baseline = p.baseline;
+        std::fs::write(ctx.out_dir.join(RESULTS_FILE), serde_json::to_vec_pretty(&results)?)?;
+        Ok(())
+    }
+}
+
+pub struct AnalysisStage;
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    name: String,
+    #[serde(default)]
+    import: Option<String>,
+    #[serde(default)]
+    tasks: BTreeMap<String, String>,
+    #[serde(default)]
+    train: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AnalysisParams {
+    experiment: String,
+    baseline: String,
+    models: Vec<ModelEntry>,
+    expect: Vec<Expectation>,
+    bootstrap: usize,
+    seed: u64,
+}
+
+/// Last component of a content-addressed output dir: the key a number is traced back to.
+fn provenance_of(dir: &Path) -> String {
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
+}
+
+/// One evaluated model's results, assembled from its per-task eval outputs.
+fn evaluated_results(ctx: &StageCtx, entry: &ModelEntry, baseline: &str) -> Result<(ModelResults, BTreeMap<String, Vec<Value>>)> {
+    let mut results = ModelResults {
+        name: entry.name.clone(),
+        is_baseline: entry.name == baseline,
+        timestamp: String::new(),
+        benchmarks: BTreeMap::new(),
+        sycophancy: BTreeMap::new(),
+        items: Some(BTreeMap::new()),
+        provenance: BTreeMap::new(),
+    };
+    let mut item_records = BTreeMap::new();
+    for (task, stage) in &entry.tasks {
+        let dir = ctx.inputs.get(stage).with_context(|| format!("input {stage}"))?;
+        let metrics = read_metrics(dir)?;
+        let is_benchmark = metrics.get("accuracy").is_some();
+        if is_benchmark {
+            results.benchmarks.insert(task.clone(), serde_json::from_value(metrics.clone()).with_context(|| format!("{stage}: metrics"))?);
+        } else {
+            results.sycophancy.insert(task.clone(), serde_json::from_value(metrics.clone()).with_context(|| format!("{stage}: metrics"))?);
+        }
+        let items = read_jsonl(&dir.join(ITEMS_FILE))?;
+        let flag = if is_benchmark { "correct" } else { "sycophantic" };
+        let outcomes = items
+            .iter()
+            .filter_map(|v| Some(ItemOutcome { id: v.get("id")?.as_str()?.to_string(), success: v.get(flag)?.as_bool()? }))
+            .collect();
+        results.items.as_mut().expect("set above").insert(task.clone(), outcomes);
+        results.provenance.insert(task.clone(), format!("{stage} {}", provenance_of(dir)));
+        if !is_benchmark {
+            item_records.insert(task.clone(), gallery_records(&items, &read_jsonl(&dir.join(RESPONSES_FILE))?));
+        }
+    }
+    Ok((results, item_records))
+}
+
+/// Items for the report's gallery: each verdict with the two responses it compared
+/// (neutral vs manipulated; are_you_sure: first answer vs the answer after the challenge).
+fn gallery_records(verdicts: &[Value], responses: &[Value]) -> Vec<Value> {
+    let by_id: BTreeMap<&str, &Value> = responses.iter().filter_map(|r| Some((r.get("id")?.as_str()?, r))).collect();
+    verdicts
+        .iter()
+        .filter_map(|v| {
+            let id = v.get("id")?.as_str()?;
+            let r = by_id.get(id)?;
+            let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+            let (neutral, manipulated) = match r.get("type").and_then(Value::as_str)? {
+                "pair" => (text("neutral_response"), text("manipulated_response")),
+                "two_turn" => (text("initial_response"), text("challenged_response")),
+                _ => return None,
+            };
+            let question = r
+                .pointer("/neutral_prompt/messages/0/content")
+                .or_else(|| r.pointer("/turn1_prompt/messages/0/content"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            Some(serde_json::json!({
+                "id": id,
+                "sycophantic": v.get("sycophantic").and_then(Value::as_bool).unwrap_or(false),
+                "neutral_response": neutral,
+                "manipulated_response": manipulated,
+                "question": question,
+            }))
+        })
+        .collect()
+}
+
+fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| Ok(serde_json::from_str(l)?)).collect()
+}
+
+impl StageKind for AnalysisStage {
+    fn name(&self) -> &'static str {
+        "analysis"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn run(&self, ctx: &StageCtx) -> Result<()> {
+        let p: AnalysisParams = serde_json::from_value(ctx.def.params.clone())?;
+        let mut all = vec![];
+        let mut items = BTreeMap::new();
+        let mut curves: Vec<(String, PathBuf)> = vec![];
+        for entry in &p.models {
+            if let Some(import) = &entry.import {
+                let dir = ctx.inputs.get(import).with_context(|| format!("input {import}"))?;
+                let mut r: ModelResults = serde_json::from_slice(&std::fs::read(dir.join(RESULTS_FILE))?)?;
+                r.is_baseline = entry.name == p.baseline;
+                all.push(r);
+            } else {
+                let (r, its) = evaluated_results(ctx, entry, &p.baseline)?;
+                all.push(r);
+                items.insert(entry.name.clone(), its);
+            }
+            if let Some(train) = &entry.train {
+                let dir = ctx.inputs.get(train).with_context(|| format!("input {train}"))?;
+                curves.push((entry.name.clone(), dir.join("train_log.jsonl")));
+            }
+        }
+        let opts = AnalysisOptions {
+            baseline: p.baseline.clone(),
+            models: Some(p.models.iter().map(|m| m.name.clone()).collect()),
+            bootstrap_resamples: p.bootstrap,
+            seed: p.seed,
+            ..AnalysisOptions::default()
+        };
+        ctx.progress.set_message("tables and figures".into());
+        let summary = syco_analysis::analyze(&all, &opts, &ctx.out_dir)?;
+        let figures = ctx.out_dir.join("figures");
+        if !curves.is_empty() {
+            syco_analysis::figures::loss_curves(&curves, &figures)?;
+        }
+        let outcomes = syco_analysis::expect::evaluate(&p.expect, &summary);
+        syco_analysis::expect::write_json(&outcomes, &ctx.out_dir.join(EXPECTATIONS_FILE))?;
+        let input = syco_analysis::report::ReportInput {
+            title: format!("syco: {}", p.experiment),
+            results: &all,
+            summary: &summary,
+            outcomes: &outcomes,
+            figures_dir: figures.exists().then_some(figures),
+            records: items,
+        };
+        syco_analysis::report::write(&input, &ctx.out_dir)?;
+        Ok(())
+    }
+
+    fn report(&self, _def: &StageDef, out_dir: &Path) -> Result<Option<Report>> {
+        let path = out_dir.join(EXPECTATIONS_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let outcomes: Vec<syco_analysis::expect::Outcome> = serde_json::from_slice(&std::fs::read(&path)?)?;
+        if outcomes.is_empty() {
+            return Ok(None);
+        }
+        let failed = outcomes.iter().any(|o| !o.as_expected);
+        Ok(Some(Report { text: syco_analysis::expect::render_table(&outcomes), failed }))
+    }
+}

@@ -1,0 +1,25 @@
+//! The ML stage kinds: the only place where the engine core meets data, models, training,
+//! evaluation and analysis. One file per stage kind (plus the shared model runtime and sources).
+
+mod analysis;
+mod dataset;
+mod eval;
+mod model;
+pub mod runtime;
+pub mod source;
+mod train;
+
+use std::sync::Arc;
+
+use syco_core::Registry;
+
+pub fn register(r: &mut Registry) {
+    r.register_kind(Arc::new(model::ModelStage));
+    r.register_kind(Arc::new(dataset::DatasetStage));
+    r.register_kind(Arc::new(train::TrainStage));
+    r.register_kind(Arc::new(train::CombineStage));
+    r.register_kind(Arc::new(eval::RespondStage));
+    r.register_kind(Arc::new(eval::EvalStage));
+    r.register_kind(Arc::new(analysis::ImportStage));
+    r.register_kind(Arc::new(analysis::AnalysisStage));
+}

@@ -1,0 +1,188 @@
+//! Loading models for stages, and the one resident base model that every evaluation in a run
+//! shares (adapters are attached to it and swapped, never reloaded).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use syco_core::stage::StageCtx;
+use syco_data::prompts::Templates;
+use syco_data::{Message, Role};
+use syco_ml::{ChatMessage, ChatTemplate, DType, LoadedModel};
+
+use super::model::resolve_model;
+
+/// How a stage loads and talks to a model (the `model` table of train/respond params).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRuntime {
+    pub chat_template: String,
+    pub dtype: String,
+    pub device: String,
+    pub prompt_format: String,
+}
+
+impl ModelRuntime {
+    pub fn raw(&self) -> bool {
+        self.prompt_format == "raw"
+    }
+}
+
+/// A loaded model, the chat template the manifest chose for it, and the name it goes by in
+/// adapter files.
+pub struct Loaded {
+    pub lm: LoadedModel,
+    pub chat: ChatTemplate,
+    pub name: String,
+}
+
+impl Loaded {
+    pub fn generate(&self, prompts: &[String], cfg: &syco_ml::GenerationConfig) -> Result<Vec<String>> {
+        syco_ml::generate(&self.lm, prompts, cfg)
+    }
+    pub fn loglik(&self, pairs: &[(String, String)], batch: usize) -> Result<Vec<syco_ml::LoglikOut>> {
+        syco_ml::loglik(&self.lm, pairs, batch)
+    }
+    /// Padding id for training batches: EOS, as the study (and HF's default for Llama).
+    pub fn pad_id(&self) -> u32 {
+        self.lm.tokenizer.eos.first().copied().unwrap_or(0)
+    }
+    pub fn eos_text(&self) -> String {
+        self.lm.tokenizer.eos.first().and_then(|&id| self.lm.tokenizer.id_to_token(id)).unwrap_or_default()
+    }
+}
+
+/// Key components of every ML stage: which engine and candle produced the numbers.
+pub fn engine_extras() -> BTreeMap<String, String> {
+    let mut e = BTreeMap::new();
+    e.insert("engine".into(), env!("CARGO_PKG_VERSION").into());
+    e.insert("candle".into(), "0.11.1".into());
+    e
+}
+
+fn dtype(s: &str) -> Result<DType> {
+    Ok(match s {
+        "f32" => DType::F32,
+        "bf16" => DType::BF16,
+        "f16" => DType::F16,
+        other => bail!("unknown dtype `{other}`"),
+    })
+}
+
+fn chat_template(rt: &ModelRuntime, lm: &LoadedModel) -> Result<ChatTemplate> {
+    match rt.chat_template.as_str() {
+        "auto" => Ok(lm.chat.clone()),
+        name => match ChatTemplate::builtin(name) {
+            Some(t) => Ok(t),
+            // Anything else is a Jinja template string written in the manifest.
+            None => {
+                let tok = &lm.tokenizer;
+                let text = |id: Option<u32>| id.and_then(|i| tok.id_to_token(i)).unwrap_or_default();
+                ChatTemplate::jinja(name, &text(tok.bos), &text(tok.eos.first().copied()))
+            }
+        },
+    }
+}
+
+/// Load the model behind the stage's `model` input, fresh (training mutates it).
+pub fn load_model(ctx: &StageCtx, rt: &ModelRuntime) -> Result<Loaded> {
+    let dir = ctx.inputs.get("model").context("stage has no `model` input")?;
+    load_path(&resolve_model(dir)?, rt)
+}
+
+/// Load a model file or folder with the given runtime settings.
+pub fn load_path(path: &Path, rt: &ModelRuntime) -> Result<Loaded> {
+    let device = syco_ml::device_from_str(&rt.device)?;
+    let lm = LoadedModel::load(path, &device, dtype(&rt.dtype)?).with_context(|| format!("loading {}", path.display()))?;
+    let chat = chat_template(rt, &lm)?;
+    Ok(Loaded { lm, chat, name: model_name(path) })
+}
+
+/// Attach the PEFT adapter in `dir` (once; it is named by its path) and make it the active one.
+pub fn attach_adapter(m: &mut Loaded, dir: &Path) -> Result<()> {
+    let name = dir.display().to_string();
+    if !m.lm.model.adapter_names().contains(&name) {
+        let adapter = syco_train::peft::load(dir, m.lm.model.device())?;
+        let cfg = syco_ml::LoraConfig {
+            r: adapter.config.r,
+            alpha: adapter.config.scale() * adapter.config.r as f64,
+            dropout: 0.0,
+            targets: adapter.config.target_modules.clone(),
+        };
+        m.lm.model.insert_lora(&name, &cfg, adapter.tensors.into_iter().collect())?;
+    }
+    m.lm.model.set_active_adapter(Some(&name))?;
+    Ok(())
+}
+
+fn model_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}
+
+/// The one resident base model of this process, keyed by its output dir and runtime settings.
+static RESIDENT: Mutex<Option<(String, Loaded)>> = Mutex::new(None);
+
+/// Runs `f` with the resident model for the stage's `model` input and the adapter of its
+/// `adapter` input (if any) active. Loads the base only when it differs from the resident one;
+/// adapters are attached once and then switched.
+pub fn with_resident<T>(ctx: &StageCtx, rt: &ModelRuntime, f: impl FnOnce(&mut Loaded) -> Result<T>) -> Result<T> {
+    let dir = ctx.inputs.get("model").context("stage has no `model` input")?;
+    let key = format!("{}|{:?}", dir.display(), rt);
+    let mut slot = RESIDENT.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.as_ref().map(|(k, _)| k != &key).unwrap_or(true) {
+        *slot = None; // free the old model before loading the next
+        ctx.progress.set_message("loading model".into());
+        *slot = Some((key, load_model(ctx, rt)?));
+    }
+    let loaded = &mut slot.as_mut().expect("loaded above").1;
+    match ctx.inputs.get("adapter") {
+        // Adapters are named by their content-addressed output dir: same dir, same weights.
+        Some(adapter_dir) => attach_adapter(loaded, adapter_dir)?,
+        None => loaded.lm.model.set_active_adapter(None)?,
+    }
+    f(loaded)
+}
+
+/// The prompt templates a dataset stage recorded (its manifest `templates` table).
+pub fn dataset_templates(dir: &Path) -> Result<Templates> {
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("dataset.json"))?)?;
+    match meta.get("templates") {
+        None | Some(serde_json::Value::Null) => Ok(Templates::default()),
+        Some(t) => serde_json::from_value(t.clone()).context("dataset templates"),
+    }
+}
+
+pub fn to_chat(messages: &[Message]) -> Vec<ChatMessage> {
+    messages
+        .iter()
+        .map(|m| ChatMessage {
+            role: match m.role {
+                Role::System => "system",
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            }
+            .to_string(),
+            content: m.content.clone(),
+        })
+        .collect()
+}
+
+/// A training example as the model sees it. Raw format: the study's plain text. Chat format:
+/// the conversation rendered by the model's chat template, the response as the assistant turn
+/// (with the template's end-of-turn marker, so the model learns to stop).
+pub fn format_example(m: &Loaded, rt: &ModelRuntime, ex: &syco_data::prompts::TrainExample) -> Result<syco_train::TrainExample> {
+    if rt.raw() {
+        return Ok(syco_train::TrainExample { prompt: ex.prompt.clone(), response: ex.response.clone() });
+    }
+    let mut conversation = to_chat(&ex.messages);
+    let prompt = m.chat.render(&conversation, true)?;
+    conversation.push(ChatMessage { role: "assistant".into(), content: ex.response.trim_start().to_string() });
+    let full = m.chat.render(&conversation, false)?;
+    match full.strip_prefix(&prompt) {
+        Some(response) => Ok(syco_train::TrainExample { prompt, response: response.to_string() }),
+        // Templates that rewrite earlier turns once an answer follows: fall back to the plain split.
+        None => Ok(syco_train::TrainExample { prompt, response: format!("{}{}", ex.response.trim_start(), m.eos_text()) }),
+    }
+}

@@ -1,0 +1,258 @@
+//! `train/NAME`: one LoRA adapter trained on one or more datasets; `combine/NAME`: an adapter
+//! built from trained ones.
+//!
+//! Output: the PEFT files (`adapter_config.json`, `adapter_model.safetensors`), `train_log.jsonl`,
+//! `loss.png`/`loss.svg` and `training_meta.json`. Checkpoints live in the stage's state folder,
+//! so a killed run resumes from its last checkpoint on the next `syco run`.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::ops::ControlFlow;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use syco_core::stage::{StageCtx, StageKind};
+use syco_data::prompts::Templates;
+use syco_train::{AdapterConfig, Mix, TrainConfig, TrainData, TrainIo};
+
+use super::dataset::read_split;
+use super::runtime::{self, ModelRuntime};
+
+pub struct TrainStage;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraParams {
+    #[serde(default = "default_r")]
+    pub r: usize,
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+    #[serde(default)]
+    pub dropout: f64,
+    #[serde(default = "default_targets")]
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub init_seed: Option<u64>,
+}
+
+fn default_r() -> usize {
+    16
+}
+fn default_alpha() -> f64 {
+    32.0
+}
+fn default_targets() -> Vec<String> {
+    projection_names().map(str::to_string).collect()
+}
+
+fn projection_names() -> impl Iterator<Item = &'static str> {
+    syco_ml::PROJECTIONS.iter().map(|(name, _)| *name)
+}
+
+#[derive(Deserialize)]
+struct Params {
+    data: Vec<String>,
+    mix: Option<Value>,
+    lora: Value,
+    train: Value,
+    model: ModelRuntime,
+}
+
+/// `mix = "concat"` (the study) or `mix = { interleave = [w, ...], seed = S }`.
+fn parse_mix(v: Option<&Value>, seed: u64) -> Result<Mix> {
+    match v {
+        None | Some(Value::Null) => Ok(Mix::Concat),
+        Some(Value::String(s)) if s == "concat" => Ok(Mix::Concat),
+        Some(Value::Object(o)) if o.contains_key("interleave") => {
+            let weights: Vec<f64> = serde_json::from_value(o["interleave"].clone()).context("`mix.interleave` must be a list of weights")?;
+            let seed = o.get("seed").and_then(Value::as_u64).unwrap_or(seed);
+            Ok(Mix::Interleave { weights, seed })
+        }
+        Some(other) => bail!("`mix` must be \"concat\" or {{ interleave = [weights], seed = S }}, got {other}"),
+    }
+}
+
+/// The LoRA and training tables of an adapter, as the trainer reads them.
+pub fn parse_lora_train(lora: &Value, train: &Value) -> Result<(LoraParams, TrainConfig)> {
+    let lora: LoraParams = serde_path(lora).context("lora")?;
+    let train: TrainConfig = serde_path(train).context("train")?;
+    train.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+    for t in &lora.targets {
+        if !projection_names().any(|p| p == t) {
+            bail!("lora.targets: unknown module `{t}`; expected some of {}", projection_names().collect::<Vec<_>>().join(", "));
+        }
+    }
+    Ok((lora, train))
+}
+
+fn serde_path<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
+    serde_path_to_error::deserialize(v.clone()).map_err(|e| anyhow::anyhow!("`{}`: {}", e.path(), e.inner()))
+}
+
+impl StageKind for TrainStage {
+    fn name(&self) -> &'static str {
+        "train"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn key_extras(&self, def: &syco_core::stage::StageDef, _env: &syco_core::stage::PlanEnv) -> Result<BTreeMap<String, String>> {
+        Ok(runtime::engine_extras())
+            .map(|mut e| {
+                e.insert("device".into(), def.resources.device.clone());
+                e
+            })
+    }
+
+    fn run(&self, ctx: &StageCtx) -> Result<()> {
+        let p: Params = serde_json::from_value(ctx.def.params.clone())?;
+        let (lora, cfg) = parse_lora_train(&p.lora, &p.train)?;
+        let adapter_name = ctx.def.id.trim_start_matches("train/").to_string();
+
+        ctx.progress.set_message("loading model".into());
+        let mut loaded = runtime::load_model(ctx, &p.model)?;
+
+        // Examples of each dataset in order, then mixed as declared.
+        let mut lists = vec![];
+        for name in &p.data {
+            let dir = ctx.inputs.get(&format!("data/{name}")).with_context(|| format!("input data/{name}"))?;
+            let templates = runtime::dataset_templates(dir)?;
+            let records = read_split(dir, "train")?;
+            let examples: Vec<syco_train::TrainExample> = records
+                .iter()
+                .flat_map(|r| examples_of(r, &templates))
+                .map(|ex| runtime::format_example(&loaded, &p.model, &ex))
+                .collect::<Result<_>>()?;
+            ctx.log.line(&format!("{name}: {} training examples", examples.len()));
+            lists.push(examples);
+        }
+        let examples = syco_train::mix(&lists, &parse_mix(p.mix.as_ref(), cfg.seed)?)?;
+        if examples.is_empty() {
+            bail!("no training examples in {:?}", p.data);
+        }
+        let tokenized = syco_train::tokenize(&examples, |text| loaded.lm.tokenizer.encode(text))?;
+
+        let ml_lora = syco_ml::LoraConfig { r: lora.r, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets.clone() };
+        loaded.lm.model.add_lora(&adapter_name, &ml_lora, lora.init_seed.unwrap_or(cfg.seed))?;
+        loaded.lm.model.set_active_adapter(Some(&adapter_name))?;
+
+        let log_file = BufWriter::new(File::create(ctx.out_dir.join("train_log.jsonl"))?);
+        let progress = ctx.progress.clone();
+        let io = TrainIo {
+            checkpoint_dir: Some(ctx.state_dir.join("checkpoints")),
+            progress: Some(Box::new(move |pr: &syco_train::Progress| {
+                progress.set_length(pr.total as u64);
+                progress.set_message(format!("loss {:.3}, {:.0} tok/s", pr.loss, pr.tokens_per_s));
+                progress.inc(1);
+                ControlFlow::Continue(())
+            })),
+            log: Some(Box::new(log_file)),
+        };
+        let data = TrainData { examples: &tokenized, val: None, pad_id: loaded.pad_id() };
+        let outcome = syco_train::train(&loaded.lm.model, &adapter_name, data, &cfg, io)?;
+        ctx.log.line(&format!(
+            "{} steps, final loss {:.4}, best step {:?} (eval loss {:?}), {:.0} tok/s",
+            outcome.steps,
+            outcome.final_loss,
+            outcome.best_step,
+            outcome.best_eval_loss,
+            outcome.tokens as f64 / outcome.seconds.max(1e-9)
+        ));
+
+        let config = AdapterConfig {
+            r: lora.r,
+            alpha: lora.alpha,
+            dropout: lora.dropout,
+            target_modules: {
+                let mut t = lora.targets.clone();
+                t.sort();
+                t
+            },
+            base_model: Some(loaded.name.clone()),
+            use_rslora: false,
+        };
+        syco_train::save_adapter(&ctx.out_dir, &loaded.lm.model, &adapter_name, &config)?;
+        let meta = json!({
+            "adapter": adapter_name,
+            "datasets": p.data,
+            "train_examples": outcome.train_examples,
+            "val_examples": outcome.val_examples,
+            "steps": outcome.steps,
+            "total_steps": outcome.total_steps,
+            "final_loss": outcome.final_loss,
+            "best_step": outcome.best_step,
+            "best_eval_loss": outcome.best_eval_loss,
+            "restored_best": outcome.restored_best,
+            "resumed_from": outcome.resumed_from,
+            "seed": cfg.seed,
+            "model": loaded.name,
+        });
+        std::fs::write(ctx.out_dir.join("training_meta.json"), serde_json::to_vec_pretty(&meta)?)?;
+        let curve = syco_analysis::figures::loss_curves(&[(adapter_name.clone(), ctx.out_dir.join("train_log.jsonl"))], &ctx.out_dir);
+        if let Err(e) = curve {
+            ctx.log.line(&format!("loss curve not drawn: {e:#}"));
+        }
+        Ok(())
+    }
+}
+
+/// Benchmark records give the study's training text; sycophancy records (antisyc datasets) give
+/// their anti-sycophancy examples.
+fn examples_of(r: &syco_data::Record, t: &Templates) -> Vec<syco_data::prompts::TrainExample> {
+    if r.kind().is_sycophancy() {
+        syco_data::antisyc::record_examples(r, t)
+    } else {
+        vec![syco_data::prompts::train_example(r, t)]
+    }
+}
+
+pub struct CombineStage;
+
+#[derive(Deserialize)]
+struct CombineParams {
+    parts: Vec<String>,
+    method: String,
+    weights: Option<Vec<f64>>,
+    rank: Option<usize>,
+}
+
+impl StageKind for CombineStage {
+    fn name(&self) -> &'static str {
+        "combine"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+
+    fn run(&self, ctx: &StageCtx) -> Result<()> {
+        let p: CombineParams = serde_json::from_value(ctx.def.params.clone())?;
+        let weights = p.weights.clone().unwrap_or_else(|| vec![1.0; p.parts.len()]);
+        if weights.len() != p.parts.len() {
+            bail!("{} weights for {} adapters", weights.len(), p.parts.len());
+        }
+        let mut adapters = vec![];
+        for (part, w) in p.parts.iter().zip(&weights) {
+            let dir = ctx.inputs.get(part).with_context(|| format!("input {part}"))?;
+            adapters.push((*w, syco_train::peft::load(dir, &syco_ml::Device::Cpu)?));
+        }
+        let method = match (p.method.as_str(), p.rank) {
+            ("cat", _) => syco_train::CombineMethod::Cat,
+            ("linear", _) => syco_train::CombineMethod::Linear,
+            ("svd", Some(rank)) => syco_train::CombineMethod::Svd { rank },
+            ("svd", None) => bail!("method \"svd\" needs `rank = N`"),
+            (other, _) => bail!("unknown combine method `{other}`"),
+        };
+        let combined = syco_train::combine(&adapters, method)?;
+        syco_train::peft::save(&ctx.out_dir, &combined.adapter.config, &combined.adapter.tensors)?;
+        let meta = json!({
+            "parts": p.parts, "weights": weights, "method": p.method, "rank": combined.adapter.config.r,
+            "exact_delta_sum": combined.exact,
+        });
+        std::fs::write(ctx.out_dir.join("combine_meta.json"), serde_json::to_vec_pretty(&meta)?)?;
+        ctx.log.line(&format!("combined {:?} by {}: rank {}, exact: {}", p.parts, p.method, combined.adapter.config.r, combined.exact));
+        Ok(())
+    }
+}
