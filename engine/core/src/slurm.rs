@@ -365,7 +365,9 @@ pub fn run(session: &Session, selected: &[usize], settings: &ExecutorSection, in
         jobs.push(Job { stage: i, id, log, last_state: "PENDING".into(), unknown_polls: 0, done: false });
     }
 
-    let poll = Duration::from_secs_f64(settings.poll_seconds.unwrap_or(5.0).clamp(0.1, 600.0));
+    // `nan`/`inf` are valid TOML floats; Duration would panic on them.
+    let poll_s = settings.poll_seconds.filter(|s| s.is_finite()).unwrap_or(5.0).clamp(0.1, 600.0);
+    let poll = Duration::from_secs_f64(poll_s);
     // Stage index -> why it did not run (a failed input), for dependents Slurm cancels.
     let mut failed_input: HashMap<usize, String> = HashMap::new();
     let mut cancelled_by_us: HashSet<String> = HashSet::new();
