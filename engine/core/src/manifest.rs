@@ -165,7 +165,9 @@ impl Manifest {
             let inner = e.into_inner();
             let message = inner.message().trim().to_string();
             if let Some((field, suggestion)) = unknown_field_suggestion(&message) {
-                full.push(field.clone());
+                if full.last() != Some(&field) {
+                    full.push(field.clone());
+                }
                 let refs: Vec<&str> = full.iter().map(String::as_str).collect();
                 let hint = match suggestion {
                     Some(s) => format!("unknown key `{field}` (did you mean `{s}`?)"),
