@@ -2,7 +2,6 @@
 //! stores the files it names in `outs`.
 
 use std::collections::BTreeMap;
-use std::path::{Component, Path};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
@@ -46,10 +45,7 @@ pub fn input_stage_id(input: &str) -> String {
 }
 
 fn escapes_work_dir(path: &str) -> bool {
-    let p = Path::new(path);
-    path.is_empty()
-        || p.is_absolute()
-        || p.components().any(|c| matches!(c, Component::ParentDir | Component::RootDir | Component::Prefix(_)))
+    !crate::exec::is_inside(path)
 }
 
 pub struct CommandPlanner;
@@ -72,6 +68,9 @@ impl SectionPlanner for CommandPlanner {
                     let idx = i.to_string();
                     return Err(m.error(&["stages", name, "outs", &idx], format!("out `{out_path}` must be a relative path inside the working directory")));
                 }
+            }
+            if let Some(p) = spec.publish.as_deref().filter(|p| escapes_work_dir(p)) {
+                return Err(m.error(&["stages", name, "publish"], format!("publish `{p}` must be a relative path inside the run folder")));
             }
             let mut inputs = Vec::new();
             for input in &spec.inputs {

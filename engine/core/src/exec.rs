@@ -423,6 +423,10 @@ impl<'a> Session<'a> {
         let mut count = 0;
         for (&i, dir) in &summary.outputs {
             let Some(rel) = &self.graph.defs[i].publish else { continue };
+            // Planners should reject such paths; this guards kinds planned outside syco-core.
+            if !is_inside(rel) {
+                bail!("stage {}: publish `{rel}` must be a relative path inside the run folder", self.graph.defs[i].id);
+            }
             let dest = run_dir.join(rel);
             copy_tree(dir, &dest).with_context(|| format!("cannot publish {} to {}", self.graph.defs[i].id, dest.display()))?;
             count += 1;
@@ -431,7 +435,14 @@ impl<'a> Session<'a> {
     }
 }
 
+/// Whether `rel` names a place under a folder: relative, without `..`.
+pub fn is_inside(rel: &str) -> bool {
+    let p = std::path::Path::new(rel);
+    !rel.is_empty() && p.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
+}
+
 /// Copies files (as writable copies, never links into the cache).
+
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for e in std::fs::read_dir(from)? {
