@@ -148,3 +148,22 @@ fn pip_source_without_network_fails_clearly_with_a_clean_cache() {
     );
     assert_clean_failure(&o, &cache, "syco-reliability-no-such-package");
 }
+
+/// `--cache cache` (relative): command stages run in their own scratch folder, so the input
+/// paths they are given (`SYCO_IN_*`) must not be relative to where `syco` was started.
+#[test]
+fn relative_cache_path_works_for_command_stages() {
+    let s = Scratch::new();
+    let m = s.write(
+        "m.toml",
+        "[experiment]\nname = \"relcache\"\n\n\
+         [stages.a]\ncmd = 'echo from-a > a.txt'\nouts = [\"a.txt\"]\n\n\
+         [stages.b]\ncmd = 'cat \"$SYCO_IN_A/a.txt\" > b.txt'\ninputs = [\"a\"]\nouts = [\"b.txt\"]\npublish = \"b\"\n",
+    );
+    let o = syco(Path::new("rel-cache"), &["run", path_str(&m), "--out", path_str(&s.path("out"))])
+        .current_dir(s.dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "a relative --cache broke an input path:\n{}", text(&o));
+    assert_eq!(fs::read_to_string(s.path("out/b/b.txt")).unwrap(), "from-a\n");
+}

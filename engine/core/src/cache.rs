@@ -156,7 +156,9 @@ impl Cache {
                 fs::create_dir_all(&p).with_context(|| format!("cannot create cache folder {}", p.display()))?;
             }
         }
-        Ok(Cache { root: root.to_path_buf(), hash_memo: Mutex::new(None), tmp_counter: AtomicU64::new(0) })
+        // Absolute, so paths handed to stages (SYCO_IN_*) still resolve from their scratch folder.
+        let root = fs::canonicalize(root).with_context(|| format!("cannot open cache {}", root.display()))?;
+        Ok(Cache { root, hash_memo: Mutex::new(None), tmp_counter: AtomicU64::new(0) })
     }
 
     pub fn root(&self) -> &Path {
@@ -533,6 +535,22 @@ mod tests {
         assert_eq!(v.corrupt_objects.len(), 1);
         assert_eq!(v.records_removed, vec!["k1".to_string()]);
         assert!(!cache.has_record("k1"));
+    }
+
+    #[test]
+    fn relative_root_is_made_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let rel = dir.path().strip_prefix(std::env::current_dir().unwrap()).map(Path::to_path_buf);
+        // The test's temp folder is usually not under the working folder; build a relative path.
+        let rel = rel.unwrap_or_else(|_| {
+            let depth = std::env::current_dir().unwrap().components().count() - 1;
+            let mut p: PathBuf = std::iter::repeat("..").take(depth).collect();
+            p.push(dir.path().strip_prefix("/").unwrap());
+            p
+        });
+        let cache = Cache::open(&rel.join("c")).unwrap();
+        assert!(cache.root().is_absolute());
+        assert_eq!(cache.root(), fs::canonicalize(dir.path().join("c")).unwrap());
     }
 
     #[test]
