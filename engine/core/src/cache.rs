@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::stage::ItemStore;
@@ -297,12 +297,16 @@ impl Cache {
             for e in fs::read_dir(&dir)? {
                 let e = e?;
                 let path = e.path();
-                let meta = fs::metadata(&path).with_context(|| format!("cannot read output {}", path.display()))?;
+                let rel = path.strip_prefix(out).expect("walked under out").to_string_lossy().replace('\\', "/");
+                // Not followed: a link to `/` would copy the filesystem, a loop would never end.
+                let meta = fs::symlink_metadata(&path).with_context(|| format!("cannot read output {}", path.display()))?;
                 if meta.is_dir() {
                     stack.push(path);
                     continue;
                 }
-                let rel = path.strip_prefix(out).expect("walked under out").to_string_lossy().replace('\\', "/");
+                if !meta.is_file() {
+                    bail!("output `{rel}` is a symlink or special file: outs must be regular files or folders");
+                }
                 let file = File::open(&path)?;
                 file.sync_all()?;
                 let hash = hash_reader(&file)?;
@@ -310,7 +314,7 @@ impl Cache {
                 if !obj.exists() {
                     let parent = obj.parent().expect("object has a parent");
                     fs::create_dir_all(parent)?;
-                    // Copy rather than move: the output may be a symlink or a hard link to an input.
+                    // Copy rather than move: the output may be a hard link to an input.
                     let tmp = parent.join(format!(".tmp-{}-{}", std::process::id(), self.tmp_counter.fetch_add(1, Ordering::Relaxed)));
                     fs::copy(&path, &tmp)?;
                     File::open(&tmp)?.sync_all()?;
@@ -535,6 +539,21 @@ mod tests {
         assert_eq!(v.corrupt_objects.len(), 1);
         assert_eq!(v.records_removed, vec!["k1".to_string()]);
         assert!(!cache.has_record("k1"));
+    }
+
+    #[test]
+    fn symlink_outputs_are_refused_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c")).unwrap();
+        let wd = cache.work_dir("stages/a").unwrap();
+        std::os::unix::fs::symlink("/", wd.out.join("root")).unwrap();
+        let err = format!("{:#}", cache.publish(&wd, record("k1")).unwrap_err());
+        assert!(err.contains("`root`") && err.contains("regular files or folders"), "{err}");
+        let wd = cache.work_dir("stages/b").unwrap();
+        fs::create_dir(wd.out.join("d")).unwrap();
+        std::os::unix::fs::symlink("..", wd.out.join("d/loop")).unwrap();
+        assert!(cache.publish(&wd, record("k2")).is_err());
+        assert!(!cache.has_record("k1") && !cache.has_record("k2"));
     }
 
     #[test]
