@@ -87,7 +87,6 @@ fn disk_full_during_an_object_write_fails_clearly_and_records_nothing() {
 }
 
 #[test]
-#[ignore = "bug: a stage whose publish fails (ENOSPC) leaves its work folder and a partial .tmp object in the cache until `syco gc`"]
 fn disk_full_leaves_no_temp_files_behind() {
     let Some((_s, _fs, cache, o)) = disk_full_run() else { return };
     assert!(!o.status.success());

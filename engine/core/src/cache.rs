@@ -133,6 +133,13 @@ pub struct WorkDir {
     pub log: PathBuf,
 }
 
+/// Removed on drop, so no exit path (an error in `publish`, a full disk) leaves it behind.
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = remove_tree(&self.root);
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct GcReport {
     pub records_removed: usize,
@@ -316,10 +323,17 @@ impl Cache {
                     fs::create_dir_all(parent)?;
                     // Copy rather than move: the output may be a hard link to an input.
                     let tmp = parent.join(format!(".tmp-{}-{}", std::process::id(), self.tmp_counter.fetch_add(1, Ordering::Relaxed)));
-                    fs::copy(&path, &tmp)?;
-                    File::open(&tmp)?.sync_all()?;
-                    fs::set_permissions(&tmp, fs::Permissions::from_mode(if meta.mode() & 0o111 != 0 { 0o555 } else { 0o444 }))?;
-                    fs::rename(&tmp, &obj)?;
+                    let written = (|| -> io::Result<()> {
+                        fs::copy(&path, &tmp)?;
+                        File::open(&tmp)?.sync_all()?;
+                        fs::set_permissions(&tmp, fs::Permissions::from_mode(if meta.mode() & 0o111 != 0 { 0o555 } else { 0o444 }))?;
+                        fs::rename(&tmp, &obj)
+                    })();
+                    if let Err(e) = written {
+                        // A partial object on a full disk would keep the disk full.
+                        let _ = fs::remove_file(&tmp);
+                        return Err(e).with_context(|| format!("cannot store output `{rel}`"));
+                    }
                 }
                 files.push(FileEntry { path: rel, hash, size: meta.size(), executable: meta.mode() & 0o111 != 0 });
             }

@@ -261,7 +261,6 @@ impl<'a> Session<'a> {
             log.line(&format!("error: {e:#}"));
             let failed = self.cache.failed_log_path(&def.id);
             let saved = std::fs::copy(&wd.log, &failed).is_ok();
-            remove_tree(&wd.root)?;
             return Ok(Outcome::Failed { error: format!("{e:#}"), log: saved.then_some(failed) });
         }
         let record = Record {
@@ -278,8 +277,8 @@ impl<'a> Session<'a> {
             created_unix: 0,
             duration_s: started.elapsed().as_secs_f64(),
         };
+        // `wd` is removed when dropped, on this path and on every error above.
         let record = self.cache.publish(&wd, record)?;
-        remove_tree(&wd.root)?;
         remove_tree(&state_dir)?;
         self.cache.set_last_key(&def.id, key)?;
         Ok(Outcome::Ran(record))
