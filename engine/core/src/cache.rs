@@ -113,7 +113,37 @@ fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// Is the process with this id alive (on this machine)?
+/// This machine's name, so temp files of jobs on other nodes sharing the cache are told apart.
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates when it fits.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let name = if r == 0 { String::from_utf8_lossy(buf.split(|&b| b == 0).next().unwrap_or_default()).into_owned() } else { String::new() };
+    // `+` ends the host part of a temp name; hostnames never hold it, but be sure.
+    let name = name.replace(['+', '/'], "_");
+    if name.is_empty() { "localhost".into() } else { name }
+}
+
+/// Prefix of this process's temp names: `HOST+PID`.
+fn temp_owner() -> String {
+    format!("{}+{}", hostname(), std::process::id())
+}
+
+/// Whether a temp name (`HOST+PID-...`, or the older `PID-...`) belongs to a process on this
+/// machine that is gone. Another host's files are never judged: its job may still be running.
+fn temp_abandoned(name: &str) -> bool {
+    let (host, rest) = match name.split_once('+') {
+        Some((h, r)) => (Some(h), r),
+        None => (None, name),
+    };
+    if host.is_some_and(|h| h != hostname()) {
+        return false;
+    }
+    let pid: Option<u32> = rest.split('-').next().and_then(|p| p.parse().ok());
+    pid.is_some_and(|p| p != std::process::id() && !pid_alive(p))
+}
+
+
 fn pid_alive(pid: u32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence and permission.
     let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
@@ -257,7 +287,7 @@ impl Cache {
     /// A fresh temp folder named after this process, so `gc` can tell abandoned ones.
     pub fn work_dir(&self, stage: &str) -> Result<WorkDir> {
         let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        let root = self.root.join("tmp").join(format!("{}-{}-{}", std::process::id(), n, escape_id(stage)));
+        let root = self.root.join("tmp").join(format!("{}-{}-{}", temp_owner(), n, escape_id(stage)));
         if root.exists() {
             fs::remove_dir_all(&root)?;
         }
@@ -322,7 +352,7 @@ impl Cache {
                     let parent = obj.parent().expect("object has a parent");
                     fs::create_dir_all(parent)?;
                     // Copy rather than move: the output may be a hard link to an input.
-                    let tmp = parent.join(format!(".tmp-{}-{}", std::process::id(), self.tmp_counter.fetch_add(1, Ordering::Relaxed)));
+                    let tmp = parent.join(format!(".tmp-{}-{}", temp_owner(), self.tmp_counter.fetch_add(1, Ordering::Relaxed)));
                     let written = (|| -> io::Result<()> {
                         fs::copy(&path, &tmp)?;
                         File::open(&tmp)?.sync_all()?;
@@ -409,7 +439,11 @@ impl Cache {
                 let o = o?;
                 let name = o.file_name().to_string_lossy().into_owned();
                 let hash = format!("{}{}", dir.file_name().unwrap_or_default().to_string_lossy(), name);
-                if name.starts_with(".tmp-") || !referenced.contains(&hash) {
+                let unreferenced = match name.strip_prefix(".tmp-") {
+                    Some(owner) => temp_abandoned(owner),
+                    None => !referenced.contains(&hash),
+                };
+                if unreferenced {
                     report.bytes_freed += o.metadata().map(|m| m.len()).unwrap_or(0);
                     fs::remove_file(o.path())?;
                     report.objects_removed += 1;
@@ -419,8 +453,7 @@ impl Cache {
         for e in fs::read_dir(self.root.join("tmp"))? {
             let e = e?;
             let name = e.file_name().to_string_lossy().into_owned();
-            let pid: Option<u32> = name.split('-').next().and_then(|p| p.parse().ok());
-            if pid.is_some_and(|p| p != std::process::id() && !pid_alive(p)) {
+            if temp_abandoned(&name) {
                 remove_tree(&e.path())?;
                 report.temp_removed += 1;
             }
@@ -598,5 +631,31 @@ mod tests {
         assert_eq!(again.hash_file(&f).unwrap(), h1);
         fs::write(&f, "abcd").unwrap();
         assert_eq!(again.hash_file(&f).unwrap(), blake3::hash(b"abcd").to_hex().to_string());
+    }
+    #[test]
+    fn gc_skips_temp_files_of_other_hosts_and_live_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        // No process has this id on Linux (pid_max is at most 2^22).
+        let dead = 99_999_999u32;
+        let tmp = cache.root().join("tmp");
+        let other_host = tmp.join(format!("{}-elsewhere+{dead}-0-stages%2Fa", hostname()));
+        let mine_dead = tmp.join(format!("{}+{dead}-0-stages%2Fa", hostname()));
+        let mine_alive = tmp.join(format!("{}-1-stages%2Fa", temp_owner()));
+        let legacy_dead = tmp.join(format!("{dead}-0-stages%2Fa"));
+        for d in [&other_host, &mine_dead, &mine_alive, &legacy_dead] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let objs = cache.root().join("objects").join("ab");
+        fs::create_dir_all(&objs).unwrap();
+        let other_obj = objs.join(format!(".tmp-{}-elsewhere+{dead}-0", hostname()));
+        let dead_obj = objs.join(format!(".tmp-{}+{dead}-0", hostname()));
+        fs::write(&other_obj, "x").unwrap();
+        fs::write(&dead_obj, "x").unwrap();
+        let report = cache.gc().unwrap();
+        assert_eq!(report.temp_removed, 2);
+        assert!(other_host.exists() && mine_alive.exists());
+        assert!(!mine_dead.exists() && !legacy_dead.exists());
+        assert!(other_obj.exists() && !dead_obj.exists());
     }
 }
