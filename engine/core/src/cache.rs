@@ -326,6 +326,19 @@ impl Cache {
         Ok(hash)
     }
 
+    /// Removes the record folder of `key` (caller holds the key lock): renamed into tmp/ first,
+    /// so a crash mid-delete never leaves a half-deleted folder under records/.
+    pub fn discard_record(&self, key: &str) -> Result<()> {
+        let dir = self.record_dir(key);
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        let aside = self.root.join("tmp").join(format!("{}-{}-discarded-{}", temp_owner(), n, key));
+        match fs::rename(&dir, &aside) {
+            Ok(()) => remove_tree(&aside).with_context(|| format!("cannot remove {}", aside.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("cannot move {} aside", dir.display())),
+        }
+    }
+
     /// Moves every file under `out` into the object store and lists them.
     fn store_objects(&self, out: &Path) -> Result<Vec<FileEntry>> {
         let mut files = Vec::new();
@@ -373,7 +386,8 @@ impl Cache {
     }
 
     /// Stores the work dir's output and publishes `record` (its `tree` and `files` filled in here)
-    /// by renaming a complete folder into place. Returns the finished record.
+    /// by renaming a complete folder into place. Returns the finished record. The caller holds
+    /// the key lock.
     pub fn publish(&self, wd: &WorkDir, mut record: Record) -> Result<Record> {
         let files = self.store_objects(&wd.out)?;
         record.tree = tree_hash(&files);
@@ -402,8 +416,13 @@ impl Cache {
         fsync_dir(&staging);
         let dest = self.record_dir(&record.key);
         if dest.exists() {
-            // Published meanwhile by a process that did not honour the lock: keep the first.
-            return self.record(&record.key).context("record folder exists but cannot be read");
+            if let Some(first) = self.record(&record.key) {
+                // Published meanwhile by a process that did not honour the lock: keep the first.
+                return Ok(first);
+            }
+            // A half-written or unreadable record (a crash, a disk error) would block this key
+            // forever: replace it.
+            self.discard_record(&record.key)?;
         }
         fs::rename(&staging, &dest).with_context(|| format!("cannot publish {}", dest.display()))?;
         fsync_dir(&self.root.join("records"));
