@@ -130,13 +130,11 @@ fn run_recomputes_when_an_object_was_deleted() {
 }
 
 #[test]
-#[ignore = "bug: syco run trusts record.json and uses a flipped object (exec.rs: cache.record(key) is a cache hit without checking objects)"]
 fn run_recomputes_when_an_object_has_a_flipped_byte() {
     run_recomputes_after(Damage::FlipByte);
 }
 
 #[test]
-#[ignore = "bug: syco run trusts record.json and uses a truncated object"]
 fn run_recomputes_when_an_object_is_truncated() {
     run_recomputes_after(Damage::Truncate);
 }

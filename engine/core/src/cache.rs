@@ -69,6 +69,12 @@ struct MemoKey {
     inode: u64,
 }
 
+impl MemoKey {
+    fn new(path: PathBuf, meta: &fs::Metadata) -> MemoKey {
+        MemoKey { path, size: meta.size(), mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128, inode: meta.ino() }
+    }
+}
+
 /// Replaces `/` and `%` so a stage id is one file name.
 pub fn escape_id(id: &str) -> String {
     id.replace('%', "%25").replace('/', "%2F")
@@ -143,7 +149,7 @@ fn temp_abandoned(name: &str) -> bool {
     pid.is_some_and(|p| p != std::process::id() && !pid_alive(p))
 }
 
-
+/// Is the process with this id alive (on this machine)?
 fn pid_alive(pid: u32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence and permission.
     let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
@@ -301,29 +307,57 @@ impl Cache {
     pub fn hash_file(&self, path: &Path) -> Result<String> {
         let abs = fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))?;
         let meta = fs::metadata(&abs)?;
-        let key = MemoKey {
-            path: abs.clone(),
-            size: meta.size(),
-            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-            inode: meta.ino(),
-        };
-        let index_path = self.root.join("index").join("hashes.tsv");
+        self.memo_hash(abs, &meta)
+    }
+
+    /// `hash_file` for a path already absolute and resolved, with its metadata.
+    fn memo_hash(&self, abs: PathBuf, meta: &fs::Metadata) -> Result<String> {
+        let key = MemoKey::new(abs, meta);
         {
             let mut memo = self.hash_memo.lock().unwrap_or_else(|e| e.into_inner());
-            let map = memo.get_or_insert_with(|| load_memo(&index_path));
+            let map = memo.get_or_insert_with(|| load_memo(&self.memo_path()));
             if let Some(h) = map.get(&key) {
                 return Ok(h.clone());
             }
         }
-        let hash = hash_reader(File::open(&abs)?)?;
-        let line = format!("{}\t{}\t{}\t{}\t{}\n", key.size, key.mtime_ns, key.inode, hash, abs.display());
+        let hash = hash_reader(File::open(&key.path)?)?;
+        self.remember_hash(key, &hash);
+        Ok(hash)
+    }
+
+    fn memo_path(&self) -> PathBuf {
+        self.root.join("index").join("hashes.tsv")
+    }
+
+    fn remember_hash(&self, key: MemoKey, hash: &str) {
+        let line = format!("{}\t{}\t{}\t{}\t{}\n", key.size, key.mtime_ns, key.inode, hash, key.path.display());
         // One write per line with O_APPEND, so concurrent writers do not interleave lines.
-        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(&index_path) {
+        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(self.memo_path()) {
             let _ = f.write_all(line.as_bytes());
         }
         let mut memo = self.hash_memo.lock().unwrap_or_else(|e| e.into_inner());
-        memo.get_or_insert_with(HashMap::new).insert(key, hash.clone());
-        Ok(hash)
+        memo.get_or_insert_with(|| load_memo(&self.memo_path())).insert(key, hash.to_string());
+    }
+
+    /// Whether the object for `hash` is present, `size` bytes long and still hashes to its name.
+    /// A stat per call; the hash is memoised by (inode, size, mtime), so an object is read once
+    /// and again only after something wrote to it. A damaged object is deleted, so the next
+    /// store of that content writes a good one.
+    pub fn object_intact(&self, hash: &str, size: u64) -> bool {
+        let obj = self.object_path(hash);
+        let Ok(meta) = fs::symlink_metadata(&obj) else { return false };
+        if meta.is_file() && meta.size() == size && self.memo_hash(obj.clone(), &meta).is_ok_and(|h| h == hash) {
+            return true;
+        }
+        let _ = fs::remove_file(&obj);
+        false
+    }
+
+    /// The published record for `key` if it can be used: every file's object intact (see
+    /// `object_intact`). The record's `out/` files are hard links to those objects.
+    pub fn intact_record(&self, key: &str) -> Option<Record> {
+        let rec = self.record(key)?;
+        rec.files.iter().all(|f| self.object_intact(&f.hash, f.size)).then_some(rec)
     }
 
     /// Removes the record folder of `key` (caller holds the key lock): renamed into tmp/ first,
@@ -361,7 +395,7 @@ impl Cache {
                 file.sync_all()?;
                 let hash = hash_reader(&file)?;
                 let obj = self.object_path(&hash);
-                if !obj.exists() {
+                if !self.object_intact(&hash, meta.size()) {
                     let parent = obj.parent().expect("object has a parent");
                     fs::create_dir_all(parent)?;
                     // Copy rather than move: the output may be a hard link to an input.
@@ -370,7 +404,10 @@ impl Cache {
                         fs::copy(&path, &tmp)?;
                         File::open(&tmp)?.sync_all()?;
                         fs::set_permissions(&tmp, fs::Permissions::from_mode(if meta.mode() & 0o111 != 0 { 0o555 } else { 0o444 }))?;
-                        fs::rename(&tmp, &obj)
+                        fs::rename(&tmp, &obj)?;
+                        // Known good now: later cache hits check it by a stat, without rehashing.
+                        self.remember_hash(MemoKey::new(obj.clone(), &fs::metadata(&obj)?), &hash);
+                        Ok(())
                     })();
                     if let Err(e) = written {
                         // A partial object on a full disk would keep the disk full.
@@ -608,6 +645,49 @@ mod tests {
     }
 
     #[test]
+    fn hash_file_is_memoised_and_tracks_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c")).unwrap();
+        let f = dir.path().join("w.bin");
+        fs::write(&f, "abc").unwrap();
+        let h1 = cache.hash_file(&f).unwrap();
+        assert_eq!(h1, blake3::hash(b"abc").to_hex().to_string());
+        let again = Cache::open(&dir.path().join("c")).unwrap();
+        assert_eq!(again.hash_file(&f).unwrap(), h1);
+        fs::write(&f, "abcd").unwrap();
+        assert_eq!(again.hash_file(&f).unwrap(), blake3::hash(b"abcd").to_hex().to_string());
+    }
+
+    #[test]
+    fn run_time_check_finds_damaged_objects_and_publish_replaces_a_broken_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let wd = cache.work_dir("stages/a").unwrap();
+        fs::write(wd.out.join("x.txt"), "hello world").unwrap();
+        let rec = cache.publish(&wd, record("k1")).unwrap();
+        drop(wd);
+        assert!(cache.intact_record("k1").is_some());
+        // Same size, one byte changed in place (mtime moves): the memo misses, the rehash differs.
+        let obj = cache.object_path(&rec.files[0].hash);
+        fs::set_permissions(&obj, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&obj, "hello World").unwrap();
+        assert!(cache.intact_record("k1").is_none());
+        assert!(!obj.exists(), "a damaged object is deleted so the next store rewrites it");
+        // A half-written record.json does not block republishing the key.
+        let json = cache.record_dir("k1").join("record.json");
+        fs::set_permissions(&json, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::write(&json, "{\"key\": ").unwrap();
+        let wd = cache.work_dir("stages/a").unwrap();
+        fs::write(wd.out.join("x.txt"), "hello world").unwrap();
+        let again = cache.publish(&wd, record("k1")).unwrap();
+        assert_eq!(again.tree, rec.tree);
+        assert!(cache.intact_record("k1").is_some());
+        assert_eq!(fs::read_to_string(cache.output_dir("k1").join("x.txt")).unwrap(), "hello world");
+        drop(wd);
+        assert_eq!(fs::read_dir(cache.root().join("tmp")).unwrap().count(), 0, "work and discarded folders are removed");
+    }
+
+    #[test]
     fn symlink_outputs_are_refused_not_followed() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(&dir.path().join("c")).unwrap();
@@ -638,19 +718,6 @@ mod tests {
         assert_eq!(cache.root(), fs::canonicalize(dir.path().join("c")).unwrap());
     }
 
-    #[test]
-    fn hash_file_is_memoised_and_tracks_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::open(&dir.path().join("c")).unwrap();
-        let f = dir.path().join("w.bin");
-        fs::write(&f, "abc").unwrap();
-        let h1 = cache.hash_file(&f).unwrap();
-        assert_eq!(h1, blake3::hash(b"abc").to_hex().to_string());
-        let again = Cache::open(&dir.path().join("c")).unwrap();
-        assert_eq!(again.hash_file(&f).unwrap(), h1);
-        fs::write(&f, "abcd").unwrap();
-        assert_eq!(again.hash_file(&f).unwrap(), blake3::hash(b"abcd").to_hex().to_string());
-    }
     #[test]
     fn gc_skips_temp_files_of_other_hosts_and_live_processes() {
         let dir = tempfile::tempdir().unwrap();

@@ -125,7 +125,7 @@ impl<'a> Session<'a> {
         for &i in selected {
             let def = &self.graph.defs[i];
             let status = match self.resolve(i, &done)? {
-                Some(resolved) => match self.cache.record(&resolved.key) {
+                Some(resolved) => match self.cache.intact_record(&resolved.key) {
                     Some(rec) => {
                         done.insert(def.id.clone(), (rec.key.clone(), rec.tree.clone()));
                         Status::Cached { resolved, tree: rec.tree }
@@ -224,9 +224,13 @@ impl<'a> Session<'a> {
         let key = &resolved.key;
         let _lock = self.cache.lock_key(key)?;
         // Another process may have published this key while we waited for the lock.
-        if let Some(rec) = self.cache.record(key) {
+        if let Some(rec) = self.cache.intact_record(key) {
             self.cache.set_last_key(&def.id, key)?;
             return Ok(Outcome::Cached(rec));
+        }
+        // A record with damaged objects: its `out/` links would hand the damage downstream.
+        if self.cache.has_record(key) {
+            self.cache.discard_record(key)?;
         }
         let wd = self.cache.work_dir(&def.id)?;
         let log = StageLog::create(&wd.log)?;
@@ -311,7 +315,7 @@ impl<'a> Session<'a> {
                     }
                     let def = &self.graph.defs[i];
                     let resolved = self.resolve(i, &done)?.expect("all inputs of a ready stage have trees");
-                    if let Some(rec) = self.cache.record(&resolved.key) {
+                    if let Some(rec) = self.cache.intact_record(&resolved.key) {
                         self.cache.set_last_key(&def.id, &resolved.key)?;
                         self.finish(i, &rec, &mut done, &mut summary, &mut waiting, &in_run, &mut ready);
                         summary.cached += 1;
@@ -441,7 +445,6 @@ pub fn is_inside(rel: &str) -> bool {
 }
 
 /// Copies files (as writable copies, never links into the cache).
-
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for e in std::fs::read_dir(from)? {
