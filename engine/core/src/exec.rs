@@ -132,7 +132,9 @@ impl<'a> Session<'a> {
                     }
                     None => {
                         let diffs = self.differences(i, Some(&resolved))?;
-                        let reason = if diffs.is_empty() {
+                        let reason = if self.cache.has_record(&resolved.key) {
+                            format!("result for key {} is damaged (an object is missing or changed)", short(&resolved.key))
+                        } else if diffs.is_empty() {
                             format!("no result for key {}", short(&resolved.key))
                         } else {
                             diffs.join("; ")
