@@ -709,7 +709,7 @@ mod tests {
         // The test's temp folder is usually not under the working folder; build a relative path.
         let rel = rel.unwrap_or_else(|_| {
             let depth = std::env::current_dir().unwrap().components().count() - 1;
-            let mut p: PathBuf = std::iter::repeat("..").take(depth).collect();
+            let mut p: PathBuf = std::iter::repeat_n("..", depth).collect();
             p.push(dir.path().strip_prefix("/").unwrap());
             p
         });
