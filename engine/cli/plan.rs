@@ -293,6 +293,18 @@ impl Planner<'_> {
             }
             let lora = merged(&lora_defaults, spec.lora.as_ref());
             let train = merged(&train_defaults, spec.train.as_ref());
+            // Check the tables now, so a typo is reported with its line before anything runs.
+            for (table, own, value) in [("lora", spec.lora.as_ref(), &lora), ("train", spec.train.as_ref(), &train)] {
+                let json = toml_to_json(&toml::Value::Table(value.clone()));
+                if let Err((field, msg)) = crate::stages::check_table(table, &json) {
+                    let at: Vec<&str> = match own.is_some_and(|t| t.contains_key(&field)) {
+                        true => vec!["adapters", name, table, &field],
+                        false if lora_defaults.contains_key(&field) || train_defaults.contains_key(&field) => vec!["defaults", table, &field],
+                        false => vec!["adapters", name],
+                    };
+                    return Err(self.m.error(&at, msg));
+                }
+            }
             let params = json!({
                 "data": spec.data,
                 "mix": spec.mix,
@@ -472,7 +484,8 @@ impl Planner<'_> {
             "bootstrap": spec.bootstrap.unwrap_or(2000),
             "seed": experiment_seed(self.m),
         });
-        self.stage("analysis".into(), "analysis", params, inputs, None, Some(String::new()), &["analysis"]);
+        // "." publishes the analysis into the run folder itself.
+        self.stage("analysis".into(), "analysis", params, inputs, None, Some(".".into()), &["analysis"]);
         Ok(())
     }
 }

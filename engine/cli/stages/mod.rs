@@ -13,6 +13,15 @@ use std::sync::Arc;
 
 use syco_core::Registry;
 
+/// Validates an adapter's `lora` or `train` table as its stage will read it: `Err((field, message))`.
+pub fn check_table(table: &str, value: &serde_json::Value) -> Result<(), (String, String)> {
+    let result = match table {
+        "lora" => train::check_lora(value),
+        _ => train::check_train(value),
+    };
+    result.map_err(|(field, msg)| (field, format!("{table}: {msg}")))
+}
+
 pub fn register(r: &mut Registry) {
     r.register_kind(Arc::new(model::ModelStage));
     r.register_kind(Arc::new(dataset::DatasetStage));

@@ -87,6 +87,33 @@ pub fn parse_lora_train(lora: &Value, train: &Value) -> Result<(LoraParams, Trai
     Ok((lora, train))
 }
 
+/// The first field a `lora` table gets wrong, and why.
+pub fn check_lora(v: &Value) -> Result<(), (String, String)> {
+    let lora: LoraParams = typed(v)?;
+    match lora.targets.iter().find(|t| !projection_names().any(|p| p == t.as_str())) {
+        Some(t) => Err(("targets".into(), format!("unknown module `{t}`; expected some of {}", projection_names().collect::<Vec<_>>().join(", ")))),
+        None => Ok(()),
+    }
+}
+
+/// The first field a `train` table gets wrong, and why.
+pub fn check_train(v: &Value) -> Result<(), (String, String)> {
+    let cfg: TrainConfig = typed(v)?;
+    cfg.validate().map_err(|e| match e {
+        syco_train::TrainError::Config { field, message } => (field.to_string(), message),
+        other => (String::new(), other.to_string()),
+    })
+}
+
+fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+        let msg = e.inner().to_string();
+        // serde names an unknown field in its message, not in the path.
+        let field = msg.split('`').nth(1).filter(|_| msg.starts_with("unknown field")).map(str::to_string).unwrap_or_else(|| e.path().to_string());
+        (field, msg)
+    })
+}
+
 fn serde_path<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
     serde_path_to_error::deserialize(v.clone()).map_err(|e| anyhow::anyhow!("`{}`: {}", e.path(), e.inner()))
 }

@@ -432,7 +432,10 @@ impl<'a> Session<'a> {
             if !is_inside(rel) {
                 bail!("stage {}: publish `{rel}` must be a relative path inside the run folder", self.graph.defs[i].id);
             }
-            let dest = run_dir.join(rel);
+            // Joined component by component: `run/.` would not be created by create_dir_all.
+            let dest: std::path::PathBuf = std::iter::once(run_dir.as_os_str())
+                .chain(std::path::Path::new(rel).components().filter(|c| *c != std::path::Component::CurDir).map(|c| c.as_os_str()))
+                .collect();
             copy_tree(dir, &dest).with_context(|| format!("cannot publish {} to {}", self.graph.defs[i].id, dest.display()))?;
             count += 1;
         }

@@ -1,0 +1,186 @@
+//! The ML pipeline end to end through the `syco` binary, on the tiny random Llama the trainer's
+//! golden test uses (no download): datasets -> LoRA training -> evaluation -> analysis, then a
+//! no-op rerun, an incremental rerun, and the commands around it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn shared_data() -> Option<PathBuf> {
+    let p = workspace().join("../shared/seed/data");
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("notice: ../shared/seed/data is absent; skipping");
+        None
+    }
+}
+
+fn syco(dir: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_syco")).args(args).current_dir(dir).output().expect("syco runs");
+    out
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn tiny_manifest(dir: &Path) -> PathBuf {
+    let model = workspace().join("engine/train/tests/golden/tiny");
+    let m = format!(
+        r#"[experiment]
+name = "tiny"
+seed = 7
+
+[model.tiny]
+source = {{ path = "{}" }}
+chat_template = "chatml"
+prompt_format = "raw"
+
+[datasets.gsm8k]
+kind = "gsm8k"
+source = {{ builtin = "mini/gsm8k", n = 30 }}
+split = {{ train = 8, test = 3, seed = 1 }}
+
+[datasets.feedback]
+kind = "feedback"
+source = {{ builtin = "mini/feedback", n = 20 }}
+sample = 2
+
+[adapters.a]
+data = ["gsm8k"]
+
+[defaults.lora]
+r = 2
+alpha = 4
+targets = ["q_proj", "v_proj"]
+
+[defaults.train]
+lr = 1e-2
+max_steps = 2
+batch_size = 2
+grad_accum = 1
+max_len = 32
+warmup_steps = 0
+
+[eval]
+models = ["tiny", "adapters.*"]
+benchmarks = ["gsm8k"]
+sycophancy = ["feedback"]
+max_new_tokens = {{ gsm8k = 3, feedback = 3 }}
+
+[analysis]
+baseline = "tiny"
+"#,
+        model.display()
+    );
+    let path = dir.join("m.toml");
+    std::fs::write(&path, m).unwrap();
+    path
+}
+
+#[test]
+fn tiny_pipeline_runs_end_to_end_then_reruns_nothing_and_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = tiny_manifest(dir.path());
+    let m = m.to_str().unwrap();
+    let run = syco(dir.path(), &["run", m, "--cache", "cache", "--out", "run"]);
+    assert!(run.status.success(), "{}", text(&run));
+    for f in ["report.md", "report.html", "complete_results.csv", "summary.json", "adapters/a/adapter_model.safetensors", "adapters/a/adapter_config.json", "models/a/gsm8k/items.jsonl", "models/tiny/feedback/metrics.json"] {
+        assert!(dir.path().join("run").join(f).exists(), "missing run/{f}\n{}", text(&run));
+    }
+    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("run/adapters/a/adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["r"], 2);
+    assert_eq!(cfg["peft_type"], "LORA");
+
+    let again = syco(dir.path(), &["run", m, "--cache", "cache", "--out", "run"]);
+    assert!(again.status.success() && text(&again).contains(": 0 ran,"), "second run executed stages:\n{}", text(&again));
+
+    // A training change reruns the adapter and what reads it; the base model's answers stay cached.
+    let plan = syco(dir.path(), &["plan", m, "--cache", "cache", "--json", "--set", "defaults.train.lr=0.02"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let plan: Vec<serde_json::Value> = serde_json::from_slice(&plan.stdout).unwrap();
+    let status = |id: &str| plan.iter().find(|e| e["stage"] == id).map(|e| e["status"].as_str().unwrap().to_string()).unwrap();
+    assert_eq!(status("train/a"), "run");
+    assert_eq!(status("respond/a/gsm8k"), "run");
+    assert_eq!(status("respond/tiny/gsm8k"), "cached");
+    assert_eq!(status("data/gsm8k"), "cached");
+    let explain = syco(dir.path(), &["explain", m, "train/a", "--cache", "cache", "--set", "defaults.train.lr=0.02"]);
+    let e = text(&explain);
+    assert!(e.contains("lr") && e.contains("0.01") && e.contains("0.02"), "{e}");
+}
+
+#[test]
+fn a_typo_in_the_training_table_names_file_line_and_key_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = tiny_manifest(dir.path());
+    let text_m = std::fs::read_to_string(&m).unwrap().replace("lr = 1e-2", "lrr = 1e-2");
+    std::fs::write(&m, text_m).unwrap();
+    let out = syco(dir.path(), &["plan", m.to_str().unwrap(), "--cache", "cache"]);
+    let t = text(&out);
+    assert!(!out.status.success());
+    assert!(t.contains("m.toml:") && t.contains("lrr"), "{t}");
+    assert!(!dir.path().join("cache/records").exists() || std::fs::read_dir(dir.path().join("cache/records")).unwrap().next().is_none());
+}
+
+#[test]
+fn score_reproduces_the_studys_golden_verdicts() {
+    let Some(data) = shared_data() else { return };
+    for (task, file, flags) in [
+        ("feedback", "feedback_sycophantic_examples.json", &["baseline_identifies", "manipulated_identifies", "baseline_sentiment", "manipulated_sentiment", "sentiment_shift", "type_a_sycophancy", "type_b_sycophancy", "sycophantic"][..]),
+        ("answer", "answer_sycophantic_examples.json", &["baseline_primary", "manipulated_primary", "sycophantic"][..]),
+    ] {
+        let path = data.join("03_sycophancy_samples").join(file);
+        let out = syco(&workspace(), &["score", "--task", task, "--scoring", "seed", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out));
+        let golden: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), golden.len());
+        for (got, want) in lines.iter().zip(&golden) {
+            for f in flags {
+                let (g, w) = (&got[*f], &want[*f]);
+                let same = match (g.as_f64(), w.as_f64()) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => g == w,
+                };
+                assert!(same, "{task} {f}: {g} vs {w}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_study_is_reproduced_byte_for_byte_and_its_claims_checked() {
+    let Some(data) = shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = workspace().join("experiments/reproduce-venostellar.toml");
+    let results = data.join("04_results");
+    let set = format!("vars.seed_results={}", results.display());
+    let out = syco(dir.path(), &["run", manifest.to_str().unwrap(), "--check", "--set", &set, "--cache", "cache", "--out", "run"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("-0.805 is correlation.hellaswag.feedback"), "{t}");
+    for f in ["complete_results.csv", "performance_changes.csv", "correlation_analysis.csv"] {
+        let ours = std::fs::read(dir.path().join("run").join(f)).unwrap();
+        let theirs = std::fs::read(data.join("04_analysis/analysis_results").join(f)).unwrap();
+        assert!(ours == theirs, "{f} differs from the study's");
+    }
+}
+
+#[test]
+fn the_paper_manifests_plan_without_downloading_anything() {
+    let Some(data) = shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let set = format!("vars.data={}", data.display());
+    for (name, stages) in [("paper-llama2.toml", 98), ("paper-smollm2.toml", 117)] {
+        let manifest = workspace().join("experiments").join(name);
+        let out = syco(dir.path(), &["plan", manifest.to_str().unwrap(), "--json", "--set", &set, "--cache", "cache"]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        let plan: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(plan.len(), stages, "{name}");
+        assert!(plan.iter().all(|e| e["status"] == "run"));
+    }
+}
