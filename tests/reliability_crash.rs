@@ -6,6 +6,7 @@
 //! Half the kills hit only the `syco` process (its running commands are orphaned and finish on
 //! their own, as after an OOM kill of the parent), half hit its whole process group (as after a
 //! node crash or `scancel`).
+use std::collections::BTreeMap;
 
 #[path = "reliability/common.rs"]
 mod common;
@@ -120,12 +121,17 @@ fn training_manifest() -> String {
          [datasets.d]\nkind = \"gsm8k\"\nsource = {{ builtin = \"mini/gsm8k\", n = 40 }}\nsplit = {{ train = 16, test = 4 }}\n\n\
          [adapters.a]\ndata = [\"d\"]\n\n\
          [defaults.train]\nmax_steps = 6\nbatch_size = 2\nsave_steps = 2\neval_steps = 3\n\n\
-         [stages.after]\ncmd = 'cksum \"$SYCO_IN_TRAIN_A/adapter_model.safetensors\" > sum.txt'\ninputs = [\"train/a\"]\nouts = [\"sum.txt\"]\npublish = \"after\"\n"
+         [stages.after]\ncmd = 'cksum < \"$SYCO_IN_TRAIN_A/adapter_model.safetensors\" > sum.txt'\ninputs = [\"train/a\"]\nouts = [\"sum.txt\"]\npublish = \"after\"\n"
     )
 }
 
+/// The published files that must be identical after a kill: the adapter and what reads it. The
+/// training log and meta record wall-clock throughput and the resume point, so they differ.
+fn deterministic(snapshot: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    snapshot.into_iter().filter(|(k, _)| k.starts_with("after/") || k.contains("adapter_")).collect()
+}
+
 #[test]
-#[ignore = "not yet run against the full binary (ML stages); run with --ignored"]
 fn kill_9_during_training_then_rerun_gives_the_same_adapter() {
     if !std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/engine/train/tests/golden/tiny/config.json")).exists() {
         eprintln!("notice: the tiny model fixture is absent; skipped");
@@ -140,7 +146,7 @@ fn kill_9_during_training_then_rerun_gives_the_same_adapter() {
     run_and_wait(&reference_cache, &manifest, &s.path("ref-out"));
     let full = started.elapsed();
     let want = result_file_hash(&reference_cache, "train/a", "adapter_model.safetensors").expect("reference adapter");
-    let want_after = snapshot(&s.path("ref-out"));
+    let want_after = deterministic(snapshot(&s.path("ref-out")));
     for trial in 0..kills {
         let cache = s.path(&format!("cache-{trial}"));
         let after = full.mul_f64(0.2 + rng.unit() * 0.8);
@@ -151,7 +157,7 @@ fn kill_9_during_training_then_rerun_gives_the_same_adapter() {
         run_and_wait(&cache, &manifest, &out);
         let got = result_file_hash(&cache, "train/a", "adapter_model.safetensors").expect("rerun adapter");
         assert_eq!(got, want, "trial {trial}: the adapter after a kill at {after:?} differs from an uninterrupted run's");
-        assert_same(&want_after, &snapshot(&out), &format!("trial {trial}: published outputs"));
+        assert_same(&want_after, &deterministic(snapshot(&out)), &format!("trial {trial}: published outputs"));
     }
     eprintln!("training crash harness: {kills}/{kills} kills survived (full run {full:?})");
     make_writable(s.dir.path());
