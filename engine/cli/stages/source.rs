@@ -170,7 +170,11 @@ pub fn load_records(src: &Source, kind: Kind, ctx: &StageCtx, tag: &str) -> Resu
                 _ => unreachable!(),
             };
             let format = format.as_deref().map(parse_format).transpose()?;
-            Ok(syco_data::load_records(kind, &path, format)?)
+            let records = syco_data::load_records(kind, &path, format)?;
+            if records.is_empty() {
+                bail!("{}: no {} records in the file", path.display(), kind.as_str());
+            }
+            Ok(records)
         }
         Source::Hf { .. } | Source::Pip { .. } => {
             let dir = ctx.scratch.join(tag);
