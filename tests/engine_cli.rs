@@ -292,7 +292,7 @@ fn plan_json_has_the_agreed_shape() {
 #[ignore = "bug: a relative --cache makes $SYCO_IN_<STAGE> a relative path, which does not resolve from the stage's working dir, so a downstream cat fails"]
 fn relative_cache_path_works_for_downstream_stages() {
     let s = Scratch::new();
-    let m = s.write("m.toml", &chain_manifest(&s.log(), 3, None, 1));
+    s.write("m.toml", &chain_manifest(&s.log(), 3, None, 1));
     let o = Command::new(env!("CARGO_BIN_EXE_syco")).args(["run", "m.toml", "--cache", "rel-cache"]).current_dir(s.dir.path()).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
 }
