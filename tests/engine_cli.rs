@@ -289,7 +289,6 @@ fn plan_json_has_the_agreed_shape() {
 }
 
 #[test]
-#[ignore = "bug: a relative --cache makes $SYCO_IN_<STAGE> a relative path, which does not resolve from the stage's working dir, so a downstream cat fails"]
 fn relative_cache_path_works_for_downstream_stages() {
     let s = Scratch::new();
     s.write("m.toml", &chain_manifest(&s.log(), 3, None, 1));
