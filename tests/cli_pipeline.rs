@@ -184,3 +184,76 @@ fn the_paper_manifests_plan_without_downloading_anything() {
         assert!(plan.iter().all(|e| e["status"] == "run"));
     }
 }
+
+/// SPEC §1.2/§1.3: datasets naming one `stream` draw from a single `random.seed(seed)` in declared
+/// order, as the study's notebooks did; a later dataset resumes where the earlier one left off.
+#[test]
+fn datasets_in_one_stream_continue_a_single_python_random_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let lens = [("a", 50usize), ("b", 60), ("c", 40), ("d", 45)];
+    for (name, len) in lens {
+        let lines: String = (0..len).map(|i| format!("{{\"question\":\"{name}{i}\",\"answer\":\"#### {i}\"}}\n")).collect();
+        std::fs::write(dir.join(format!("{name}.jsonl")), lines).unwrap();
+    }
+    let m = r#"[experiment]
+name = "streams"
+
+[datasets.a]
+kind = "gsm8k"
+source = { path = "a.jsonl" }
+split = { train = 10, test = 5, seed = 7, stream = "splits" }
+
+[datasets.b]
+kind = "gsm8k"
+source = { path = "b.jsonl" }
+split = { train = 10, test = 5, seed = 7, stream = "splits" }
+
+[datasets.c]
+kind = "gsm8k"
+source = { path = "c.jsonl" }
+sample = { n = 4, seed = 3, stream = "samples" }
+
+[datasets.d]
+kind = "gsm8k"
+source = { path = "d.jsonl" }
+sample = { n = 4, seed = 3, stream = "samples" }
+"#;
+    std::fs::write(dir.join("m.toml"), m).unwrap();
+    let o = syco(dir, &["run", "m.toml", "--out", "run", "--cache", "cache"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let questions = |name: &str, split: &str| -> Vec<String> {
+        let t = std::fs::read_to_string(dir.join(format!("run/data/{name}/{split}.jsonl"))).unwrap();
+        t.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["question"].as_str().unwrap().to_string()).collect()
+    };
+    let names = |name: &str, idx: &[usize]| -> Vec<String> { idx.iter().map(|i| format!("{name}{i}")).collect() };
+    let sizes = [(50, 10, 5), (60, 10, 5)].map(syco_data::SplitSizes::from);
+    let want = syco_data::split_indices(7, syco_data::SplitMethod::Python, &sizes).unwrap();
+    for (name, w) in ["a", "b"].into_iter().zip(&want) {
+        assert_eq!(questions(name, "train"), names(name, &w.train), "{name} train");
+        assert_eq!(questions(name, "test"), names(name, &w.test), "{name} test");
+    }
+    // The second dataset really continues the stream: a fresh seed would split it differently.
+    let fresh = syco_data::split_indices(7, syco_data::SplitMethod::Python, &sizes[1..]).unwrap();
+    assert_ne!(fresh[0], want[1]);
+    let want = syco_data::sample_indices(3, syco_data::SplitMethod::Python, &[(40, 4), (45, 4)]).unwrap();
+    assert_eq!(questions("c", "test"), names("c", &want[0]));
+    assert_eq!(questions("d", "test"), names("d", &want[1]));
+
+    // Resizing the first dataset moves the second one's split: it is an input of b's key.
+    let o = syco(dir, &["plan", "m.toml", "--cache", "cache", "--set", "datasets.a.split.train=11"]);
+    let plan = text(&o);
+    assert!(plan.contains("data/b"), "{plan}");
+    let o = syco(dir, &["plan", "m.toml", "--cache", "cache", "--json", "--set", "datasets.a.split.train=11"]);
+    let plan: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let status = |id: &str| plan.iter().find(|e| e["stage"] == id).unwrap()["status"].as_str().unwrap().to_string();
+    assert_eq!((status("data/a"), status("data/b"), status("data/c")), ("run".into(), "run".into(), "cached".into()));
+
+    // A stream with two seeds is a manifest error at the field.
+    let bad = m.replace("split = { train = 10, test = 5, seed = 7, stream = \"splits\" }\n\n[datasets.c]", "split = { train = 10, test = 5, seed = 8, stream = \"splits\" }\n\n[datasets.c]");
+    std::fs::write(dir.join("bad.toml"), bad).unwrap();
+    let o = syco(dir, &["plan", "bad.toml", "--cache", "cache"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("bad.toml:12") && text(&o).contains("seeded with 7"), "{}", text(&o));
+}

@@ -37,7 +37,6 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Option<usize>)> {
 }
 
 #[test]
-#[ignore = "bug: a dataset file with invalid UTF-8 is reported without its line number (syco-data reads the whole file as a string)"]
 fn malformed_dataset_files_fail_with_file_and_line_and_no_panic() {
     let s = Scratch::new();
     let mut failures = Vec::new();

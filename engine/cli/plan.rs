@@ -205,6 +205,8 @@ impl Planner<'_> {
     }
 
     fn datasets(&mut self) -> Result<(), ManifestError> {
+        // Carried random streams: name -> (seed, the last dataset drawing from it so far).
+        let mut streams: BTreeMap<String, (u64, String)> = BTreeMap::new();
         for name in self.m.table_keys(&["datasets"]) {
             let spec: DatasetSpec = self.m.deserialize(&["datasets", &name])?;
             let path = ["datasets", name.as_str()];
@@ -223,8 +225,26 @@ impl Planner<'_> {
             if !has_one && !has_two && spec.from.is_empty() {
                 return Err(self.m.error(&path, "missing `source` (or `train_source`/`test_source`, or `from` for antisyc)"));
             }
+            for (field, value) in [("split", &spec.split), ("sample", &spec.sample)] {
+                let Some(stream) = value.as_ref().and_then(|v| v.get("stream")) else { continue };
+                let Some(stream) = stream.as_str() else {
+                    return Err(self.m.error(&["datasets", &name, field, "stream"], "expected a stream name (a string)"));
+                };
+                let seed = value.as_ref().and_then(|v| v.get("seed")).and_then(Value::as_u64).unwrap_or(42);
+                match streams.get(stream) {
+                    Some((first_seed, _)) if *first_seed != seed => {
+                        return Err(self.m.error(
+                            &["datasets", &name, field],
+                            format!("stream `{stream}` is seeded with {first_seed} by an earlier dataset; every dataset in a stream takes the same seed"),
+                        ))
+                    }
+                    Some((_, prev)) if *prev != name => inputs.push((crate::stages::dataset::stream_input(stream), format!("data/{prev}"))),
+                    _ => {}
+                }
+                streams.insert(stream.to_string(), (seed, name.clone()));
+            }
             let params = serde_json::to_value(&spec).expect("dataset spec serialises");
-            self.stage(format!("data/{name}"), "dataset", params, inputs, None, None, &path);
+            self.stage(format!("data/{name}"), "dataset", params, inputs, None, Some(format!("data/{name}")), &path);
             self.datasets.insert(name, spec);
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! evaluation and analysis. One file per stage kind (plus the shared model runtime and sources).
 
 mod analysis;
-mod dataset;
+pub mod dataset;
 mod eval;
 mod model;
 pub mod runtime;

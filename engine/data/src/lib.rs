@@ -37,6 +37,6 @@ pub use record::{
     Record, Role, TruthfulQa,
 };
 pub use split::{
-    sample, sample_indices, select, split, split_indices, SplitIndices, SplitMethod, SplitSizes,
-    SplitSpec,
+    sample, sample_indices, select, split, split_indices, Draw, SplitIndices, SplitMethod, SplitSizes,
+    SplitSpec, Stream,
 };

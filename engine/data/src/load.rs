@@ -146,8 +146,29 @@ fn study_valid(kind: Kind, v: &Value) -> bool {
     }
 }
 
+/// Reads a whole file as UTF-8; invalid bytes are reported with the line and column where they start
+/// (`fs::read_to_string` would only say "stream did not contain valid UTF-8").
+fn read_text(path: &Path) -> Result<String, DataError> {
+    let bytes = fs::read(path).map_err(|e| DataError::io(path, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..bad];
+        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        DataError::syntax(
+            path,
+            line,
+            format!(
+                "invalid UTF-8 at column {} (byte 0x{:02x}); dataset files must be UTF-8",
+                bad - line_start + 1,
+                e.as_bytes()[bad]
+            ),
+        )
+    })
+}
+
 fn read_items(kind: Kind, path: &Path, format: Option<Format>) -> Result<Vec<Located>, DataError> {
-    let text = fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let text = read_text(path)?;
     // Files saved by some editors and spreadsheet tools start with a byte-order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let format = format
@@ -383,7 +404,7 @@ pub fn write_jsonl(path: &Path, records: &[Record]) -> Result<(), DataError> {
 
 /// Reads a canonical JSONL file (each line carries its `kind`).
 pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, DataError> {
-    let text = fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let text = read_text(path)?;
     jsonl_items(path, &text)?
         .into_iter()
         .map(|item| {

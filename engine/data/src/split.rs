@@ -5,6 +5,9 @@
 //! or `random.sample(range(len), n)` for samples (SPEC §1.3). `method = "native"`: the same
 //! algorithm, but every dataset starts its own stream from `seed`, so one dataset's split does not
 //! change when another dataset is added, removed or resized.
+//!
+//! A manifest's dataset stages each split one dataset, so the carried stream crosses stage
+//! boundaries as a [`Stream`]: the draws made so far, replayed by the next dataset.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +37,9 @@ pub struct SplitSpec {
     pub seed: u64,
     #[serde(default)]
     pub method: SplitMethod,
+    /// Datasets naming the same stream draw from one `random.seed(seed)` in declared order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
 }
 
 /// One dataset's size and the counts it takes.
@@ -56,40 +62,105 @@ pub struct SplitIndices {
     pub test: Vec<usize>,
 }
 
+/// One use of a carried stream. CPython's `shuffle(list(range(len)))` and `sample(range(len), n)`
+/// consume the stream as a function of these sizes alone, so the list of draws is enough to bring
+/// a fresh `random.seed(seed)` to where the previous dataset left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "draw", rename_all = "lowercase")]
+pub enum Draw {
+    Shuffle { len: usize },
+    Sample { len: usize, n: usize },
+}
+
+/// `random.seed(seed)` followed by the draws made so far: the study's one RNG stream carried
+/// across datasets (SPEC §1.2, §1.3), resumable by a later dataset from the draws alone.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    seed: u64,
+    draws: Vec<Draw>,
+    rng: PyRandom,
+}
+
+impl Stream {
+    pub fn new(seed: u64) -> Self {
+        Stream { seed, draws: Vec::new(), rng: PyRandom::new(seed) }
+    }
+
+    /// The stream after `draws`, replayed from `random.seed(seed)`.
+    pub fn resume(seed: u64, draws: &[Draw]) -> Self {
+        let mut stream = Stream::new(seed);
+        for draw in draws {
+            match *draw {
+                Draw::Shuffle { len } => {
+                    stream.shuffle(len);
+                }
+                Draw::Sample { len, n } => {
+                    stream.sample(len, n).expect("a recorded sample fits its population");
+                }
+            }
+        }
+        stream
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn draws(&self) -> &[Draw] {
+        &self.draws
+    }
+
+    /// `l = list(range(len)); random.shuffle(l)`.
+    pub fn shuffle(&mut self, len: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..len).collect();
+        self.rng.shuffle(&mut order);
+        self.draws.push(Draw::Shuffle { len });
+        order
+    }
+
+    /// `random.sample(range(len), n)`; `None` when n > len (Python raises).
+    pub fn sample(&mut self, len: usize, n: usize) -> Option<Vec<usize>> {
+        let picked = self.rng.sample_indices(len, n)?;
+        self.draws.push(Draw::Sample { len, n });
+        Some(picked)
+    }
+
+    /// A shuffle whose first `train` entries are the train split and the next `test` the test split.
+    pub fn split(&mut self, d: SplitSizes) -> Result<SplitIndices, DataError> {
+        if d.train + d.test > d.len {
+            return Err(DataError::Invalid(format!(
+                "the split asks for train {} + test {} but the dataset has only {} records",
+                d.train, d.test, d.len
+            )));
+        }
+        let order = self.shuffle(d.len);
+        Ok(SplitIndices {
+            train: order[..d.train].to_vec(),
+            test: order[d.train..d.train + d.test].to_vec(),
+        })
+    }
+}
+
 /// Index lists for datasets split in declared order (see the module doc for the two methods).
 pub fn split_indices(
     seed: u64,
     method: SplitMethod,
     datasets: &[SplitSizes],
 ) -> Result<Vec<SplitIndices>, DataError> {
-    let mut stream = PyRandom::new(seed);
+    let mut carried = Stream::new(seed);
     datasets
         .iter()
         .enumerate()
-        .map(|(position, d)| {
-            if d.train + d.test > d.len {
-                return Err(DataError::Invalid(format!(
-                    "split of dataset #{} asks for train {} + test {} but it has only {} records",
-                    position + 1,
-                    d.train,
-                    d.test,
-                    d.len
-                )));
-            }
+        .map(|(position, &d)| {
             let mut own;
-            let rng = match method {
-                SplitMethod::Python => &mut stream,
+            let stream = match method {
+                SplitMethod::Python => &mut carried,
                 SplitMethod::Native => {
-                    own = PyRandom::new(seed);
+                    own = Stream::new(seed);
                     &mut own
                 }
             };
-            let mut order: Vec<usize> = (0..d.len).collect();
-            rng.shuffle(&mut order);
-            Ok(SplitIndices {
-                train: order[..d.train].to_vec(),
-                test: order[d.train..d.train + d.test].to_vec(),
-            })
+            stream.split(d).map_err(|e| DataError::Invalid(format!("dataset #{}: {e}", position + 1)))
         })
         .collect()
 }
@@ -100,20 +171,20 @@ pub fn sample_indices(
     method: SplitMethod,
     datasets: &[(usize, usize)],
 ) -> Result<Vec<Vec<usize>>, DataError> {
-    let mut stream = PyRandom::new(seed);
+    let mut carried = Stream::new(seed);
     datasets
         .iter()
         .enumerate()
         .map(|(position, &(len, n))| {
             let mut own;
-            let rng = match method {
-                SplitMethod::Python => &mut stream,
+            let stream = match method {
+                SplitMethod::Python => &mut carried,
                 SplitMethod::Native => {
-                    own = PyRandom::new(seed);
+                    own = Stream::new(seed);
                     &mut own
                 }
             };
-            rng.sample_indices(len, n).ok_or_else(|| {
+            stream.sample(len, n).ok_or_else(|| {
                 DataError::Invalid(format!(
                     "sample of dataset #{} asks for {n} records but it has only {len}",
                     position + 1
@@ -185,6 +256,24 @@ mod tests {
             assert_eq!(first5(&g.test), test.to_vec());
             assert_eq!(g.train.len() + g.test.len(), n);
         }
+    }
+
+    /// A stream resumed from its draws continues exactly where the uninterrupted one is.
+    #[test]
+    fn resumed_stream_continues_the_carried_one() {
+        let sizes = [(7473, 1000, 500), (14042, 1000, 500), (817, 600, 200)].map(SplitSizes::from);
+        let whole = split_indices(42, SplitMethod::Python, &sizes).unwrap();
+        let mut first = Stream::new(42);
+        first.split(sizes[0]).unwrap();
+        first.sample(50, 7).unwrap();
+        let mut resumed = Stream::resume(42, first.draws());
+        let mut direct = first.clone();
+        assert_eq!(resumed.split(sizes[1]).unwrap(), direct.split(sizes[1]).unwrap());
+        let mut two = Stream::new(42);
+        two.split(sizes[0]).unwrap();
+        let mut two = Stream::resume(42, two.draws());
+        assert_eq!(two.split(sizes[1]).unwrap(), whole[1]);
+        assert_eq!(two.split(sizes[2]).unwrap(), whole[2]);
     }
 
     /// SPEC §4: the fine-tuning data order, shuffling the 1000/1000/600/1000 train rows.
@@ -278,7 +367,8 @@ mod tests {
                 train: 3,
                 test: 2,
                 seed: 42,
-                method: SplitMethod::Python
+                method: SplitMethod::Python,
+                stream: None,
             }
         );
         let spec: SplitSpec =

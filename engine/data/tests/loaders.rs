@@ -311,3 +311,21 @@ proptest! {
         let _ = read_jsonl(&p);
     }
 }
+
+#[test]
+fn invalid_utf8_names_file_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = r#"{"question":"Q","answer":"x\n#### 1"}"#;
+    let p = tmp.path().join("latin1.jsonl");
+    let mut bytes = format!("{good}\n{good}\n{{\"question\":\"caf").into_bytes();
+    bytes.extend_from_slice(b"\xe9\",\"answer\":\"#### 2\"}\n");
+    fs::write(&p, bytes).unwrap();
+    let err = load_records(Kind::Gsm8k, &p, None).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "{}:3: invalid UTF-8 at column 17 (byte 0xe9); dataset files must be UTF-8",
+            p.display()
+        )
+    );
+}
