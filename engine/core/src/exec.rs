@@ -83,6 +83,19 @@ pub struct Session<'a> {
     pub cache: &'a Cache,
 }
 
+/// `name: old -> new` for every key extra that differs between two derivations.
+fn changed_extras(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<String> {
+    let names: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    names
+        .into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(|k| {
+            let show = |v: Option<&String>| v.map_or("(unset)".to_string(), |v| short(v).to_string());
+            format!("{k}: {} -> {}", show(before.get(k)), show(after.get(k)))
+        })
+        .collect()
+}
+
 fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
 }
@@ -263,6 +276,18 @@ impl<'a> Session<'a> {
                 let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
                 Err(anyhow!("stage panicked: {}", msg.unwrap_or_default()))
             });
+        // A file outside the cache (a model, a dataset) that changed while the stage read it would
+        // leave a result computed from other content than its key names. Re-deriving the key's
+        // extras costs a stat per file when nothing changed (hashes are memoised by inode and mtime).
+        let result = result.and_then(|()| {
+            let now = kind.key_extras(def, &self.env())?;
+            let changed = changed_extras(&resolved.extras, &now);
+            if changed.is_empty() {
+                Ok(())
+            } else {
+                Err(anyhow!("an input changed while the stage ran ({}); nothing was recorded, run again", changed.join(", ")))
+            }
+        });
         if let Err(e) = result {
             log.line(&format!("error: {e:#}"));
             let failed = self.cache.failed_log_path(&def.id);
