@@ -1,8 +1,9 @@
 //! Paired tests of each adapter against the baseline, where live evaluations left item outcomes:
-//! exact McNemar p, a paired bootstrap CI of the rate difference, Benjamini–Hochberg over all tests.
+//! exact McNemar p, a paired bootstrap CI of the rate difference, Benjamini–Hochberg over all tests
+//! (the statistics are syco-eval's, the same `syco score` reports).
 
 use crate::frame::Frame;
-use crate::stats::{benjamini_hochberg, mcnemar_exact, paired_bootstrap_ci};
+use syco_eval::stats::{benjamini_hochberg, mcnemar_exact, paired_bootstrap};
 use crate::summary::Summary;
 use crate::AnalysisOptions;
 use std::collections::BTreeMap;
@@ -41,36 +42,20 @@ pub fn paired_tests(f: &Frame, opts: &AnalysisOptions, summary: &mut Summary) ->
             };
             let base_by_id: BTreeMap<&str, bool> =
                 base.iter().map(|o| (o.id.as_str(), o.success)).collect();
-            let (mut before, mut after) = (Vec::new(), Vec::new());
-            for o in adapter_items {
-                if let Some(&b) = base_by_id.get(o.id.as_str()) {
-                    before.push(b);
-                    after.push(o.success);
-                }
-            }
-            if before.is_empty() {
+            let pairs: Vec<(bool, bool)> = adapter_items
+                .iter()
+                .filter_map(|o| base_by_id.get(o.id.as_str()).map(|&b| (b, o.success)))
+                .collect();
+            if pairs.is_empty() {
                 continue;
             }
-            let lost = before
-                .iter()
-                .zip(&after)
-                .filter(|(b, a)| **b && !**a)
-                .count() as u64;
-            let gained = before
-                .iter()
-                .zip(&after)
-                .filter(|(b, a)| !**b && **a)
-                .count() as u64;
-            let n = before.len();
+            let n = pairs.len();
+            let mcnemar = mcnemar_exact(&pairs);
+            let (lost, gained) = (mcnemar.only_first as u64, mcnemar.only_second as u64);
+            let rate = |pick: fn(&(bool, bool)) -> bool| pairs.iter().map(|p| pick(p) as u8 as f64).collect::<Vec<_>>();
             // A seed per test keeps each interval independent of which other tests ran.
             let seed = opts.seed ^ fnv1a(&format!("{task}/{}", f.name(row)));
-            let (ci_low, ci_high) = paired_bootstrap_ci(
-                &before,
-                &after,
-                opts.bootstrap_resamples,
-                opts.confidence,
-                seed,
-            );
+            let ci = paired_bootstrap(&rate(|p| p.0), &rate(|p| p.1), opts.bootstrap_resamples, opts.confidence, seed);
             tests.push(PairedTest {
                 task: task.clone(),
                 model: f.name(row).to_string(),
@@ -78,9 +63,9 @@ pub fn paired_tests(f: &Frame, opts: &AnalysisOptions, summary: &mut Summary) ->
                 lost,
                 gained,
                 diff: (gained as f64 - lost as f64) / n as f64,
-                ci_low,
-                ci_high,
-                p_value: mcnemar_exact(lost, gained),
+                ci_low: ci.map_or(f64::NAN, |c| c.low),
+                ci_high: ci.map_or(f64::NAN, |c| c.high),
+                p_value: mcnemar.p_value,
                 p_adjusted: f64::NAN,
             });
         }
