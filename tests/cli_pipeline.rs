@@ -157,8 +157,7 @@ fn the_study_is_reproduced_byte_for_byte_and_its_claims_checked() {
     let Some(data) = shared_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let manifest = workspace().join("experiments/reproduce-venostellar.toml");
-    let results = data.join("04_results");
-    let set = format!("vars.seed_results={}", results.display());
+    let set = format!("vars.data={}", data.display());
     let out = syco(dir.path(), &["run", manifest.to_str().unwrap(), "--check", "--set", &set, "--cache", "cache", "--out", "run"]);
     let t = text(&out);
     assert!(out.status.success(), "{t}");
