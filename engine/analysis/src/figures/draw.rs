@@ -118,24 +118,7 @@ where
         all.push(*r);
     }
     let (lo, hi) = bars.y_range.unwrap_or_else(|| padded_range(&all));
-    let labels = bars.labels.clone();
-    let mut chart = ChartBuilder::on(area)
-        .caption(bars.title, title_font())
-        .margin(16)
-        .x_label_area_size(60)
-        .y_label_area_size(90)
-        .build_cartesian_2d(-0.6..n as f64 - 0.4, lo..hi)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(0)
-        .x_label_style(label_font())
-        .y_label_style(label_font())
-        .y_desc(bars.y_desc)
-        .axis_desc_style(label_font())
-        .y_label_formatter(&|y| format!("{:.2}", if y.abs() < 1e-9 { 0.0 } else { *y }))
-        .draw()?;
-    category_labels_x(area, &chart, &labels, lo)?;
+    let mut chart = category_chart(area, bars.title, bars.y_desc, &bars.labels, lo..hi)?;
     chart.draw_series(bars.values.iter().enumerate().map(|(i, &v)| {
         let x = i as f64;
         Rectangle::new([(x - 0.35, 0.0), (x + 0.35, v)], bars.colors[i].filled())
@@ -213,24 +196,7 @@ where
     }
     let (lo, hi) = padded_range(&all);
     let hi = hi + (hi - lo) * 0.12; // room for the legend
-    let groups = g.groups.clone();
-    let mut chart = ChartBuilder::on(area)
-        .caption(g.title, title_font())
-        .margin(16)
-        .x_label_area_size(60)
-        .y_label_area_size(90)
-        .build_cartesian_2d(-0.6..n as f64 - 0.4, lo..hi)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(0)
-        .x_label_style(label_font())
-        .y_label_style(label_font())
-        .y_desc(g.y_desc)
-        .axis_desc_style(label_font())
-        .y_label_formatter(&|y| format!("{:.2}", if y.abs() < 1e-9 { 0.0 } else { *y }))
-        .draw()?;
-    category_labels_x(area, &chart, &groups, lo)?;
+    let mut chart = category_chart(area, g.title, g.y_desc, &g.groups, lo..hi)?;
     let width = 0.8 / k as f64;
     for (si, (name, color, values)) in g.series.iter().enumerate() {
         let color = *color;
@@ -426,6 +392,45 @@ where
 
 /// Category names under the x axis at integer positions, drawn on the panel (outside the
 /// plotting area, which clips).
+type Chart2d<'a, DB> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// Axes for one value per category (slot i at x = i), with the category names under the slots.
+fn category_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &str,
+    y_desc: &str,
+    labels: &[String],
+    y: std::ops::Range<f64>,
+) -> Result<Chart2d<'a, DB>, Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let n = labels.len();
+    let y_bottom = y.start;
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, title_font())
+        .margin(16)
+        .x_label_area_size(60)
+        .y_label_area_size(90)
+        .build_cartesian_2d(-0.6..n as f64 - 0.4, y)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .x_label_style(label_font())
+        .y_label_style(label_font())
+        .y_desc(y_desc)
+        .axis_desc_style(label_font())
+        .y_label_formatter(&|y| format!("{:.2}", if y.abs() < 1e-9 { 0.0 } else { *y }))
+        .draw()?;
+    category_labels_x(area, &chart, labels, y_bottom)?;
+    Ok(chart)
+}
+
 fn category_labels_x<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     chart: &ChartContext<
