@@ -122,8 +122,9 @@ impl StageKind for TrainStage {
     fn name(&self) -> &'static str {
         "train"
     }
+    // 2: seeded LoRA dropout, explicit-gradient ops, activation checkpointing.
     fn version(&self) -> u32 {
-        1
+        2
     }
 
     fn key_extras(&self, def: &syco_core::stage::StageDef, _env: &syco_core::stage::PlanEnv) -> Result<BTreeMap<String, String>> {

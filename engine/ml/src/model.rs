@@ -9,9 +9,10 @@
 use crate::config::LlamaConfig;
 use crate::linear::{matmul_t, BaseWeight, LoraPair, Proj};
 use crate::lora::LoraConfig;
-use crate::rng::SplitMix64;
+use crate::autograd::{self, accumulation_dtype};
+use crate::rng::{self, SplitMix64};
 use anyhow::{bail, ensure, Context, Result};
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{DType, Device, Tensor, Var};
 use std::collections::HashMap;
 
 /// The seven projections LoRA can target, with their HF module paths inside a layer.
@@ -202,22 +203,27 @@ impl Llama {
         self.layers.iter().any(|l| l.projs.iter().any(|p| p.base.is_quantized()))
     }
 
-    /// Differentiable full-sequence forward. `ids` (B,T) u32, `mask` (B,T) of 1/0 with right
-    /// padding; returns f32 logits (B,T,V). `train` enables LoRA dropout and selects the
-    /// differentiable ops; with `train = false` gradients do not flow (fast fused kernels).
+    /// Full-sequence forward. `ids` (B,T) u32, `mask` (B,T) of 1/0 with right padding; returns
+    /// f32 logits (B,T,V). `train` takes the differentiable path with LoRA dropout drawn from
+    /// seed 0 (see `forward_train`); otherwise gradients do not flow.
     pub fn forward(&self, ids: &Tensor, mask: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        self.forward_pass(ids, mask, train.then_some(0))
+    }
+
+    /// The training forward: differentiable, LoRA dropout masks drawn from `dropout_seed` only.
+    pub fn forward_train(&self, ids: &Tensor, mask: Option<&Tensor>, dropout_seed: u64) -> Result<Tensor> {
+        self.forward_pass(ids, mask, Some(dropout_seed))
+    }
+
+    fn forward_pass(&self, ids: &Tensor, mask: Option<&Tensor>, train: Option<u64>) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        let key_mask: Vec<Vec<u8>> = match mask {
-            Some(m) => {
-                ensure!(m.dims() == [b, t], "mask shape {:?} differs from ids shape ({b}, {t})", m.dims());
-                let m = m.to_dtype(DType::U32)?.to_vec2::<u32>()?;
-                m.into_iter().map(|r| r.into_iter().map(|x| (x != 0) as u8).collect()).collect()
-            }
-            None => vec![vec![1u8; t]; b],
-        };
-        let positions: Vec<Vec<u32>> = (0..b).map(|_| (0..t as u32).collect()).collect();
+        let key_mask = key_mask_rows(mask, b, t)?;
+        let positions = full_positions(b, t);
         let hidden = self.hidden(ids, &positions, &key_mask, None, train)?;
-        self.logits(&hidden)
+        match train {
+            Some(_) => self.logits_train(&hidden),
+            None => self.logits(&hidden),
+        }
     }
 
     /// Logits (f32) of hidden states (..., H).
@@ -232,21 +238,50 @@ impl Llama {
         Ok(y.to_dtype(DType::F32)?)
     }
 
+    /// Logits on the training path: the head is frozen explicitly, so the backward computes no
+    /// (vocab x hidden) gradient for it.
+    pub(crate) fn logits_train(&self, hidden: &Tensor) -> Result<Tensor> {
+        let y = match &self.lm_head {
+            None => autograd::frozen_linear(hidden, &self.embed)?,
+            Some(BaseWeight::Dense(w)) => autograd::frozen_linear(hidden, w)?,
+            Some(BaseWeight::Quant(..)) => return self.logits(hidden),
+        };
+        Ok(y.to_dtype(DType::F32)?)
+    }
+
     /// Final-norm hidden states (B,T,H) for new tokens `ids` (B,T).
     ///
     /// `positions[b][t]` is each new token's rotary position; `key_mask[b]` covers cached plus
     /// new keys (1 = attend). A query attends to key j when key_mask allows it and j is not in
     /// its future (cache length + t). With a cache, new keys and values are appended to it.
+    /// `train` is the dropout seed of a differentiable pass (`None`: inference kernels).
     pub fn hidden(
         &self,
         ids: &Tensor,
         positions: &[Vec<u32>],
         key_mask: &[Vec<u8>],
         mut cache: Option<&mut KvCache>,
-        train: bool,
+        train: Option<u64>,
     ) -> Result<Tensor> {
-        let (b, t) = ids.dims2()?;
         let past = cache.as_ref().map(|c| c.len()).unwrap_or(0);
+        let inputs = self.pass_inputs(ids, positions, key_mask, past)?;
+        let mut x = self.embed_ids(ids)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            x = self.block(i, layer, &x, &inputs, slot, train)?;
+        }
+        self.rms_norm(&x, &self.norm, train.is_some())
+    }
+
+    /// Embeddings (B,T,H) of `ids` (B,T).
+    pub(crate) fn embed_ids(&self, ids: &Tensor) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        Ok(self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.cfg.hidden_size))?)
+    }
+
+    /// Rotary angles and the additive attention bias for new tokens after `past` cached ones.
+    pub(crate) fn pass_inputs(&self, ids: &Tensor, positions: &[Vec<u32>], key_mask: &[Vec<u8>], past: usize) -> Result<PassInputs> {
+        let (b, t) = ids.dims2()?;
         let tk = past + t;
         ensure!(positions.len() == b && key_mask.len() == b, "positions/key_mask must have one row per batch row");
         let mut bias = Vec::with_capacity(b * t * tk);
@@ -267,38 +302,40 @@ impl Llama {
         let freqs = pos.broadcast_mul(&self.inv_freq)?; // (B,T,D/2)
         let cos = freqs.cos()?.to_dtype(self.dtype)?;
         let sin = freqs.sin()?.to_dtype(self.dtype)?;
-
-        let flat = ids.flatten_all()?;
-        let mut x = self.embed.index_select(&flat, 0)?.reshape((b, t, self.cfg.hidden_size))?;
-        for (i, layer) in self.layers.iter().enumerate() {
-            let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = self.block(layer, &x, &cos, &sin, &bias, slot, train)?;
-        }
-        self.rms_norm(&x, &self.norm, train)
+        let neg_sin = sin.neg()?;
+        Ok(PassInputs { bias, cos, sin, neg_sin })
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn block(
+    pub(crate) fn block(
         &self,
+        index: usize,
         layer: &Layer,
         x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        bias: &Tensor,
+        inputs: &PassInputs,
         slot: Option<&mut Option<(Tensor, Tensor)>>,
-        train: bool,
+        train: Option<u64>,
     ) -> Result<Tensor> {
         let active = self.active_unmerged();
         let (b, t, _) = x.dims3()?;
         let (h, hkv, d) = (self.cfg.num_attention_heads, self.cfg.num_kv_heads(), self.cfg.head_dim());
         let p = &layer.projs;
+        let PassInputs { bias, cos, sin, neg_sin } = inputs;
+        // Each projection's LoRA dropout has its own stream: (step seed, layer, projection).
+        let proj = |j: usize, x: &Tensor| p[j].forward(x, active, train.map(|s| rng::derive(s, index as u64, j as u64)));
+        let rope = |x: &Tensor| -> Result<Tensor> {
+            Ok(match train {
+                Some(_) => autograd::rope(x, cos, sin, neg_sin)?,
+                None => candle_nn::rotary_emb::rope(x, cos, sin)?,
+            })
+        };
 
-        let xn = self.rms_norm(x, &layer.input_norm, train)?;
-        let q = p[0].forward(&xn, active, train)?.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
-        let k = p[1].forward(&xn, active, train)?.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
-        let v = p[2].forward(&xn, active, train)?.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
-        let q = rope(&q, cos, sin, train)?;
-        let mut k = rope(&k, cos, sin, train)?;
+        let xn = self.rms_norm(x, &layer.input_norm, train.is_some())?;
+        let q = proj(0, &xn)?.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
+        let k = proj(1, &xn)?.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
+        let v = proj(2, &xn)?.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
+        let q = rope(&q)?;
+        let mut k = rope(&k)?;
         let mut v = v;
         if let Some(slot) = slot {
             if let Some((pk, pv)) = slot.as_ref() {
@@ -312,39 +349,37 @@ impl Llama {
         // head are stacked along the sequence axis.
         let n_rep = h / hkv;
         let qg = q.reshape((b, hkv, n_rep * t, d))?;
-        let scores = (qg.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?;
-        let acc = accumulation_dtype(self.dtype);
-        let scores = scores.reshape((b, h, t, tk))?.to_dtype(acc)?.broadcast_add(&bias.to_dtype(acc)?)?;
-        let probs = if train {
-            candle_nn::ops::softmax(&scores, D::Minus1)?
-        } else {
-            candle_nn::ops::softmax_last_dim(&scores)?
+        let scale = 1.0 / (d as f64).sqrt();
+        let scores = qg.matmul(&k.t()?)?.reshape((b, h, t, tk))?;
+        let probs = match train {
+            Some(_) => autograd::masked_softmax(&scores, scale, bias)?,
+            None => {
+                let acc = accumulation_dtype(self.dtype);
+                let z = (scores * scale)?.to_dtype(acc)?.broadcast_add(&bias.to_dtype(acc)?)?;
+                candle_nn::ops::softmax_last_dim(&z)?.to_dtype(self.dtype)?
+            }
         };
-        let probs = probs.to_dtype(self.dtype)?.reshape((b, hkv, n_rep * t, tk))?;
+        let probs = probs.reshape((b, hkv, n_rep * t, tk))?;
         let attn = probs.matmul(&v)?.reshape((b, h, t, d))?.transpose(1, 2)?.reshape((b, t, h * d))?;
-        let x = (x + p[3].forward(&attn, active, train)?)?;
+        let x = (x + proj(3, &attn)?)?;
 
-        let xn = self.rms_norm(&x, &layer.post_norm, train)?;
-        let gate = p[4].forward(&xn, active, train)?.silu()?;
-        let up = p[5].forward(&xn, active, train)?;
-        let mlp = p[6].forward(&(gate * up)?, active, train)?;
+        let xn = self.rms_norm(&x, &layer.post_norm, train.is_some())?;
+        let gate = proj(4, &xn)?.silu()?;
+        let up = proj(5, &xn)?;
+        let mlp = proj(6, &(gate * up)?)?;
         Ok((x + mlp)?)
     }
 
-    fn rms_norm(&self, x: &Tensor, w: &Tensor, train: bool) -> Result<Tensor> {
+    pub(crate) fn rms_norm(&self, x: &Tensor, w: &Tensor, train: bool) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps;
-        if !train {
-            return Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?);
-        }
-        let dt = x.dtype();
-        let xf = x.to_dtype(accumulation_dtype(dt))?;
-        let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = xf.broadcast_div(&(ms + eps)?.sqrt()?)?;
-        Ok(normed.to_dtype(dt)?.broadcast_mul(w)?)
+        Ok(match train {
+            true => autograd::rms_norm(x, w, eps)?,
+            false => candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?,
+        })
     }
 
     /// The adapter the forward pass applies: the active one unless merged into the base.
-    fn active_unmerged(&self) -> Option<&str> {
+    pub(crate) fn active_unmerged(&self) -> Option<&str> {
         self.active.as_deref().filter(|a| !self.merged.iter().any(|m| m == a))
     }
 
@@ -550,13 +585,6 @@ impl Llama {
     }
 }
 
-/// Softmax and norms run in f32 for half-precision models, otherwise in the model's dtype.
-fn accumulation_dtype(dt: DType) -> DType {
-    match dt {
-        DType::BF16 | DType::F16 => DType::F32,
-        other => other,
-    }
-}
 
 /// (out, in) of a projection.
 pub(crate) fn proj_shape(cfg: &LlamaConfig, name: &str) -> (usize, usize) {
@@ -578,16 +606,29 @@ pub fn peft_name(layer: usize, proj: &str, which: &str) -> String {
     format!("base_model.model.model.layers.{layer}.{module}.{proj}.{which}.weight")
 }
 
-/// Rotary embedding in HF's half-split layout. `cos`/`sin` are (B,T,D/2).
-fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, train: bool) -> Result<Tensor> {
-    if !train {
-        return Ok(candle_nn::rotary_emb::rope(x, cos, sin)?);
-    }
-    let d = x.dim(D::Minus1)?;
-    let cos = Tensor::cat(&[cos, cos], D::Minus1)?.unsqueeze(1)?;
-    let sin = Tensor::cat(&[sin, sin], D::Minus1)?.unsqueeze(1)?;
-    let x1 = x.narrow(D::Minus1, 0, d / 2)?;
-    let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
-    let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-    Ok((x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?)
+/// Rotary angles and attention bias shared by every layer of one pass.
+pub(crate) struct PassInputs {
+    /// (B, 1, T, Tk) f32: 0 where a query may attend, a large negative number elsewhere.
+    pub bias: Tensor,
+    /// (B, T, D/2) each.
+    pub cos: Tensor,
+    pub sin: Tensor,
+    pub neg_sin: Tensor,
+}
+
+/// Per-row key masks (1 = attend) from a (B,T) 1/0 mask; all ones without one.
+pub(crate) fn key_mask_rows(mask: Option<&Tensor>, b: usize, t: usize) -> Result<Vec<Vec<u8>>> {
+    Ok(match mask {
+        Some(m) => {
+            ensure!(m.dims() == [b, t], "mask shape {:?} differs from ids shape ({b}, {t})", m.dims());
+            let m = m.to_dtype(DType::U32)?.to_vec2::<u32>()?;
+            m.into_iter().map(|r| r.into_iter().map(|x| (x != 0) as u8).collect()).collect()
+        }
+        None => vec![vec![1u8; t]; b],
+    })
+}
+
+/// Positions 0..T for every row.
+pub(crate) fn full_positions(b: usize, t: usize) -> Vec<Vec<u32>> {
+    (0..b).map(|_| (0..t as u32).collect()).collect()
 }

@@ -1,6 +1,8 @@
 //! A small seeded generator for weight initialisation, so `Llama::random(seed)` and
 //! `add_lora(seed)` are reproducible on every device (candle's CPU RNG cannot be seeded).
 
+use rayon::prelude::*;
+
 pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
@@ -34,5 +36,43 @@ impl SplitMix64 {
                 (std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
             })
             .collect()
+    }
+}
+
+/// A seed for one consumer (`a`, `b`) of a parent seed, e.g. (layer, projection) of one step.
+pub(crate) fn derive(seed: u64, a: u64, b: u64) -> u64 {
+    let mut r = SplitMix64::new(seed ^ a.wrapping_mul(0xA24B_AED4_963E_E407) ^ b.wrapping_mul(0x9FB2_1C65_1E98_DF25));
+    r.next_u64()
+}
+
+/// Inverted-dropout multipliers: each element 0 with probability `p`, else 1/(1-p). Drawn in
+/// fixed blocks, each from its own derived stream, so the mask depends on `seed` only (not on
+/// the thread count) and is generated in parallel.
+pub(crate) fn dropout_mask(n: usize, p: f64, seed: u64) -> Vec<f32> {
+    const BLOCK: usize = 4096;
+    let keep = (1.0 / (1.0 - p)) as f32;
+    // Drop when the top 53 bits, as a uniform in [0, 1), fall below p.
+    let mut out = vec![0f32; n];
+    out.par_chunks_mut(BLOCK).enumerate().for_each(|(i, chunk)| {
+        let mut r = SplitMix64::new(derive(seed, 0x6d61_736b, i as u64));
+        for v in chunk {
+            *v = if r.next_f64() < p { 0.0 } else { keep };
+        }
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropout_mask_is_seeded_and_has_the_right_rate() {
+        let a = dropout_mask(100_000, 0.1, 7);
+        assert_eq!(a, dropout_mask(100_000, 0.1, 7));
+        assert_ne!(a, dropout_mask(100_000, 0.1, 8));
+        let dropped = a.iter().filter(|&&v| v == 0.0).count() as f64 / a.len() as f64;
+        assert!((dropped - 0.1).abs() < 0.005, "dropped {dropped}");
+        assert!(a.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.9).abs() < 1e-6));
     }
 }

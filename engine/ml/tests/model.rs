@@ -62,6 +62,32 @@ fn gradients_reach_every_lora_tensor_and_no_frozen_one() {
 }
 
 #[test]
+fn checkpointed_gradients_equal_one_pass_gradients_with_seeded_dropout() {
+    let dev = Device::Cpu;
+    let mut model = Llama::random(&tiny(), 1, &dev, DType::F32).unwrap();
+    model.add_lora("a", &LoraConfig { dropout: 0.2, ..all_targets() }, 2).unwrap();
+    perturb_b(&model, "a");
+    let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], &dev).unwrap();
+    let loss = |logits: &Tensor| logits.sqr()?.mean_all();
+    let (l1, g1) = model.loss_and_grads(&ids(&dev), &mask, 7, false, &loss).unwrap();
+    let (l2, g2) = model.loss_and_grads(&ids(&dev), &mask, 7, true, &loss).unwrap();
+    let (l1, l2) = (l1.to_scalar::<f32>().unwrap(), l2.to_scalar::<f32>().unwrap());
+    assert!((l1 - l2).abs() <= 1e-6 * l1.abs(), "loss {l1} vs {l2}");
+    for (name, var) in model.lora_vars("a") {
+        let a = g1.get(var.as_tensor()).unwrap_or_else(|| panic!("one pass: no gradient for {name}"));
+        let b = g2.get(var.as_tensor()).unwrap_or_else(|| panic!("checkpointed: no gradient for {name}"));
+        let scale = a.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        assert!(scale > 0.0, "zero gradient for {name}");
+        assert!(max_abs_diff(a, b) <= 1e-5 * scale, "{name}: gradients differ by {}", max_abs_diff(a, b));
+    }
+    // The masks come from the seed: the same seed gives the same loss, another seed another.
+    let again = model.loss_and_grads(&ids(&dev), &mask, 7, false, &loss).unwrap().0.to_scalar::<f32>().unwrap();
+    let other = model.loss_and_grads(&ids(&dev), &mask, 8, false, &loss).unwrap().0.to_scalar::<f32>().unwrap();
+    assert_eq!(again, l1);
+    assert_ne!(other, l1);
+}
+
+#[test]
 fn lora_merge_equals_unmerged_forward_and_unmerge_restores_base() {
     let dev = Device::Cpu;
     let mut model = Llama::random(&tiny(), 3, &dev, DType::F32).unwrap();
@@ -160,12 +186,12 @@ fn kv_cache_decoding_equals_full_recomputation() {
     let mut cache = KvCache::new(&cfg);
     // Prefill 5 tokens, then decode one at a time.
     let pre = Tensor::new(&seq[..5], &dev).unwrap().unsqueeze(0).unwrap();
-    let h = model.hidden(&pre, &[(0..5).collect()], &[vec![1; 5]], Some(&mut cache), false).unwrap();
+    let h = model.hidden(&pre, &[(0..5).collect()], &[vec![1; 5]], Some(&mut cache), None).unwrap();
     let l = model.logits(&h).unwrap().squeeze(0).unwrap();
     assert!(max_abs_diff(&l, &full.narrow(0, 0, 5).unwrap()) < 1e-4);
     for t in 5..seq.len() {
         let one = Tensor::new(&[[seq[t]]], &dev).unwrap();
-        let h = model.hidden(&one, &[vec![t as u32]], &[vec![1; t + 1]], Some(&mut cache), false).unwrap();
+        let h = model.hidden(&one, &[vec![t as u32]], &[vec![1; t + 1]], Some(&mut cache), None).unwrap();
         let l = model.logits(&h).unwrap().squeeze(0).unwrap();
         let d = max_abs_diff(&l, &full.narrow(0, t, 1).unwrap());
         assert!(d < 1e-4, "step {t}: {d}");
@@ -217,7 +243,7 @@ fn lora_gradient_matches_finite_differences() {
     let positions: Vec<Vec<u32>> = vec![(0..6).collect(); 2];
     let mask = vec![vec![1u8; 6]; 2];
     let loss = |m: &Llama| {
-        let h = m.hidden(&ids(&dev), &positions, &mask, None, true).unwrap();
+        let h = m.hidden(&ids(&dev), &positions, &mask, None, Some(0)).unwrap();
         h.sqr().unwrap().mean_all().unwrap()
     };
     let grads = loss(&model).backward().unwrap();

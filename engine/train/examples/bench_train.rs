@@ -3,6 +3,7 @@
 //! settings of PEERS.md Part 1. Prints one JSON line per configuration.
 //!
 //!   cargo run --release -p syco-train --example bench_train -- [BATCHxSEQ ...] [--steps N] [--warmup N]
+//!       [--no-checkpointing]
 //!
 //! Defaults: 8x128 and 2x512, 2 warm-up steps, 12 timed steps. Peak RSS is VmHWM after the
 //! reset at the start of the timed phase (like the peer script), so it covers the timed steps.
@@ -43,11 +44,13 @@ fn reset_peak() {
 fn main() -> anyhow::Result<()> {
     let mut shapes = vec![];
     let (mut steps, mut warmup) = (12usize, 2usize);
+    let mut checkpointing = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--steps" => steps = args.next().unwrap_or_default().parse()?,
             "--warmup" => warmup = args.next().unwrap_or_default().parse()?,
+            "--no-checkpointing" => checkpointing = false,
             s => {
                 let (b, t) = s.split_once('x').ok_or_else(|| anyhow::anyhow!("shape `{s}` is not BATCHxSEQ"))?;
                 shapes.push((b.parse::<usize>()?, t.parse::<usize>()?));
@@ -86,6 +89,7 @@ fn main() -> anyhow::Result<()> {
             val_fraction: 0.0,
             eval_steps: None,
             save_steps: None,
+            gradient_checkpointing: checkpointing,
             ..TrainConfig::default()
         };
         // Warm-up steps run separately so the timed run starts with a reset peak.
@@ -105,7 +109,7 @@ fn main() -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "impl": "syco", "batch": batch, "seq": seq, "steps": steps,
+                "impl": "syco", "checkpointing": checkpointing, "batch": batch, "seq": seq, "steps": steps,
                 "tokens_per_s_median": median, "tokens_per_s_min": per_step[0], "tokens_per_s_max": per_step[per_step.len() - 1],
                 "tokens_per_s_overall": out.tokens as f64 / out.seconds,
                 "tokens_per_cpu_s": out.tokens as f64 / cpu, "cpu_s": cpu, "wall_s": out.seconds,

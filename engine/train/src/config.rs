@@ -78,6 +78,10 @@ pub struct TrainConfig {
     pub save_steps: Option<usize>,
     /// How many checkpoints to keep (oldest deleted first); 0 keeps all.
     pub save_total_limit: usize,
+    /// Keep only each layer's input during the forward and recompute the layer in the
+    /// backward (HF `gradient_checkpointing`): peak memory of one layer's activations instead
+    /// of all of them, for one extra forward. Results are the same either way.
+    pub gradient_checkpointing: bool,
 }
 
 impl Default for TrainConfig {
@@ -106,6 +110,7 @@ impl Default for TrainConfig {
             keep_best: true,
             save_steps: Some(200),
             save_total_limit: 3,
+            gradient_checkpointing: true,
         }
     }
 }

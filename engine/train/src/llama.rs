@@ -2,6 +2,7 @@
 //! from its `LoraConfig`.
 use std::collections::HashMap;
 
+use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use syco_ml::{Llama, LoraConfig};
 
@@ -13,14 +14,31 @@ use crate::peft::{Adapter, AdapterConfig};
 /// must be the active one (otherwise no gradient reaches them and `train` says so).
 impl TrainableModel for Llama {
     fn forward_logits(&self, ids: &Tensor, mask: &Tensor, dropout_seed: Option<u64>) -> candle_core::Result<Tensor> {
-        // syco-ml's dropout draws from candle's unseeded RNG: runs with lora dropout > 0 are
-        // not reproducible until it takes `dropout_seed` (requested from "ml").
-        self.forward(ids, Some(mask), dropout_seed.is_some()).map_err(|e| candle_core::Error::Msg(format!("{e:#}")))
+        let logits = match dropout_seed {
+            Some(seed) => self.forward_train(ids, Some(mask), seed),
+            None => self.forward(ids, Some(mask), false),
+        };
+        logits.map_err(ml_error)
+    }
+
+    fn loss_and_grads(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        dropout_seed: u64,
+        checkpoint: bool,
+        loss: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<(Tensor, GradStore)> {
+        Llama::loss_and_grads(self, ids, mask, dropout_seed, checkpoint, loss).map_err(ml_error)
     }
 
     fn trainable(&self, adapter: &str) -> Vec<(String, Var)> {
         self.lora_vars(adapter)
     }
+}
+
+fn ml_error(e: anyhow::Error) -> candle_core::Error {
+    candle_core::Error::Msg(format!("{e:#}"))
 }
 
 /// syco-ml's config for a PEFT adapter; rsLoRA's alpha/sqrt(r) is folded into alpha.

@@ -1,5 +1,6 @@
 //! What the trainer needs from a model: logits and the adapter's trainable tensors.
 //! `syco_ml::Llama` implements this (see `llama.rs`); tests implement it on toy models.
+use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 
 pub trait TrainableModel {
@@ -11,4 +12,21 @@ pub trait TrainableModel {
     /// The trainable tensors of `adapter` under canonical PEFT names
     /// (`base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight`), in a stable order.
     fn trainable(&self, adapter: &str) -> Vec<(String, Var)>;
+
+    /// The scalar `loss(logits)` of one training micro-batch and the gradients of the trainable
+    /// tensors. The default is one forward and one backward; a model may instead recompute
+    /// activations per layer when `checkpoint` is set, trading one extra forward for memory.
+    fn loss_and_grads(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        dropout_seed: u64,
+        checkpoint: bool,
+        loss: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<(Tensor, GradStore)> {
+        let _ = checkpoint;
+        let l = loss(&self.forward_logits(ids, mask, Some(dropout_seed))?)?;
+        let grads = l.backward()?;
+        Ok((l, grads))
+    }
 }

@@ -227,15 +227,13 @@ fn step_gradients<M: TrainableModel + ?Sized>(model: &M, vars: &[Var], names: &[
             continue; // nothing to learn from; HF would produce 0/0 here
         }
         let seed = SplitMix64::derive(cfg.seed, PURPOSE_DROPOUT, (step * batches.len() + j) as u64).next_u64();
-        let logits = model.forward_logits(&batch.ids, &batch.mask, Some(seed))?;
-        let sum = cross_entropy_sum(&logits, &batch.targets)?;
         let weight = match cfg.loss_norm {
             LossNorm::MicroMean => 1.0 / (batch.n_targets as f64 * batches.len() as f64),
             LossNorm::StepTokens => 1.0 / step_targets as f64,
         };
-        let scaled = (sum * weight)?;
+        let scaled_loss = |logits: &Tensor| cross_entropy_sum(logits, &batch.targets).map_err(|e| candle_core::Error::Msg(e.to_string()))? * weight;
+        let (scaled, store) = model.loss_and_grads(&batch.ids, &batch.mask, seed, cfg.gradient_checkpointing, &scaled_loss)?;
         loss += scaled.to_scalar::<f32>()? as f64;
-        let store = scaled.backward()?;
         for (i, v) in vars.iter().enumerate() {
             let g = store.get(v.as_tensor()).ok_or_else(|| TrainError::NoGradient(names[i].clone()))?;
             grads[i] = Some(match grads[i].take() {

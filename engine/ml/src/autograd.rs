@@ -1,0 +1,237 @@
+//! Training-path ops whose forward runs a fast kernel and whose backward is written out by hand.
+//!
+//! Why not candle's own backward: its `Matmul` backward also computes the gradient of the frozen
+//! base weight (one extra GEMM per projection, as costly as the forward, kept alive until the
+//! backward ends), a broadcast `Mul`/`Add` computes gradients for untracked masks and biases, and
+//! candle-nn's fused rms_norm / rope / softmax kernels have no backward at all. Here each op
+//! computes its value on detached inputs with the fast kernel, and the graph keeps one node
+//! holding the input and the output; the backward closure computes only the input's gradient.
+use std::sync::Mutex;
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Storage, Tensor, D};
+
+type GradFn = dyn Fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<Tensor> + Send + Sync;
+
+/// `value` (computed from `arg.detach()`) as the output of an op on `arg` whose gradient is
+/// `grad(arg, output, grad_output)`.
+pub(crate) fn with_grad(
+    arg: &Tensor,
+    value: Tensor,
+    grad: impl Fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<Tensor> + Send + Sync + 'static,
+) -> candle_core::Result<Tensor> {
+    if !arg.track_op() {
+        return Ok(value); // nothing upstream wants a gradient: no node, no copy
+    }
+    let value = if value.is_contiguous() && value.layout().start_offset() == 0 { value } else { value.copy()? };
+    arg.apply_op1(Explicit { value: Mutex::new(Some(value)), grad: Box::new(grad) })
+}
+
+struct Explicit {
+    /// Taken by the forward (which candle runs once, eagerly), so it is not kept twice.
+    value: Mutex<Option<Tensor>>,
+    grad: Box<GradFn>,
+}
+
+impl Explicit {
+    fn take(&self) -> candle_core::Result<Tensor> {
+        self.value
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("explicit-gradient op: poisoned lock".into()))?
+            .take()
+            .ok_or_else(|| candle_core::Error::Msg("explicit-gradient op: forward ran twice".into()))
+    }
+}
+
+impl CustomOp1 for Explicit {
+    fn name(&self) -> &'static str {
+        "syco-explicit-grad"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let value = self.take()?;
+        let (storage, layout) = value.storage_and_layout();
+        let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("explicit-gradient op: value is not on the CPU") };
+        let (start, end) = layout.contiguous_offsets().expect("made contiguous in with_grad");
+        let out = match cpu {
+            CpuStorage::F32(v) => CpuStorage::F32(v[start..end].to_vec()),
+            CpuStorage::BF16(v) => CpuStorage::BF16(v[start..end].to_vec()),
+            CpuStorage::F16(v) => CpuStorage::F16(v[start..end].to_vec()),
+            CpuStorage::F64(v) => CpuStorage::F64(v[start..end].to_vec()),
+            _ => candle_core::bail!("explicit-gradient op: unsupported dtype {:?}", value.dtype()),
+        };
+        Ok((out, layout.shape().clone()))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, _: &candle_core::CudaStorage, _: &Layout) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        let value = self.take()?;
+        let (storage, layout) = value.storage_and_layout();
+        let Storage::Cuda(cuda) = &*storage else { candle_core::bail!("explicit-gradient op: value is not on CUDA") };
+        // `with_grad` made the value contiguous from offset 0, so its buffer is exactly the tensor.
+        Ok((cuda.try_clone(layout)?, layout.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some((self.grad)(arg, res, grad_res)?))
+    }
+}
+
+/// `x` (..., in) times the frozen `w`ᵀ (out, in): the backward gives `x` its gradient and never
+/// computes one for `w`.
+pub(crate) fn frozen_linear(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let value = crate::linear::matmul_t(&x.detach(), w)?;
+    let w = w.clone();
+    with_grad(x, value, move |arg, _, g| {
+        let out = w.dim(0)?;
+        let rows = g.elem_count() / out;
+        g.reshape((rows, out))?.matmul(&w)?.reshape(arg.shape())
+    })
+}
+
+/// RMSNorm `w · x / sqrt(mean(x²) + eps)` over the last dim; `w` is frozen.
+pub(crate) fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> candle_core::Result<Tensor> {
+    let value = match x.dtype() {
+        // candle-nn's kernel has no f64; the composed form is only used by precision tests.
+        DType::F64 => {
+            let x = x.detach();
+            x.broadcast_div(&(x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?)?.broadcast_mul(w)?
+        }
+        _ => candle_nn::ops::rms_norm(&x.detach().contiguous()?, w, eps as f32)?,
+    };
+    let w = w.clone();
+    with_grad(x, value, move |arg, _, g| {
+        // dx = r·(g∘w) - x·r³·mean(g∘w∘x), r = (mean(x²) + eps)^-½, in f32 (f64 stays f64).
+        let dt = arg.dtype();
+        let acc = accumulation_dtype(dt);
+        let x = arg.detach().to_dtype(acc)?;
+        let gw = g.to_dtype(acc)?.broadcast_mul(&w.to_dtype(acc)?)?;
+        let r = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
+        let dot = (&gw * &x)?.mean_keepdim(D::Minus1)?;
+        let dx = (gw.broadcast_mul(&r)? - x.broadcast_mul(&(r.powf(3.0)? * dot)?)?)?;
+        dx.to_dtype(dt)
+    })
+}
+
+/// Rotary embedding in HF's half-split layout; `cos`, `sin` (B, T, D/2). Its backward is the
+/// inverse rotation: rope with `-sin`.
+pub(crate) fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor, neg_sin: &Tensor) -> candle_core::Result<Tensor> {
+    let value = candle_nn::rotary_emb::rope(&x.detach().contiguous()?, cos, sin)?;
+    let (cos, neg_sin) = (cos.clone(), neg_sin.clone());
+    with_grad(x, value, move |_, _, g| candle_nn::rotary_emb::rope(&g.contiguous()?, &cos, &neg_sin))
+}
+
+/// `softmax(scale · scores + bias)` over the last dim, in f32 for half types, returned in
+/// `scores`' dtype. `bias` (broadcastable) holds the causal and padding mask.
+pub(crate) fn masked_softmax(scores: &Tensor, scale: f64, bias: &Tensor) -> candle_core::Result<Tensor> {
+    let dt = scores.dtype();
+    let acc = accumulation_dtype(dt);
+    let z = (scores.detach().to_dtype(acc)? * scale)?.broadcast_add(&bias.to_dtype(acc)?)?;
+    let value = candle_nn::ops::softmax_last_dim(&z)?.to_dtype(dt)?;
+    with_grad(scores, value, move |_, p, g| {
+        // d scores = scale · p ∘ (g - Σ g∘p)
+        let p = p.to_dtype(acc)?;
+        let g = g.to_dtype(acc)?;
+        let dot = (&g * &p)?.sum_keepdim(D::Minus1)?;
+        ((g.broadcast_sub(&dot)? * p)? * scale)?.to_dtype(dt)
+    })
+}
+
+/// Softmax and norms run in f32 for half-precision models, otherwise in the model's dtype.
+pub(crate) fn accumulation_dtype(dt: DType) -> DType {
+    match dt {
+        DType::BF16 | DType::F16 => DType::F32,
+        other => other,
+    }
+}
+
+/// `x ∘ mask`, with `mask` (same shape as `x`) holding 0 or 1/(1-p): inverted dropout.
+pub(crate) fn apply_mask(x: &Tensor, mask: Tensor) -> candle_core::Result<Tensor> {
+    let value = (x.detach() * &mask)?;
+    with_grad(x, value, move |_, _, g| g * &mask)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    /// Gradient of `sum(f(x) ∘ probe)` w.r.t. `x` through `op` and through the reference.
+    fn compare(
+        x: &Tensor,
+        op: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
+        reference: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<()> {
+        let xv = Var::from_tensor(x)?;
+        let (a, b) = (op(xv.as_tensor())?, reference(xv.as_tensor())?);
+        let value_diff = (&a - &b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(value_diff < 1e-5, "values differ by {value_diff}");
+        let probe = Tensor::randn(0f32, 1.0, a.shape(), x.device())?;
+        let ga = (a * &probe)?.sum_all()?.backward()?.get(xv.as_tensor()).expect("op gradient").clone();
+        let gb = (b * &probe)?.sum_all()?.backward()?.get(xv.as_tensor()).expect("reference gradient").clone();
+        let grad_diff = (&ga - &gb)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        let scale = gb.abs()?.max_all()?.to_scalar::<f32>()?.max(1.0);
+        assert!(grad_diff < 1e-4 * scale, "gradients differ by {grad_diff} (scale {scale})");
+        Ok(())
+    }
+
+    #[test]
+    fn frozen_linear_matches_matmul_and_gives_no_weight_gradient() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 5), &dev)?;
+        let w = Tensor::randn(0f32, 1.0, (4, 5), &dev)?;
+        compare(&x, |x| frozen_linear(x, &w), |x| crate::linear::matmul_t(x, &w))?;
+        let wv = Var::from_tensor(&w)?;
+        let xv = Var::from_tensor(&x)?;
+        let grads = frozen_linear(xv.as_tensor(), wv.as_tensor())?.sum_all()?.backward()?;
+        assert!(grads.get(wv.as_tensor()).is_none(), "the frozen weight got a gradient");
+        Ok(())
+    }
+
+    #[test]
+    fn rms_norm_matches_composed_ops() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 2.0, (2, 3, 8), &dev)?;
+        let w = Tensor::randn(1f32, 0.3, 8, &dev)?;
+        let eps = 1e-5;
+        compare(&x, |x| rms_norm(x, &w, eps), |x| {
+            let r = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?;
+            x.broadcast_div(&r)?.broadcast_mul(&w)
+        })
+    }
+
+    #[test]
+    fn rope_matches_composed_ops() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let (b, h, t, d) = (2, 3, 4, 8);
+        let x = Tensor::randn(0f32, 1.0, (b, h, t, d), &dev)?;
+        let angles = Tensor::randn(0f32, 2.0, (b, t, d / 2), &dev)?;
+        let (cos, sin) = (angles.cos()?, angles.sin()?);
+        let neg_sin = sin.neg()?;
+        compare(&x, |x| rope(x, &cos, &sin, &neg_sin), |x| {
+            let c = Tensor::cat(&[&cos, &cos], D::Minus1)?.unsqueeze(1)?;
+            let s = Tensor::cat(&[&sin, &sin], D::Minus1)?.unsqueeze(1)?;
+            let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+            let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+            let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+            x.broadcast_mul(&c)? + rotated.broadcast_mul(&s)?
+        })
+    }
+
+    #[test]
+    fn masked_softmax_matches_composed_ops() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 4, 4), &dev)?;
+        let bias: Vec<f32> = (0..16).map(|i| if i % 4 > i / 4 { -1e30 } else { 0.0 }).collect();
+        let bias = Tensor::from_vec(bias, (1, 1, 4, 4), &dev)?;
+        compare(&x, |x| masked_softmax(x, 0.5, &bias), |x| candle_nn::ops::softmax(&(x * 0.5)?.broadcast_add(&bias)?, D::Minus1))
+    }
+
+    #[test]
+    fn mask_matches_mul() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (3, 5), &dev)?;
+        let mask = Tensor::rand(0f32, 1.0, (3, 5), &dev)?.ge(0.5)?.to_dtype(DType::F32)?;
+        compare(&x, |x| apply_mask(x, mask.clone()), |x| x * &mask)
+    }
+}
