@@ -39,6 +39,7 @@ fn registry() -> Registry {
 }
 
 fn main() -> ExitCode {
+    syco_ml::allocator::tune_for_tensors();
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Core(cmd) => syco_core::cli::execute(cmd, &cli.global, &registry()),

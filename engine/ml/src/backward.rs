@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 
-use crate::model::{full_positions, key_mask_rows, Llama};
+use crate::model::{full_positions, key_mask_rows, Llama, Pass};
 
 impl Llama {
     /// Loss (a scalar, detached) and the gradients of the active adapter's tensors for one
@@ -33,13 +33,15 @@ impl Llama {
         }
         let (b, t) = ids.dims2()?;
         let inputs = self.pass_inputs(ids, &full_positions(b, t), &key_mask_rows(Some(mask), b, t)?, 0)?;
-        let train = Some(dropout_seed);
+        // The same masks in both passes; only the second records a graph.
+        let forward = Pass { dropout: Some(dropout_seed), grad: false };
+        let recompute = Pass { grad: true, ..forward };
 
-        // Forward, keeping each layer's input only: the layer's graph dies with `detach`.
+        // Forward without a graph, keeping each layer's input only.
         let mut saved = Vec::with_capacity(self.layers.len());
         let mut x = self.embed_ids(ids)?;
         for (i, layer) in self.layers.iter().enumerate() {
-            let next = self.block(i, layer, &x, &inputs, None, train)?.detach();
+            let next = self.block(i, layer, &x, &inputs, None, forward)?;
             saved.push(x);
             x = next;
         }
@@ -59,7 +61,7 @@ impl Llama {
         let active = self.active_unmerged();
         for (i, layer) in self.layers.iter().enumerate().rev() {
             let input = Var::from_tensor(&saved[i])?;
-            let out = self.block(i, layer, input.as_tensor(), &inputs, None, train)?;
+            let out = self.block(i, layer, input.as_tensor(), &inputs, None, recompute)?;
             let mut store = (out * &grad)?.sum_all()?.backward()?;
             for proj in &layer.projs {
                 if let Some(pair) = active.and_then(|a| proj.loras.get(a)) {

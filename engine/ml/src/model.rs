@@ -265,10 +265,11 @@ impl Llama {
     ) -> Result<Tensor> {
         let past = cache.as_ref().map(|c| c.len()).unwrap_or(0);
         let inputs = self.pass_inputs(ids, positions, key_mask, past)?;
+        let pass = Pass { dropout: train, grad: train.is_some() };
         let mut x = self.embed_ids(ids)?;
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = self.block(i, layer, &x, &inputs, slot, train)?;
+            x = self.block(i, layer, &x, &inputs, slot, pass)?;
         }
         self.rms_norm(&x, &self.norm, train.is_some())
     }
@@ -314,7 +315,7 @@ impl Llama {
         x: &Tensor,
         inputs: &PassInputs,
         slot: Option<&mut Option<(Tensor, Tensor)>>,
-        train: Option<u64>,
+        pass: Pass,
     ) -> Result<Tensor> {
         let active = self.active_unmerged();
         let (b, t, _) = x.dims3()?;
@@ -322,15 +323,16 @@ impl Llama {
         let p = &layer.projs;
         let PassInputs { bias, cos, sin, neg_sin } = inputs;
         // Each projection's LoRA dropout has its own stream: (step seed, layer, projection).
-        let proj = |j: usize, x: &Tensor| p[j].forward(x, active, train.map(|s| rng::derive(s, index as u64, j as u64)));
+        let dropout = |j: usize| pass.dropout.map(|s| rng::derive(s, index as u64, j as u64));
+        let proj = |j: usize, x: &Tensor| p[j].forward(x, active, dropout(j), pass.grad);
         let rope = |x: &Tensor| -> Result<Tensor> {
-            Ok(match train {
-                Some(_) => autograd::rope(x, cos, sin, neg_sin)?,
-                None => candle_nn::rotary_emb::rope(x, cos, sin)?,
+            Ok(match pass.grad {
+                true => autograd::rope(x, cos, sin, neg_sin)?,
+                false => candle_nn::rotary_emb::rope(x, cos, sin)?,
             })
         };
 
-        let xn = self.rms_norm(x, &layer.input_norm, train.is_some())?;
+        let xn = self.rms_norm(x, &layer.input_norm, pass.grad)?;
         let q = proj(0, &xn)?.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
         let k = proj(1, &xn)?.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
         let v = proj(2, &xn)?.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
@@ -351,9 +353,9 @@ impl Llama {
         let qg = q.reshape((b, hkv, n_rep * t, d))?;
         let scale = 1.0 / (d as f64).sqrt();
         let scores = qg.matmul(&k.t()?)?.reshape((b, h, t, tk))?;
-        let probs = match train {
-            Some(_) => autograd::masked_softmax(&scores, scale, bias)?,
-            None => {
+        let probs = match pass.grad {
+            true => autograd::masked_softmax(&scores, scale, bias)?,
+            false => {
                 let acc = accumulation_dtype(self.dtype);
                 let z = (scores * scale)?.to_dtype(acc)?.broadcast_add(&bias.to_dtype(acc)?)?;
                 candle_nn::ops::softmax_last_dim(&z)?.to_dtype(self.dtype)?
@@ -363,7 +365,7 @@ impl Llama {
         let attn = probs.matmul(&v)?.reshape((b, h, t, d))?.transpose(1, 2)?.reshape((b, t, h * d))?;
         let x = (x + proj(3, &attn)?)?;
 
-        let xn = self.rms_norm(&x, &layer.post_norm, train.is_some())?;
+        let xn = self.rms_norm(&x, &layer.post_norm, pass.grad)?;
         let gate = proj(4, &xn)?.silu()?;
         let up = proj(5, &xn)?;
         let mlp = proj(6, &(gate * up)?)?;
@@ -604,6 +606,15 @@ pub(crate) fn proj_shape(cfg: &LlamaConfig, name: &str) -> (usize, usize) {
 pub fn peft_name(layer: usize, proj: &str, which: &str) -> String {
     let module = PROJECTIONS.iter().find(|(p, _)| *p == proj).map(|(_, m)| *m).unwrap_or("mlp");
     format!("base_model.model.model.layers.{layer}.{module}.{proj}.{which}.weight")
+}
+
+/// How a forward pass runs: which LoRA dropout masks it draws, and whether it records the
+/// graph a backward needs (the differentiable ops) or runs the inference kernels graph-free.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pass {
+    /// Seed of this pass's dropout masks; `None`: no dropout.
+    pub dropout: Option<u64>,
+    pub grad: bool,
 }
 
 /// Rotary angles and attention bias shared by every layer of one pass.

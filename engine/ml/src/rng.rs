@@ -47,16 +47,21 @@ pub(crate) fn derive(seed: u64, a: u64, b: u64) -> u64 {
 
 /// Inverted-dropout multipliers: each element 0 with probability `p`, else 1/(1-p). Drawn in
 /// fixed blocks, each from its own derived stream, so the mask depends on `seed` only (not on
-/// the thread count) and is generated in parallel.
+/// the thread count) and is generated in parallel. Each 64-bit draw decides four elements by
+/// 16-bit uniforms: p is resolved to 1/65536, and generation is 4x cheaper (it ran twice per
+/// projection per layer per micro-batch with checkpointing).
 pub(crate) fn dropout_mask(n: usize, p: f64, seed: u64) -> Vec<f32> {
     const BLOCK: usize = 4096;
     let keep = (1.0 / (1.0 - p)) as f32;
-    // Drop when the top 53 bits, as a uniform in [0, 1), fall below p.
+    let threshold = (p * 65536.0).round() as u64; // drop when the 16-bit uniform is below it
     let mut out = vec![0f32; n];
     out.par_chunks_mut(BLOCK).enumerate().for_each(|(i, chunk)| {
         let mut r = SplitMix64::new(derive(seed, 0x6d61_736b, i as u64));
-        for v in chunk {
-            *v = if r.next_f64() < p { 0.0 } else { keep };
+        for quad in chunk.chunks_mut(4) {
+            let bits = r.next_u64();
+            for (k, v) in quad.iter_mut().enumerate() {
+                *v = if (bits >> (16 * k)) & 0xffff < threshold { 0.0 } else { keep };
+            }
         }
     });
     out

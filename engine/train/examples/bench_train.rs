@@ -42,6 +42,7 @@ fn reset_peak() {
 }
 
 fn main() -> anyhow::Result<()> {
+    syco_ml::allocator::tune_for_tensors(); // as the syco binary does
     let mut shapes = vec![];
     let (mut steps, mut warmup) = (12usize, 2usize);
     let mut checkpointing = true;
