@@ -6,9 +6,10 @@
 //! candle-nn's fused rms_norm / rope / softmax kernels have no backward at all. Here each op
 //! computes its value on detached inputs with the fast kernel, and the graph keeps one node
 //! holding the input and the output; the backward closure computes only the input's gradient.
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Storage, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Storage, Tensor, TensorId, D};
 
 type GradFn = dyn Fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<Tensor> + Send + Sync;
 
@@ -22,8 +23,7 @@ pub(crate) fn with_grad(
     if !arg.track_op() {
         return Ok(value); // nothing upstream wants a gradient: no node, no copy
     }
-    let value = if value.is_contiguous() && value.layout().start_offset() == 0 { value } else { value.copy()? };
-    arg.apply_op1(Explicit { value: Mutex::new(Some(value)), grad: Box::new(grad) })
+    arg.apply_op1(Explicit { value: Mutex::new(Some(contiguous_from_zero(value)?)), grad: Box::new(grad) })
 }
 
 struct Explicit {
@@ -34,11 +34,7 @@ struct Explicit {
 
 impl Explicit {
     fn take(&self) -> candle_core::Result<Tensor> {
-        self.value
-            .lock()
-            .map_err(|_| candle_core::Error::Msg("explicit-gradient op: poisoned lock".into()))?
-            .take()
-            .ok_or_else(|| candle_core::Error::Msg("explicit-gradient op: forward ran twice".into()))
+        take_value(&self.value)
     }
 }
 
@@ -48,7 +44,21 @@ impl CustomOp1 for Explicit {
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let value = self.take()?;
+        cpu_copy(&self.take()?)
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, _: &candle_core::CudaStorage, _: &Layout) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        cuda_copy(&self.take()?)
+    }
+
+    fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some((self.grad)(arg, res, grad_res)?))
+    }
+}
+
+/// The storage of a contiguous, offset-0 tensor, copied (a custom op must return owned storage).
+fn cpu_copy(value: &Tensor) -> candle_core::Result<(CpuStorage, Shape)> {
         let (storage, layout) = value.storage_and_layout();
         let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("explicit-gradient op: value is not on the CPU") };
         let (start, end) = layout.contiguous_offsets().expect("made contiguous in with_grad");
@@ -60,21 +70,76 @@ impl CustomOp1 for Explicit {
             _ => candle_core::bail!("explicit-gradient op: unsupported dtype {:?}", value.dtype()),
         };
         Ok((out, layout.shape().clone()))
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_copy(value: &Tensor) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+    use candle_core::backend::BackendStorage;
+    let (storage, layout) = value.storage_and_layout();
+    let Storage::Cuda(cuda) = &*storage else { candle_core::bail!("explicit-gradient op: value is not on CUDA") };
+    // The callers made the value contiguous from offset 0, so its buffer is exactly the tensor.
+    Ok((cuda.try_clone(layout)?, layout.shape().clone()))
+}
+
+fn contiguous_from_zero(value: Tensor) -> candle_core::Result<Tensor> {
+    if value.is_contiguous() && value.layout().start_offset() == 0 {
+        Ok(value)
+    } else {
+        value.copy()
+    }
+}
+
+type GradFn2 = dyn Fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<(Tensor, Tensor)> + Send + Sync;
+
+/// `with_grad` for an op of two inputs: `grad(a, b, grad_output)` gives both gradients.
+pub(crate) fn with_grad2(
+    a: &Tensor,
+    b: &Tensor,
+    value: Tensor,
+    grad: impl Fn(&Tensor, &Tensor, &Tensor) -> candle_core::Result<(Tensor, Tensor)> + Send + Sync + 'static,
+) -> candle_core::Result<Tensor> {
+    if !a.track_op() && !b.track_op() {
+        return Ok(value);
+    }
+    a.apply_op2(b, Explicit2 { value: Mutex::new(Some(contiguous_from_zero(value)?)), grad: Box::new(grad) })
+}
+
+struct Explicit2 {
+    value: Mutex<Option<Tensor>>,
+    grad: Box<GradFn2>,
+}
+
+impl CustomOp2 for Explicit2 {
+    fn name(&self) -> &'static str {
+        "syco-explicit-grad2"
+    }
+
+    fn cpu_fwd(&self, _: &CpuStorage, _: &Layout, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        cpu_copy(&take_value(&self.value)?)
     }
 
     #[cfg(feature = "cuda")]
-    fn cuda_fwd(&self, _: &candle_core::CudaStorage, _: &Layout) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        use candle_core::backend::BackendStorage;
-        let value = self.take()?;
-        let (storage, layout) = value.storage_and_layout();
-        let Storage::Cuda(cuda) = &*storage else { candle_core::bail!("explicit-gradient op: value is not on CUDA") };
-        // `with_grad` made the value contiguous from offset 0, so its buffer is exactly the tensor.
-        Ok((cuda.try_clone(layout)?, layout.shape().clone()))
+    fn cuda_fwd(
+        &self,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+        _: &candle_core::CudaStorage,
+        _: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        cuda_copy(&take_value(&self.value)?)
     }
 
-    fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some((self.grad)(arg, res, grad_res)?))
+    fn bwd(&self, a: &Tensor, b: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let (ga, gb) = (self.grad)(a, b, grad_res)?;
+        Ok((Some(ga), Some(gb)))
     }
+}
+
+fn take_value(slot: &Mutex<Option<Tensor>>) -> candle_core::Result<Tensor> {
+    slot.lock()
+        .map_err(|_| candle_core::Error::Msg("explicit-gradient op: poisoned lock".into()))?
+        .take()
+        .ok_or_else(|| candle_core::Error::Msg("explicit-gradient op: forward ran twice".into()))
 }
 
 /// `x` (..., in) times the frozen `w`ᵀ (out, in): the backward gives `x` its gradient and never
@@ -149,6 +214,92 @@ pub(crate) fn accumulation_dtype(dt: DType) -> DType {
 pub(crate) fn apply_mask(x: &Tensor, mask: Tensor) -> candle_core::Result<Tensor> {
     let value = (x.detach() * &mask)?;
     with_grad(x, value, move |_, _, g| g * &mask)
+}
+
+/// `silu(gate) ∘ up`, the SwiGLU of the MLP, as one node.
+pub(crate) fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
+    let value = (gate.detach().silu()? * up.detach())?;
+    with_grad2(gate, up, value, |gate, up, g| {
+        // silu'(z) = σ(z) (1 + z (1 - σ(z)))
+        let (gate, up) = (gate.detach(), up.detach());
+        let sig = candle_nn::ops::sigmoid(&gate)?;
+        let dsilu = (&sig * ((&gate * (1.0 - &sig)?)? + 1.0)?)?;
+        let g_up = (g * &up)?;
+        Ok(((g_up * dsilu)?, (g * (gate * sig)?)?))
+    })
+}
+
+/// Gradients of trainable tensors computed inside explicit ops (LoRA A and B), kept beside
+/// candle's `GradStore`, by tensor id, summed over uses.
+#[derive(Clone, Default)]
+pub(crate) struct GradSink(Arc<Mutex<HashMap<TensorId, Tensor>>>);
+
+impl GradSink {
+    fn add(&self, id: TensorId, grad: Tensor) -> candle_core::Result<()> {
+        let mut map = self.0.lock().map_err(|_| candle_core::Error::Msg("gradient sink: poisoned lock".into()))?;
+        let sum = match map.remove(&id) {
+            Some(prev) => (prev + grad)?,
+            None => grad,
+        };
+        map.insert(id, sum);
+        Ok(())
+    }
+
+    /// Removes and returns the gradient of `t`.
+    pub fn take(&self, t: &Tensor) -> Option<Tensor> {
+        self.0.lock().ok()?.remove(&t.id())
+    }
+}
+
+/// One LoRA adapter on a projection: `scale · B A (mask ∘ x)`; `a` (r, in), `b` (out, r).
+pub(crate) struct LoraTerm<'a> {
+    pub a: &'a Tensor,
+    pub b: &'a Tensor,
+    pub scale: f64,
+    /// Inverted-dropout multipliers shaped like the input, in training.
+    pub mask: Option<Tensor>,
+}
+
+/// `x Wᵀ (+ bias) + scale · ((mask ∘ x) Aᵀ) Bᵀ` as one node on `x`: its backward gives `x` its
+/// gradient and puts those of A and B into `sink`. The graph keeps `x`, the output, the mask and
+/// the (rows, r) product, instead of the six full-size tensors of the composed form and their
+/// zero-filled gradient buffers. `x` must be tracked (a Var or downstream of one).
+pub(crate) fn lora_linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, lora: LoraTerm, sink: &GradSink) -> candle_core::Result<Tensor> {
+    let in_dim = x.dim(D::Minus1)?;
+    let rows = x.elem_count() / in_dim;
+    let out_dim = w.dim(0)?;
+    let x2 = x.detach().reshape((rows, in_dim))?;
+    let xm = match &lora.mask {
+        Some(m) => (&x2 * m.reshape((rows, in_dim))?)?,
+        None => x2.clone(),
+    };
+    let (a, b) = (lora.a.detach(), lora.b.detach());
+    let h = (xm.matmul(&a.t()?)? * lora.scale)?; // (rows, r), scale folded in
+    let mut y = (x2.matmul(&w.t()?)? + h.matmul(&b.t()?)?)?;
+    if let Some(bias) = bias {
+        y = y.broadcast_add(bias)?;
+    }
+    let mut out_dims = x.dims().to_vec();
+    *out_dims.last_mut().expect("x has a last dim") = out_dim;
+    let value = y.reshape(out_dims)?;
+    let (w, sink, scale, mask) = (w.clone(), sink.clone(), lora.scale, lora.mask);
+    let (a_id, b_id) = (lora.a.id(), lora.b.id());
+    with_grad(x, value, move |arg, _, g| {
+        let g = g.reshape((rows, out_dim))?;
+        let gb = g.matmul(&b)?; // (rows, r)
+        let x2 = arg.detach().reshape((rows, in_dim))?;
+        let xm = match &mask {
+            Some(m) => (&x2 * m.reshape((rows, in_dim))?)?,
+            None => x2,
+        };
+        sink.add(b_id, g.t()?.matmul(&h)?)?; // h already carries the scale
+        sink.add(a_id, (gb.t()?.matmul(&xm)? * scale)?)?;
+        let mut through_lora = (gb.matmul(&a)? * scale)?;
+        if let Some(m) = &mask {
+            through_lora = (through_lora * m.reshape((rows, in_dim))?)?;
+        }
+        (g.matmul(&w)? + through_lora)?.reshape(arg.shape())
+    })
 }
 
 #[cfg(test)]

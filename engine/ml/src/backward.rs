@@ -12,6 +12,8 @@ use anyhow::{Context, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 
+use crate::autograd::GradSink;
+use crate::linear::Grad;
 use crate::model::{full_positions, key_mask_rows, Llama, Pass};
 
 impl Llama {
@@ -26,56 +28,73 @@ impl Llama {
         checkpoint: bool,
         loss: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
     ) -> Result<(Tensor, GradStore)> {
-        if !checkpoint {
-            let l = loss(&self.forward_train(ids, Some(mask), dropout_seed)?)?;
-            let grads = l.backward()?;
-            return Ok((l.detach(), grads));
-        }
+        let sink = GradSink::default();
         let (b, t) = ids.dims2()?;
-        let inputs = self.pass_inputs(ids, &full_positions(b, t), &key_mask_rows(Some(mask), b, t)?, 0)?;
-        // The same masks in both passes; only the second records a graph.
-        let forward = Pass { dropout: Some(dropout_seed), grad: false };
-        let recompute = Pass { grad: true, ..forward };
+        let (positions, key_mask) = (full_positions(b, t), key_mask_rows(Some(mask), b, t)?);
+        // The same masks in every pass over a layer; only passes with `grad` record a graph.
+        let tracked = Pass { dropout: Some(dropout_seed), grad: Grad::Sink(&sink) };
+        let untracked = Pass { grad: Grad::None, ..tracked };
 
-        // Forward without a graph, keeping each layer's input only.
+        let (l, mut grads) = if !checkpoint {
+            let hidden = self.hidden_pass(ids, &positions, &key_mask, None, tracked)?;
+            let l = loss(&self.logits_train(&hidden)?)?;
+            let grads = l.backward()?;
+            (l.detach(), grads)
+        } else {
+            self.checkpointed(ids, &positions, &key_mask, tracked, untracked, loss)?
+        };
+        // The adapter's gradients were put into the sink by the projections' explicit nodes.
+        if let Some(active) = self.active_unmerged() {
+            for layer in &self.layers {
+                for pair in layer.projs.iter().filter_map(|p| p.loras.get(active)) {
+                    for var in [&pair.a, &pair.b] {
+                        if let Some(g) = sink.take(var.as_tensor()) {
+                            grads.insert(var.as_tensor(), g);
+                        }
+                    }
+                }
+            }
+        }
+        Ok((l, grads))
+    }
+
+    /// Forward keeping each layer's input only, the head's backward, then each layer from the
+    /// top recomputed with `tracked` and back-propagated. Returns the loss and the head's
+    /// gradient store (stripped of the top activation's gradient).
+    fn checkpointed(
+        &self,
+        ids: &Tensor,
+        positions: &[Vec<u32>],
+        key_mask: &[Vec<u8>],
+        tracked: Pass,
+        untracked: Pass,
+        loss: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+    ) -> Result<(Tensor, GradStore)> {
+        let inputs = self.pass_inputs(ids, positions, key_mask, 0)?;
         let mut saved = Vec::with_capacity(self.layers.len());
         let mut x = self.embed_ids(ids)?;
         for (i, layer) in self.layers.iter().enumerate() {
-            let next = self.block(i, layer, &x, &inputs, None, forward)?;
+            let next = self.block(i, layer, &x, &inputs, None, untracked)?;
             saved.push(x);
             x = next;
         }
 
         // The head: final norm, logits, loss; its backward gives the gradient at the top layer.
         let top = Var::from_tensor(&x)?;
-        // (`grads`, emptied of that gradient, then collects the adapter's gradients.)
-        let (l, mut grad, mut grads) = {
-            let hidden = self.rms_norm(top.as_tensor(), &self.norm, true)?;
-            let l = loss(&self.logits_train(&hidden)?)?;
-            let mut head = l.backward()?;
-            let grad = head.remove(top.as_tensor()).context("no gradient reached the last layer's output")?;
-            (l.detach(), grad, head)
-        };
+        let hidden = self.rms_norm(top.as_tensor(), &self.norm, true)?;
+        let l = loss(&self.logits_train(&hidden)?)?;
+        let mut head = l.backward()?;
+        let mut grad = head.remove(top.as_tensor()).context("no gradient reached the last layer's output")?;
+        drop(hidden);
 
-        // Layers from the top: recompute, back-propagate `grad`, keep the adapter's gradients.
-        let active = self.active_unmerged();
         for (i, layer) in self.layers.iter().enumerate().rev() {
             let input = Var::from_tensor(&saved[i])?;
-            let out = self.block(i, layer, input.as_tensor(), &inputs, None, recompute)?;
+            let out = self.block(i, layer, input.as_tensor(), &inputs, None, tracked)?;
             let mut store = (out * &grad)?.sum_all()?.backward()?;
-            for proj in &layer.projs {
-                if let Some(pair) = active.and_then(|a| proj.loras.get(a)) {
-                    for var in [&pair.a, &pair.b] {
-                        if let Some(g) = store.remove(var.as_tensor()) {
-                            grads.insert(var.as_tensor(), g);
-                        }
-                    }
-                }
-            }
             if i > 0 {
                 grad = store.remove(input.as_tensor()).with_context(|| format!("no gradient reached the input of layer {i}"))?;
             }
         }
-        Ok((l, grads))
+        Ok((l.detach(), head))
     }
 }

@@ -7,7 +7,7 @@ use candle_core::{DType, Module, Tensor, Var};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::autograd;
+use crate::autograd::{self, GradSink, LoraTerm};
 use crate::rng::dropout_mask;
 
 /// Frozen base weight, (out, in). `Quant` keeps GGUF blocks for fast inference only.
@@ -52,6 +52,23 @@ impl LoraPair {
     }
 }
 
+/// Whether a pass records a graph for a backward, and where LoRA gradients go.
+#[derive(Clone, Copy)]
+pub(crate) enum Grad<'a> {
+    /// Inference: no graph at all.
+    None,
+    /// candle's graph of composed ops: `backward()` returns every gradient.
+    Graph,
+    /// Each projection is one explicit node; LoRA gradients are put into the sink.
+    Sink(&'a GradSink),
+}
+
+impl Grad<'_> {
+    pub fn records(&self) -> bool {
+        !matches!(self, Grad::None)
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct Proj {
     pub base: BaseWeight,
@@ -77,11 +94,23 @@ impl Proj {
 
     /// `active` names the adapter to apply, unless it is merged into the base already.
     /// `dropout` seeds the LoRA dropout mask of a training pass (`None`: no dropout). `grad`
-    /// records the graph for a backward; the base weight is then frozen explicitly, so the
-    /// backward never computes its gradient. Without `grad` no graph is kept at all.
-    pub fn forward(&self, x: &Tensor, active: Option<&str>, dropout: Option<u64>, grad: bool) -> Result<Tensor> {
+    /// says whether and how the pass records a graph for a backward; with one, the base weight
+    /// is frozen explicitly so the backward never computes its gradient.
+    pub fn forward(&self, x: &Tensor, active: Option<&str>, dropout: Option<u64>, grad: Grad) -> Result<Tensor> {
+        let pair = active.and_then(|name| self.loras.get(name));
+        let mask = match (pair, dropout) {
+            (Some(pair), Some(seed)) if pair.dropout > 0.0 => {
+                let mask = dropout_mask(x.elem_count(), pair.dropout, seed);
+                Some(Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?)
+            }
+            _ => None,
+        };
+        if let (BaseWeight::Dense(w), Grad::Sink(sink), Some(pair)) = (&self.base, grad, pair) {
+            let term = LoraTerm { a: pair.a.as_tensor(), b: pair.b.as_tensor(), scale: pair.scale, mask };
+            return Ok(autograd::lora_linear(x, w, self.bias.as_ref(), term, sink)?);
+        }
         let mut y = match &self.base {
-            BaseWeight::Dense(w) if grad => autograd::frozen_linear(x, w)?,
+            BaseWeight::Dense(w) if grad.records() => autograd::frozen_linear(x, w)?,
             BaseWeight::Dense(w) => matmul_t(x, w)?,
             BaseWeight::Quant(_, q) => {
                 let dt = x.dtype();
@@ -91,16 +120,12 @@ impl Proj {
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }
-        if let Some(pair) = active.and_then(|name| self.loras.get(name)) {
-            let x = match dropout {
-                Some(seed) if pair.dropout > 0.0 => {
-                    let mask = dropout_mask(x.elem_count(), pair.dropout, seed);
-                    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-                    autograd::apply_mask(x, mask)?
-                }
-                _ => x.clone(),
+        if let Some(pair) = pair {
+            let x = match mask {
+                Some(mask) => autograd::apply_mask(x, mask)?,
+                None => x.clone(),
             };
-            let (a, b) = match grad {
+            let (a, b) = match grad.records() {
                 true => (pair.a.as_tensor().clone(), pair.b.as_tensor().clone()),
                 false => (pair.a.as_tensor().detach(), pair.b.as_tensor().detach()),
             };

@@ -7,7 +7,7 @@
 //! - inference (`train = false`): the fast fused kernels, a KV cache and quantised matmuls.
 
 use crate::config::LlamaConfig;
-use crate::linear::{matmul_t, BaseWeight, LoraPair, Proj};
+use crate::linear::{matmul_t, BaseWeight, Grad, LoraPair, Proj};
 use crate::lora::LoraConfig;
 use crate::autograd::{self, accumulation_dtype};
 use crate::rng::{self, SplitMix64};
@@ -260,18 +260,34 @@ impl Llama {
         ids: &Tensor,
         positions: &[Vec<u32>],
         key_mask: &[Vec<u8>],
-        mut cache: Option<&mut KvCache>,
+        cache: Option<&mut KvCache>,
         train: Option<u64>,
+    ) -> Result<Tensor> {
+        let grad = if train.is_some() { Grad::Graph } else { Grad::None };
+        self.hidden_pass(ids, positions, key_mask, cache, Pass { dropout: train, grad })
+    }
+
+    /// `hidden` for any kind of pass.
+    pub(crate) fn hidden_pass(
+        &self,
+        ids: &Tensor,
+        positions: &[Vec<u32>],
+        key_mask: &[Vec<u8>],
+        mut cache: Option<&mut KvCache>,
+        pass: Pass,
     ) -> Result<Tensor> {
         let past = cache.as_ref().map(|c| c.len()).unwrap_or(0);
         let inputs = self.pass_inputs(ids, positions, key_mask, past)?;
-        let pass = Pass { dropout: train, grad: train.is_some() };
         let mut x = self.embed_ids(ids)?;
+        if let Grad::Sink(_) = pass.grad {
+            // Explicit projection nodes only exist downstream of a tracked tensor.
+            x = Var::from_tensor(&x)?.as_tensor().clone();
+        }
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
             x = self.block(i, layer, &x, &inputs, slot, pass)?;
         }
-        self.rms_norm(&x, &self.norm, train.is_some())
+        self.rms_norm(&x, &self.norm, pass.grad.records())
     }
 
     /// Embeddings (B,T,H) of `ids` (B,T).
@@ -317,6 +333,7 @@ impl Llama {
         slot: Option<&mut Option<(Tensor, Tensor)>>,
         pass: Pass,
     ) -> Result<Tensor> {
+        let grad = pass.grad.records();
         let active = self.active_unmerged();
         let (b, t, _) = x.dims3()?;
         let (h, hkv, d) = (self.cfg.num_attention_heads, self.cfg.num_kv_heads(), self.cfg.head_dim());
@@ -326,13 +343,13 @@ impl Llama {
         let dropout = |j: usize| pass.dropout.map(|s| rng::derive(s, index as u64, j as u64));
         let proj = |j: usize, x: &Tensor| p[j].forward(x, active, dropout(j), pass.grad);
         let rope = |x: &Tensor| -> Result<Tensor> {
-            Ok(match pass.grad {
+            Ok(match grad {
                 true => autograd::rope(x, cos, sin, neg_sin)?,
                 false => candle_nn::rotary_emb::rope(x, cos, sin)?,
             })
         };
 
-        let xn = self.rms_norm(x, &layer.input_norm, pass.grad)?;
+        let xn = self.rms_norm(x, &layer.input_norm, grad)?;
         let q = proj(0, &xn)?.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
         let k = proj(1, &xn)?.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
         let v = proj(2, &xn)?.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
@@ -353,7 +370,7 @@ impl Llama {
         let qg = q.reshape((b, hkv, n_rep * t, d))?;
         let scale = 1.0 / (d as f64).sqrt();
         let scores = qg.matmul(&k.t()?)?.reshape((b, h, t, tk))?;
-        let probs = match pass.grad {
+        let probs = match grad {
             true => autograd::masked_softmax(&scores, scale, bias)?,
             false => {
                 let acc = accumulation_dtype(self.dtype);
@@ -365,10 +382,13 @@ impl Llama {
         let attn = probs.matmul(&v)?.reshape((b, h, t, d))?.transpose(1, 2)?.reshape((b, t, h * d))?;
         let x = (x + proj(3, &attn)?)?;
 
-        let xn = self.rms_norm(&x, &layer.post_norm, pass.grad)?;
-        let gate = proj(4, &xn)?.silu()?;
-        let up = proj(5, &xn)?;
-        let mlp = proj(6, &(gate * up)?)?;
+        let xn = self.rms_norm(&x, &layer.post_norm, grad)?;
+        let (gate, up) = (proj(4, &xn)?, proj(5, &xn)?);
+        let act = match grad {
+            true => autograd::swiglu(&gate, &up)?,
+            false => (gate.silu()? * up)?,
+        };
+        let mlp = proj(6, &act)?;
         Ok((x + mlp)?)
     }
 
@@ -610,11 +630,11 @@ pub fn peft_name(layer: usize, proj: &str, which: &str) -> String {
 
 /// How a forward pass runs: which LoRA dropout masks it draws, and whether it records the
 /// graph a backward needs (the differentiable ops) or runs the inference kernels graph-free.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Pass {
+#[derive(Clone, Copy)]
+pub(crate) struct Pass<'a> {
     /// Seed of this pass's dropout masks; `None`: no dropout.
     pub dropout: Option<u64>,
-    pub grad: bool,
+    pub grad: Grad<'a>,
 }
 
 /// Rotary angles and attention bias shared by every layer of one pass.
