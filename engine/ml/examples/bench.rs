@@ -2,7 +2,7 @@
 //! tokens, greedy) and log-likelihood scoring (16 x 128), for the quantised and dense paths.
 //! Prompts are seeded random token ids, like the PyTorch peer script.
 //!
-//!   cargo run --release -p syco-ml --example bench -- [GGUF] [runs]
+//!   cargo run --release -p syco-ml --example bench -- [GGUF] [runs] [quantized|dense-f32]
 
 use candle_core::{DType, Device};
 use std::time::Instant;
@@ -23,11 +23,16 @@ fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
 }
 
 fn main() -> anyhow::Result<()> {
+    syco_ml::allocator::tune_for_tensors(); // as the syco binary does
     let args: Vec<String> = std::env::args().collect();
     let path = args.get(1).cloned().unwrap_or_else(|| "/work/models/SmolLM2-135M-Instruct.Q4_1.gguf".into());
     let runs: usize = args.get(2).map(|r| r.parse()).transpose()?.unwrap_or(5);
     let dev = Device::Cpu;
+    let only = args.get(3).cloned();
     for (label, format) in [("quantized", WeightFormat::Quantized), ("dense-f32", WeightFormat::Dense(DType::F32))] {
+        if only.as_deref().is_some_and(|o| o != label) {
+            continue;
+        }
         let t0 = Instant::now();
         let m = LoadedModel::load_with(std::path::Path::new(&path), &dev, format)?;
         println!("{{\"path\":\"{label}\",\"measure\":\"load_s\",\"value\":{:.3}}}", t0.elapsed().as_secs_f64());

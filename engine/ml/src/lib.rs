@@ -9,6 +9,7 @@ mod backward;
 pub mod chat;
 pub mod config;
 pub mod generate;
+mod gemv;
 mod linear;
 pub mod load;
 pub mod lora;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::autograd::{self, GradSink, LoraTerm};
+use crate::gemv;
 use crate::rng::dropout_mask;
 
 /// Frozen base weight, (out, in). `Quant` keeps GGUF blocks for fast inference only.
@@ -77,14 +78,20 @@ pub(crate) struct Proj {
 }
 
 /// `x` (..., in) times `w`ᵀ with `w` (out, in), flattening leading dims so one GEMM runs.
+/// A few rows without a graph (decoding) take the weight-streaming kernel in `gemv`.
 pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     let dims = x.dims().to_vec();
     let in_dim = *dims.last().unwrap_or(&0);
     let rows = x.elem_count() / in_dim.max(1);
-    let y = x.reshape((rows, in_dim))?.matmul(&w.t()?)?;
+    let x2 = x.reshape((rows, in_dim))?;
     let mut out_dims = dims;
     *out_dims.last_mut().unwrap() = w.dim(0)?;
-    y.reshape(out_dims)
+    if rows <= gemv::MAX_ROWS && !x.track_op() && !w.track_op() {
+        if let Some(y) = gemv::matmul_t(&x2, w)? {
+            return y.reshape(out_dims);
+        }
+    }
+    x2.matmul(&w.t()?)?.reshape(out_dims)
 }
 
 impl Proj {
