@@ -2,7 +2,7 @@
 //! checkpointing.
 //!
 //! candle keeps every forward intermediate alive until `backward` returns, so a plain pass holds
-//! all layers' activations at once (~90 MB per SmolLM2 layer at 8 x 128 tokens). With
+//! all layers' activations at once (~70 MB per SmolLM2 layer at 8 x 128 tokens). With
 //! checkpointing, the forward keeps only each layer's input; the backward then walks the layers
 //! from the top, recomputes one layer's graph from its saved input, and back-propagates the
 //! incoming gradient through it. Peak memory is one layer's graph, for one extra forward. The
