@@ -32,24 +32,18 @@ struct Explicit {
     grad: Box<GradFn>,
 }
 
-impl Explicit {
-    fn take(&self) -> candle_core::Result<Tensor> {
-        take_value(&self.value)
-    }
-}
-
 impl CustomOp1 for Explicit {
     fn name(&self) -> &'static str {
         "syco-explicit-grad"
     }
 
     fn cpu_fwd(&self, _: &CpuStorage, _: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        cpu_copy(&self.take()?)
+        cpu_copy(&take_value(&self.value)?)
     }
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, _: &candle_core::CudaStorage, _: &Layout) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        cuda_copy(&self.take()?)
+        cuda_copy(&take_value(&self.value)?)
     }
 
     fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -59,17 +53,17 @@ impl CustomOp1 for Explicit {
 
 /// The storage of a contiguous, offset-0 tensor, copied (a custom op must return owned storage).
 fn cpu_copy(value: &Tensor) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (storage, layout) = value.storage_and_layout();
-        let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("explicit-gradient op: value is not on the CPU") };
-        let (start, end) = layout.contiguous_offsets().expect("made contiguous in with_grad");
-        let out = match cpu {
-            CpuStorage::F32(v) => CpuStorage::F32(v[start..end].to_vec()),
-            CpuStorage::BF16(v) => CpuStorage::BF16(v[start..end].to_vec()),
-            CpuStorage::F16(v) => CpuStorage::F16(v[start..end].to_vec()),
-            CpuStorage::F64(v) => CpuStorage::F64(v[start..end].to_vec()),
-            _ => candle_core::bail!("explicit-gradient op: unsupported dtype {:?}", value.dtype()),
-        };
-        Ok((out, layout.shape().clone()))
+    let (storage, layout) = value.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else { candle_core::bail!("explicit-gradient op: value is not on the CPU") };
+    let (start, end) = layout.contiguous_offsets().expect("made contiguous by contiguous_from_zero");
+    let out = match cpu {
+        CpuStorage::F32(v) => CpuStorage::F32(v[start..end].to_vec()),
+        CpuStorage::BF16(v) => CpuStorage::BF16(v[start..end].to_vec()),
+        CpuStorage::F16(v) => CpuStorage::F16(v[start..end].to_vec()),
+        CpuStorage::F64(v) => CpuStorage::F64(v[start..end].to_vec()),
+        _ => candle_core::bail!("explicit-gradient op: unsupported dtype {:?}", value.dtype()),
+    };
+    Ok((out, layout.shape().clone()))
 }
 
 #[cfg(feature = "cuda")]
@@ -268,13 +262,15 @@ pub(crate) fn lora_linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, lora: L
     let in_dim = x.dim(D::Minus1)?;
     let rows = x.elem_count() / in_dim;
     let out_dim = w.dim(0)?;
-    let x2 = x.detach().reshape((rows, in_dim))?;
-    let xm = match &lora.mask {
-        Some(m) => (&x2 * m.reshape((rows, in_dim))?)?,
-        None => x2.clone(),
+    let mask = lora.mask.map(|m| m.reshape((rows, in_dim))).transpose()?;
+    // The dropped-out input is recomputed in the backward rather than kept in the graph.
+    let masked = move |x2: Tensor, mask: &Option<Tensor>| match mask {
+        Some(m) => x2 * m,
+        None => Ok(x2),
     };
+    let x2 = x.detach().reshape((rows, in_dim))?;
     let (a, b) = (lora.a.detach(), lora.b.detach());
-    let h = (xm.matmul(&a.t()?)? * lora.scale)?; // (rows, r), scale folded in
+    let h = (masked(x2.clone(), &mask)?.matmul(&a.t()?)? * lora.scale)?; // (rows, r), scale folded in
     let mut y = (x2.matmul(&w.t()?)? + h.matmul(&b.t()?)?)?;
     if let Some(bias) = bias {
         y = y.broadcast_add(bias)?;
@@ -282,22 +278,15 @@ pub(crate) fn lora_linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, lora: L
     let mut out_dims = x.dims().to_vec();
     *out_dims.last_mut().expect("x has a last dim") = out_dim;
     let value = y.reshape(out_dims)?;
-    let (w, sink, scale, mask) = (w.clone(), sink.clone(), lora.scale, lora.mask);
+    let (w, sink, scale) = (w.clone(), sink.clone(), lora.scale);
     let (a_id, b_id) = (lora.a.id(), lora.b.id());
     with_grad(x, value, move |arg, _, g| {
         let g = g.reshape((rows, out_dim))?;
         let gb = g.matmul(&b)?; // (rows, r)
-        let x2 = arg.detach().reshape((rows, in_dim))?;
-        let xm = match &mask {
-            Some(m) => (&x2 * m.reshape((rows, in_dim))?)?,
-            None => x2,
-        };
+        let xm = masked(arg.detach().reshape((rows, in_dim))?, &mask)?;
         sink.add(b_id, g.t()?.matmul(&h)?)?; // h already carries the scale
         sink.add(a_id, (gb.t()?.matmul(&xm)? * scale)?)?;
-        let mut through_lora = (gb.matmul(&a)? * scale)?;
-        if let Some(m) = &mask {
-            through_lora = (through_lora * m.reshape((rows, in_dim))?)?;
-        }
+        let through_lora = masked((gb.matmul(&a)? * scale)?, &mask)?;
         (g.matmul(&w)? + through_lora)?.reshape(arg.shape())
     })
 }

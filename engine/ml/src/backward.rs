@@ -16,6 +16,9 @@ use crate::autograd::GradSink;
 use crate::linear::Grad;
 use crate::model::{full_positions, key_mask_rows, Llama, Pass};
 
+/// Maps the logits (B,T,V) of a micro-batch to the scalar to minimise.
+pub type LossFn<'a> = dyn Fn(&Tensor) -> candle_core::Result<Tensor> + 'a;
+
 impl Llama {
     /// Loss (a scalar, detached) and the gradients of the active adapter's tensors for one
     /// micro-batch. `loss` maps the logits (B,T,V) to the scalar to minimise; `ids`/`mask` are as
@@ -26,7 +29,7 @@ impl Llama {
         mask: &Tensor,
         dropout_seed: u64,
         checkpoint: bool,
-        loss: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+        loss: &LossFn,
     ) -> Result<(Tensor, GradStore)> {
         let sink = GradSink::default();
         let (b, t) = ids.dims2()?;
@@ -68,7 +71,7 @@ impl Llama {
         key_mask: &[Vec<u8>],
         tracked: Pass,
         untracked: Pass,
-        loss: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+        loss: &LossFn,
     ) -> Result<(Tensor, GradStore)> {
         let inputs = self.pass_inputs(ids, positions, key_mask, 0)?;
         let mut saved = Vec::with_capacity(self.layers.len());

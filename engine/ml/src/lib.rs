@@ -18,6 +18,7 @@ mod rng;
 pub mod source;
 pub mod tokenizer;
 
+pub use backward::LossFn;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{LlamaConfig, RopeScaling};
 pub use generate::{generate, generate_tokens, loglik, token_logprobs, GenerationConfig, LoglikOut};

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
-use syco_ml::{Llama, LoraConfig};
+use syco_ml::{Llama, LoraConfig, LossFn};
 
 use crate::error::{Result, TrainError};
 use crate::model::TrainableModel;
@@ -27,7 +27,7 @@ impl TrainableModel for Llama {
         mask: &Tensor,
         dropout_seed: u64,
         checkpoint: bool,
-        loss: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+        loss: &LossFn,
     ) -> candle_core::Result<(Tensor, GradStore)> {
         Llama::loss_and_grads(self, ids, mask, dropout_seed, checkpoint, loss).map_err(ml_error)
     }

@@ -2,6 +2,7 @@
 //! `syco_ml::Llama` implements this (see `llama.rs`); tests implement it on toy models.
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
+use syco_ml::LossFn;
 
 pub trait TrainableModel {
     /// Logits (B, T, V) for `ids` (B, T) u32 with attention `mask` (B, T) u32 (1 = real token,
@@ -22,7 +23,7 @@ pub trait TrainableModel {
         mask: &Tensor,
         dropout_seed: u64,
         checkpoint: bool,
-        loss: &dyn Fn(&Tensor) -> candle_core::Result<Tensor>,
+        loss: &LossFn,
     ) -> candle_core::Result<(Tensor, GradStore)> {
         let _ = checkpoint;
         let l = loss(&self.forward_logits(ids, mask, Some(dropout_seed))?)?;
