@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::file_memo::FileMemo;
 use crate::stage::ItemStore;
 
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -55,10 +56,27 @@ pub struct Record {
     pub duration_s: f64,
 }
 
+/// The part of a record a cached stage hands on: its output tree and the objects behind it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stored {
+    pub tree: String,
+    pub files: Vec<FileEntry>,
+}
+
 pub struct Cache {
     root: PathBuf,
     hash_memo: Mutex<Option<HashMap<MemoKey, String>>>,
+    /// Records and last-key pointers already parsed by an earlier run.
+    files: FileMemo,
     tmp_counter: AtomicU64,
+}
+
+/// The file memo is written once, when the process is done with the cache.
+impl Drop for Cache {
+    fn drop(&mut self) {
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        self.files.save(&self.root.join("tmp").join(format!("{}-{}-files-memo", temp_owner(), n)));
+    }
 }
 
 #[derive(Hash, PartialEq, Eq, Clone)]
@@ -201,7 +219,8 @@ impl Cache {
         }
         // Absolute, so paths handed to stages (SYCO_IN_*) still resolve from their scratch folder.
         let root = fs::canonicalize(root).with_context(|| format!("cannot open cache {}", root.display()))?;
-        Ok(Cache { root, hash_memo: Mutex::new(None), tmp_counter: AtomicU64::new(0) })
+        let files = FileMemo::new(root.join("index").join("files.json"));
+        Ok(Cache { root, hash_memo: Mutex::new(None), files, tmp_counter: AtomicU64::new(0) })
     }
 
     pub fn root(&self) -> &Path {
@@ -249,8 +268,7 @@ impl Cache {
 
     /// Key of the last result published (or found cached) for a stage id.
     pub fn last_key(&self, stage: &str) -> Option<String> {
-        let text = fs::read_to_string(self.root.join("stages").join(escape_id(stage))).ok()?;
-        Some(text.trim().to_string()).filter(|s| !s.is_empty())
+        self.files.last_key(stage, &self.root.join("stages").join(escape_id(stage)))
     }
 
     pub fn set_last_key(&self, stage: &str, key: &str) -> Result<()> {
@@ -260,7 +278,9 @@ impl Cache {
         let dir = self.root.join("stages");
         let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
         tmp.write_all(key.as_bytes())?;
-        tmp.persist(dir.join(escape_id(stage))).map_err(|e| e.error)?;
+        let path = dir.join(escape_id(stage));
+        tmp.persist(&path).map_err(|e| e.error)?;
+        self.files.wrote_last_key(stage, &path, key);
         Ok(())
     }
 
@@ -357,7 +377,19 @@ impl Cache {
     /// `object_intact`). The record's `out/` files are hard links to those objects.
     pub fn intact_record(&self, key: &str) -> Option<Record> {
         let rec = self.record(key)?;
-        rec.files.iter().all(|f| self.object_intact(&f.hash, f.size)).then_some(rec)
+        self.objects_intact(&rec.files).then_some(rec)
+    }
+
+    /// `intact_record` for the scheduler's question (can this stage be skipped, with which
+    /// output tree?), answered from the file memo: a stat of the record, none of its contents,
+    /// unless it changed since a run read it.
+    pub fn intact(&self, key: &str) -> Option<Stored> {
+        let stored = self.files.stored(key, &self.record_dir(key).join("record.json"))?;
+        self.objects_intact(&stored.files).then_some(stored)
+    }
+
+    fn objects_intact(&self, files: &[FileEntry]) -> bool {
+        files.iter().all(|f| self.object_intact(&f.hash, f.size))
     }
 
     /// Removes the record folder of `key` (caller holds the key lock): renamed into tmp/ first,
@@ -514,6 +546,10 @@ impl Cache {
                 report.temp_removed += 1;
             }
         }
+        if report.records_removed > 0 {
+            // Drop the memo's entries for removed records rather than let them pile up.
+            self.files.clear();
+        }
         Ok(report)
     }
 
@@ -555,6 +591,9 @@ impl Cache {
                 remove_tree(&e.path())?;
                 report.records_removed.push(key);
             }
+        }
+        if !report.records_removed.is_empty() {
+            self.files.clear();
         }
         Ok(report)
     }

@@ -138,10 +138,10 @@ impl<'a> Session<'a> {
         for &i in selected {
             let def = &self.graph.defs[i];
             let status = match self.resolve(i, &done)? {
-                Some(resolved) => match self.cache.intact_record(&resolved.key) {
-                    Some(rec) => {
-                        done.insert(def.id.clone(), (rec.key.clone(), rec.tree.clone()));
-                        Status::Cached { resolved, tree: rec.tree }
+                Some(resolved) => match self.cache.intact(&resolved.key) {
+                    Some(stored) => {
+                        done.insert(def.id.clone(), (resolved.key.clone(), stored.tree.clone()));
+                        Status::Cached { resolved, tree: stored.tree }
                     }
                     None => {
                         let diffs = self.differences(i, Some(&resolved))?;
@@ -342,9 +342,9 @@ impl<'a> Session<'a> {
                     }
                     let def = &self.graph.defs[i];
                     let resolved = self.resolve(i, &done)?.expect("all inputs of a ready stage have trees");
-                    if let Some(rec) = self.cache.intact_record(&resolved.key) {
+                    if let Some(stored) = self.cache.intact(&resolved.key) {
                         self.cache.set_last_key(&def.id, &resolved.key)?;
-                        self.finish(i, &rec, &mut done, &mut summary, &mut waiting, &in_run, &mut ready);
+                        self.finish(i, &resolved.key, &stored.tree, &mut done, &mut summary, &mut waiting, &in_run, &mut ready);
                         summary.cached += 1;
                         ui.cached();
                     } else {
@@ -387,12 +387,12 @@ impl<'a> Session<'a> {
                     Outcome::Ran(rec) => {
                         ui.stage_done(&def.id, "ran", took);
                         summary.ran += 1;
-                        self.finish(i, &rec, &mut done, &mut summary, &mut waiting, &in_run, &mut ready);
+                        self.finish(i, &rec.key, &rec.tree, &mut done, &mut summary, &mut waiting, &in_run, &mut ready);
                     }
                     Outcome::Cached(rec) => {
                         ui.stage_done(&def.id, "cached", took);
                         summary.cached += 1;
-                        self.finish(i, &rec, &mut done, &mut summary, &mut waiting, &in_run, &mut ready);
+                        self.finish(i, &rec.key, &rec.tree, &mut done, &mut summary, &mut waiting, &in_run, &mut ready);
                     }
                     Outcome::Failed { error, log } => {
                         let where_ = log.map(|p| format!(" (log: {})", p.display())).unwrap_or_default();
@@ -416,15 +416,16 @@ impl<'a> Session<'a> {
     fn finish(
         &self,
         i: usize,
-        rec: &Record,
+        key: &str,
+        tree: &str,
         done: &mut Results,
         summary: &mut RunSummary,
         waiting: &mut [usize],
         in_run: &HashSet<usize>,
         ready: &mut VecDeque<usize>,
     ) {
-        done.insert(self.graph.defs[i].id.clone(), (rec.key.clone(), rec.tree.clone()));
-        summary.outputs.insert(i, self.cache.output_dir(&rec.key));
+        done.insert(self.graph.defs[i].id.clone(), (key.to_string(), tree.to_string()));
+        summary.outputs.insert(i, self.cache.output_dir(key));
         for d in self.graph.dependents(i) {
             if in_run.contains(&d) {
                 waiting[d] -= 1;

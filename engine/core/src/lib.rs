@@ -5,6 +5,7 @@ pub mod cache;
 pub mod cli;
 pub mod command;
 pub mod exec;
+mod file_memo;
 pub mod graph;
 pub mod key;
 pub mod manifest;
