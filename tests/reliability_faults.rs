@@ -45,11 +45,11 @@ fn leftovers(cache: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The stage's own write fits; storing it as an object needs the same space again, which the
-/// 2 MiB disk does not have.
+/// The stage's own write fits; storing it as an object needs the same space again (a file with a
+/// second name is copied into the store, not moved), which the 2 MiB disk does not have.
 fn disk_full_manifest() -> String {
     "[experiment]\nname = \"diskfull\"\n\n\
-     [stages.big]\ncmd = 'head -c 1200000 /dev/zero | tr \"\\000\" a > big.txt'\nouts = [\"big.txt\"]\n\n\
+     [stages.big]\ncmd = 'head -c 1200000 /dev/zero | tr \"\\000\" a > big.txt && ln big.txt also.txt'\nouts = [\"big.txt\"]\n\n\
      [stages.small]\ncmd = 'echo small > s.txt'\nouts = [\"s.txt\"]\n"
         .to_string()
 }

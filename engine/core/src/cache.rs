@@ -423,17 +423,18 @@ impl Cache {
                 if !meta.is_file() {
                     bail!("output `{rel}` is a symlink or special file: outs must be regular files or folders");
                 }
-                let file = File::open(&path)?;
-                file.sync_all()?;
-                let hash = hash_reader(&file)?;
+                let hash = hash_reader(File::open(&path)?)?;
                 let obj = self.object_path(&hash);
                 if !self.object_intact(&hash, meta.size()) {
                     let parent = obj.parent().expect("object has a parent");
                     fs::create_dir_all(parent)?;
-                    // Copy rather than move: the output may be a hard link to an input.
                     let tmp = parent.join(format!(".tmp-{}-{}", temp_owner(), self.tmp_counter.fetch_add(1, Ordering::Relaxed)));
                     let written = (|| -> io::Result<()> {
-                        fs::copy(&path, &tmp)?;
+                        // Moved when it is the file's only name (the work dir goes away anyway);
+                        // copied when it may be a hard link to an input, which must not change mode.
+                        if meta.nlink() > 1 || fs::rename(&path, &tmp).is_err() {
+                            fs::copy(&path, &tmp)?;
+                        }
                         File::open(&tmp)?.sync_all()?;
                         fs::set_permissions(&tmp, fs::Permissions::from_mode(if meta.mode() & 0o111 != 0 { 0o555 } else { 0o444 }))?;
                         fs::rename(&tmp, &obj)?;
@@ -476,7 +477,7 @@ impl Cache {
             }
         }
         if wd.log.exists() {
-            fs::copy(&wd.log, staging.join("log.txt"))?;
+            fs::rename(&wd.log, staging.join("log.txt"))?;
         }
         let json = serde_json::to_vec_pretty(&record)?;
         let mut f = File::create(staging.join("record.json"))?;
@@ -493,8 +494,9 @@ impl Cache {
             // forever: replace it.
             self.discard_record(&record.key)?;
         }
+        // No fsync of records/ after the rename: losing the rename to a power cut costs a rerun,
+        // never consistency (the objects and the record were synced before it).
         fs::rename(&staging, &dest).with_context(|| format!("cannot publish {}", dest.display()))?;
-        fsync_dir(&self.root.join("records"));
         Ok(record)
     }
 
@@ -681,6 +683,29 @@ mod tests {
         assert_eq!(v.corrupt_objects.len(), 1);
         assert_eq!(v.records_removed, vec!["k1".to_string()]);
         assert!(!cache.has_record("k1"));
+    }
+
+    #[test]
+    fn an_output_with_a_second_name_is_copied_into_the_store_not_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(&dir.path().join("c")).unwrap();
+        let input = dir.path().join("input.txt");
+        fs::write(&input, "shared").unwrap();
+        fs::set_permissions(&input, fs::Permissions::from_mode(0o644)).unwrap();
+        let wd = cache.work_dir("stages/a").unwrap();
+        fs::hard_link(&input, wd.out.join("linked.txt")).unwrap();
+        fs::write(wd.out.join("own.txt"), "mine").unwrap();
+        let rec = cache.publish(&wd, record("k1")).unwrap();
+        // The input keeps its name, content and mode; the store holds read-only copies.
+        assert_eq!(fs::read_to_string(&input).unwrap(), "shared");
+        assert_eq!(fs::metadata(&input).unwrap().mode() & 0o777, 0o644);
+        for f in &rec.files {
+            let obj = cache.object_path(&f.hash);
+            assert_eq!(fs::metadata(&obj).unwrap().mode() & 0o222, 0, "{} is writable", f.path);
+            assert_ne!(fs::metadata(&obj).unwrap().ino(), fs::metadata(&input).unwrap().ino());
+        }
+        assert_eq!(fs::read_to_string(cache.output_dir("k1").join("own.txt")).unwrap(), "mine");
+        assert!(cache.intact("k1").is_some());
     }
 
     #[test]

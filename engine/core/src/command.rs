@@ -61,6 +61,7 @@ impl SectionPlanner for CommandPlanner {
             return Err(m.error(&["stages"], "expected a table of stages"));
         }
         let known: Vec<&str> = names.iter().map(String::as_str).collect();
+        let known_set: std::collections::HashSet<&str> = known.iter().copied().collect();
         for name in &names {
             let spec: CommandSpec = m.deserialize(&["stages", name])?;
             for (i, out_path) in spec.outs.iter().enumerate() {
@@ -74,7 +75,7 @@ impl SectionPlanner for CommandPlanner {
             }
             let mut inputs = Vec::new();
             for input in &spec.inputs {
-                if !input.contains('/') && !known.contains(&input.as_str()) {
+                if !input.contains('/') && !known_set.contains(input.as_str()) {
                     let hint = did_you_mean(input, &known).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
                     return Err(m.error(&["stages", name, "inputs"], format!("input `{input}` names no stage{hint}")));
                 }
