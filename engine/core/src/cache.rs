@@ -1,6 +1,14 @@
 //! The content-addressed cache: objects (files named by the blake3 of their content, read-only),
 //! records (one folder per stage key, published by renaming a complete temp folder), per-key locks
 //! so several processes can share one cache, and a memo of file hashes by (path, size, mtime, inode).
+//!
+//! Layout under the root: `objects/ab/cdef…` (read-only, named by blake3), `records/KEY/`
+//! (`record.json`, `log.txt`, `out/` of hard links to objects), `stages/ID` (the key of a stage
+//! id's last result, for `explain`, `status` and `gc`), `locks/KEY.lock`, `state/KEY/` (what a
+//! running stage keeps across a crash: checkpoints), `tmp/` (work dirs, named by host and pid),
+//! `failed/` (logs of failed stages), `items/` (per-item results of evaluations) and `index/`
+//! (`hashes.tsv`, the file-hash memo; `files.json`, parsed records and pointers, see `file_memo`).
+//! Everything in `index/` is a hint that can be deleted at any time.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
