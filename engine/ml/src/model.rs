@@ -7,7 +7,9 @@
 //! - inference (`train = false`): the fast fused kernels, a KV cache and quantised matmuls.
 
 use crate::config::LlamaConfig;
-use crate::linear::{matmul_t, BaseWeight, Grad, LoraPair, Proj};
+use crate::linear::{base_matmul_t, blocks_matmul_t, matmul_t, BaseWeight, Grad, LoraPair, Proj};
+use crate::qgemv::QBlocks;
+use std::sync::Arc;
 use crate::lora::LoraConfig;
 use crate::autograd::{self, accumulation_dtype};
 use crate::rng::{self, SplitMix64};
@@ -71,6 +73,8 @@ pub struct Llama {
     pub(crate) norm: Tensor,
     /// `None` when the head is tied to the embeddings.
     pub(crate) lm_head: Option<BaseWeight>,
+    /// The head's GGUF blocks (the embedding's when tied), for few-row inference products.
+    pub(crate) head_blocks: Option<Arc<QBlocks>>,
     pub(crate) inv_freq: Tensor,
     pub(crate) adapters: HashMap<String, LoraConfig>,
     pub(crate) active: Option<String>,
@@ -179,6 +183,7 @@ impl Llama {
             layers,
             norm,
             lm_head,
+            head_blocks: None,
             inv_freq,
             adapters: HashMap::new(),
             active: None,
@@ -196,6 +201,19 @@ impl Llama {
 
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// Forget the GGUF blocks kept beside dense weights, so that every product uses the dense
+    /// f32 weights (to compare the two paths).
+    pub fn drop_weight_blocks(&mut self) {
+        self.head_blocks = None;
+        for l in &mut self.layers {
+            for p in &mut l.projs {
+                if matches!(p.base, BaseWeight::Dense(_)) {
+                    p.blocks = None;
+                }
+            }
+        }
     }
 
     /// True when some base weights are kept in GGUF quantised blocks (inference only).
@@ -228,12 +246,14 @@ impl Llama {
 
     /// Logits (f32) of hidden states (..., H).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        if let Some(b) = &self.head_blocks {
+            if let Some(y) = blocks_matmul_t(hidden, b)? {
+                return Ok(y);
+            }
+        }
         let y = match &self.lm_head {
             None => matmul_t(hidden, &self.embed)?,
-            Some(BaseWeight::Dense(w)) => matmul_t(hidden, w)?,
-            Some(BaseWeight::Quant(_, q)) => {
-                candle_core::Module::forward(q, &hidden.to_dtype(DType::F32)?.contiguous()?)?
-            }
+            Some(base) => base_matmul_t(hidden, base, self.head_blocks.as_deref())?,
         };
         Ok(y.to_dtype(DType::F32)?)
     }

@@ -213,14 +213,13 @@ mod x86 {
         let d = _mm512_broadcastss_ps(s);
         match kind {
             BlockKind::Q4_1 => {
+                // The 16 possible weights d·q + m, looked up by nibble: vpermps reads only the low
+                // four bits of each index, so the bytes need no masking.
                 let m = _mm512_broadcastss_ps(_mm_movehdup_ps(s));
-                let qs = _mm_loadu_si128(p.add(4) as *const __m128i);
-                let mask = _mm_set1_epi8(0x0F);
-                let lo = _mm_and_si128(qs, mask);
-                let hi = _mm_and_si128(_mm_srli_epi16(qs, 4), mask);
-                let lo = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(lo));
-                let hi = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(hi));
-                (_mm512_fmadd_ps(lo, d, m), _mm512_fmadd_ps(hi, d, m))
+                let iota = _mm512_setr_ps(0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15.);
+                let table = _mm512_fmadd_ps(iota, d, m);
+                let q = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.add(4) as *const __m128i));
+                (_mm512_permutexvar_ps(q, table), _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table))
             }
             BlockKind::Q8_0 => {
                 let a = _mm_loadu_si128(p.add(2) as *const __m128i);
@@ -253,11 +252,18 @@ mod x86 {
         }
     }
 
+    /// From this many rows of `x` on, weight rows are expanded once into an f32 buffer and
+    /// multiplied in register tiles; below it each block is expanded in registers per row group.
+    pub(super) const TILE_FROM: usize = 4;
+
     #[target_feature(enable = "avx512f,f16c,fma")]
     pub(super) unsafe fn block_avx512(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
         let nb = in_dim / QK;
         let row_bytes = nb * kind.bytes();
         debug_assert!(x.len() >= rows * in_dim && w.len() == out.len() / rows * row_bytes);
+        if rows >= TILE_FROM {
+            return tiled512(kind, x, rows, in_dim, w, out);
+        }
         for (o, y) in out.chunks_exact_mut(rows).enumerate() {
             let wp = w.as_ptr().add(o * row_bytes);
             let mut m = 0;
@@ -276,6 +282,72 @@ mod x86 {
                     _ => rows512::<1>(kind, xp, in_dim, wp, nb, yp),
                 }
                 m += n;
+            }
+        }
+    }
+
+    /// Many rows: two weight rows at a time are expanded to f32 (once for all rows of `x`),
+    /// then multiplied with up to six rows of `x` per register tile (12 accumulators), so each
+    /// 16-lane load serves several FMAs.
+    #[target_feature(enable = "avx512f,f16c,fma")]
+    unsafe fn tiled512(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
+        let nb = in_dim / QK;
+        let row_bytes = nb * kind.bytes();
+        let n_out = out.len() / rows;
+        let mut buf = vec![0f32; 2 * in_dim];
+        let mut o = 0;
+        while o < n_out {
+            let rn = (n_out - o).min(2);
+            for k in 0..rn {
+                let wp = w.as_ptr().add((o + k) * row_bytes);
+                let dst = buf.as_mut_ptr().add(k * in_dim);
+                for b in 0..nb {
+                    let (w0, w1) = expand512(kind, wp.add(b * kind.bytes()));
+                    _mm512_storeu_ps(dst.add(b * QK), w0);
+                    _mm512_storeu_ps(dst.add(b * QK + 16), w1);
+                }
+            }
+            let mut m = 0;
+            while m < rows {
+                let rm = (rows - m).min(6);
+                let (bp, xp, yp) = (buf.as_ptr(), x.as_ptr().add(m * in_dim), out.as_mut_ptr().add(o * rows + m));
+                macro_rules! go {
+                    ($($n:literal $m:literal),*) => {
+                        match (rn, rm) {
+                            $(($n, $m) => tile512::<$n, $m>(bp, xp, in_dim, yp, rows),)*
+                            _ => unreachable!(),
+                        }
+                    };
+                }
+                go!(2 6, 2 5, 2 4, 2 3, 2 2, 2 1, 1 6, 1 5, 1 4, 1 3, 1 2, 1 1);
+                m += rm;
+            }
+            o += rn;
+        }
+    }
+
+    /// `out[n * stride + m] = w[n] · x[m]` for `RN` expanded weight rows and `RM` rows of `x`.
+    #[inline]
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn tile512<const RN: usize, const RM: usize>(w: *const f32, x: *const f32, in_dim: usize, out: *mut f32, stride: usize) {
+        let mut acc = [[_mm512_setzero_ps(); RM]; RN];
+        let mut c = 0;
+        while c < in_dim {
+            let mut wv = [_mm512_setzero_ps(); RN];
+            for n in 0..RN {
+                wv[n] = _mm512_loadu_ps(w.add(n * in_dim + c));
+            }
+            for m in 0..RM {
+                let xv = _mm512_loadu_ps(x.add(m * in_dim + c));
+                for n in 0..RN {
+                    acc[n][m] = _mm512_fmadd_ps(wv[n], xv, acc[n][m]);
+                }
+            }
+            c += 16;
+        }
+        for n in 0..RN {
+            for m in 0..RM {
+                *out.add(n * stride + m) = _mm512_reduce_add_ps(acc[n][m]);
             }
         }
     }
@@ -439,6 +511,43 @@ mod tests {
         let qb = QBlocks::from_qtensor(&QTensor::quantize(&Tensor::zeros((3, 32), candle_core::DType::F32, &dev)?, GgmlDType::Q4_1)?)?.unwrap();
         assert!(qb.matmul_t(&Tensor::zeros((MAX_ROWS + 1, 32), candle_core::DType::F32, &dev)?)?.is_none());
         assert!(qb.matmul_t(&Tensor::zeros((1, 32), candle_core::DType::BF16, &dev)?)?.is_none());
+        Ok(())
+    }
+}
+
+/// Throughput of the kernels alone (`cargo test --release -p syco-ml --lib qgemv::speed -- --ignored --nocapture`).
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use candle_core::Device;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn speed() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        for (dt, out, inp) in [(GgmlDType::Q8_0, 49152, 576), (GgmlDType::Q4_1, 1536, 576), (GgmlDType::Q4_1, 576, 1536)] {
+            let w = Tensor::randn(0f32, 1.0, (out, inp), &dev)?;
+            let q = QTensor::quantize(&w, dt)?;
+            let qb = QBlocks::from_qtensor(&q)?.unwrap();
+            for rows in [1usize, 2, 3, 4, 8, 16] {
+                let x = Tensor::randn(0f32, 1.0, (rows, inp), &dev)?;
+                let xv = x.flatten_all()?.to_vec1::<f32>()?;
+                let reps = (200_000_000 / (out * inp)).max(3);
+                let t = Instant::now();
+                for _ in 0..reps {
+                    std::hint::black_box(qb.few_rows(&xv, rows, select_kernel()));
+                }
+                let s = t.elapsed().as_secs_f64() / reps as f64;
+                let t = Instant::now();
+                for _ in 0..reps {
+                    std::hint::black_box(crate::gemv::matmul_t(&x, &w)?);
+                }
+                let s32 = t.elapsed().as_secs_f64() / reps as f64;
+                eprintln!("{dt:?} {out}x{inp} rows {rows}: blocks {:.1} us ({:.2} GB/s), f32 gemv {:.1} us ({:.2} GB/s)",
+                    s * 1e6, qb.data.len() as f64 / s / 1e9, s32 * 1e6, (out * inp * 4) as f64 / s32 / 1e9);
+            }
+        }
         Ok(())
     }
 }
