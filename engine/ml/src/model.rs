@@ -41,20 +41,61 @@ pub(crate) struct Layer {
 
 /// Per-layer keys and values of earlier positions, (B, Hkv, Tk, D) each.
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<Option<LayerKv>>,
+}
+
+/// One layer's keys and values in buffers (B, Hkv, capacity, D) of which the first `len`
+/// positions are filled: appending a decoding step writes one position instead of copying the
+/// whole cache (`Tensor::cat`), and the buffers grow by doubling.
+pub(crate) struct LayerKv {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+}
+
+impl LayerKv {
+    fn new(k: &Tensor, v: &Tensor) -> candle_core::Result<Self> {
+        let t = k.dim(2)?;
+        let cap = t.next_power_of_two().max(64);
+        let buffer = |x: &Tensor| -> candle_core::Result<Tensor> {
+            let (b, h, _, d) = x.dims4()?;
+            let buf = Tensor::zeros((b, h, cap, d), x.dtype(), x.device())?;
+            buf.slice_set(&x.contiguous()?, 2, 0)?;
+            Ok(buf)
+        };
+        Ok(LayerKv { k: buffer(k)?, v: buffer(v)?, len: t })
+    }
+
+    /// Append new positions (B, Hkv, T, D); returns all keys and values so far (views).
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let t = k.dim(2)?;
+        let need = self.len + t;
+        let cap = self.k.dim(2)?;
+        if need > cap {
+            let cap = need.next_power_of_two();
+            let grow = |old: &Tensor| -> candle_core::Result<Tensor> {
+                let (b, h, _, d) = old.dims4()?;
+                let buf = Tensor::zeros((b, h, cap, d), old.dtype(), old.device())?;
+                buf.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                Ok(buf)
+            };
+            self.k = grow(&self.k)?;
+            self.v = grow(&self.v)?;
+        }
+        self.k.slice_set(&k.contiguous()?, 2, self.len)?;
+        self.v.slice_set(&v.contiguous()?, 2, self.len)?;
+        self.len = need;
+        Ok((self.k.narrow(2, 0, need)?, self.v.narrow(2, 0, need)?))
+    }
 }
 
 impl KvCache {
     pub fn new(cfg: &LlamaConfig) -> Self {
-        KvCache { layers: vec![None; cfg.num_hidden_layers] }
+        KvCache { layers: (0..cfg.num_hidden_layers).map(|_| None).collect() }
     }
 
     pub fn len(&self) -> usize {
-        self.layers
-            .first()
-            .and_then(|l| l.as_ref())
-            .map(|(k, _)| k.dim(2).unwrap_or(0))
-            .unwrap_or(0)
+        self.layers.first().and_then(|l| l.as_ref()).map(|l| l.len).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -350,7 +391,7 @@ impl Llama {
         layer: &Layer,
         x: &Tensor,
         inputs: &PassInputs,
-        slot: Option<&mut Option<(Tensor, Tensor)>>,
+        slot: Option<&mut Option<LayerKv>>,
         pass: Pass,
     ) -> Result<Tensor> {
         let grad = pass.grad.records();
@@ -377,11 +418,11 @@ impl Llama {
         let mut k = rope(&k)?;
         let mut v = v;
         if let Some(slot) = slot {
-            if let Some((pk, pv)) = slot.as_ref() {
-                k = Tensor::cat(&[pk, &k], 2)?;
-                v = Tensor::cat(&[pv, &v], 2)?;
+            ensure!(!k.track_op() && !v.track_op(), "the KV cache is for inference passes only");
+            match slot {
+                Some(kv) => (k, v) = kv.append(&k, &v)?,
+                None => *slot = Some(LayerKv::new(&k, &v)?),
             }
-            *slot = Some((k.clone(), v.clone()));
         }
         let tk = k.dim(2)?;
         // Grouped-query attention without copying K/V: the n_rep query heads that share one KV

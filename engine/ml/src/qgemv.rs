@@ -102,9 +102,10 @@ impl QBlocks {
     /// Row-major `x` (rows, in); returns `y` (rows, out).
     fn few_rows(&self, x: &[f32], rows: usize, kernel: Kernel) -> Vec<f32> {
         let row_bytes = self.in_dim / QK * self.kind.bytes();
-        // A few tasks per thread: enough to balance, few enough that dispatch stays cheap.
-        let tasks = rayon::current_num_threads() * 4;
-        let per_task = self.out_dim.div_ceil(tasks).max(4);
+        // Several tasks per thread, so that a thread descheduled by another process (2 vCPUs
+        // shared with builds) holds back little work; a task is still >= 8 KB of weights.
+        let tasks = rayon::current_num_threads() * 8;
+        let per_task = self.out_dim.div_ceil(tasks).max(8);
         // Each task owns a contiguous block of `yt` (out, rows), transposed once at the end.
         let mut yt = vec![0f32; self.out_dim * rows];
         let kind = self.kind;
