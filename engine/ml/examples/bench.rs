@@ -2,7 +2,10 @@
 //! tokens, greedy) and log-likelihood scoring (16 x 128), for the quantised and dense paths.
 //! Prompts are seeded random token ids, like the PyTorch peer script.
 //!
-//!   cargo run --release -p syco-ml --example bench -- [GGUF] [runs] [quantized|dense-f32]
+//!   cargo run --release -p syco-ml --example bench -- [GGUF] [runs] [quantized|dense-f32|dense-f32-noblocks] [b1|b16|score]
+//!
+//! `dense-f32-noblocks` is the dense path without the GGUF blocks kept beside it (every product
+//! in f32); it runs only when named.
 
 use candle_core::{DType, Device};
 use std::time::Instant;
@@ -29,15 +32,28 @@ fn main() -> anyhow::Result<()> {
     let runs: usize = args.get(2).map(|r| r.parse()).transpose()?.unwrap_or(5);
     let dev = Device::Cpu;
     let only = args.get(3).cloned();
-    for (label, format) in [("quantized", WeightFormat::Quantized), ("dense-f32", WeightFormat::Dense(DType::F32))] {
-        if only.as_deref().is_some_and(|o| o != label) {
+    let what = args.get(4).cloned();
+    let wants = |m: &str| what.as_deref().is_none_or(|w| w == m);
+    let paths = [
+        ("quantized", WeightFormat::Quantized),
+        ("dense-f32", WeightFormat::Dense(DType::F32)),
+        ("dense-f32-noblocks", WeightFormat::Dense(DType::F32)),
+    ];
+    for (label, format) in paths {
+        if only.as_deref().is_some_and(|o| o != label) || (only.is_none() && label == "dense-f32-noblocks") {
             continue;
         }
         let t0 = Instant::now();
-        let m = LoadedModel::load_with(std::path::Path::new(&path), &dev, format)?;
+        let mut m = LoadedModel::load_with(std::path::Path::new(&path), &dev, format)?;
+        if label == "dense-f32-noblocks" {
+            m.model.drop_weight_blocks();
+        }
         println!("{{\"path\":\"{label}\",\"measure\":\"load_s\",\"value\":{:.3}}}", t0.elapsed().as_secs_f64());
         let vocab = m.model.config().vocab_size as u32;
         for batch in [1usize, 16] {
+            if !wants(&format!("b{batch}")) {
+                continue;
+            }
             let prompts = random_ids(batch, 32, vocab, 42 + batch as u64);
             let cfg = GenerationConfig { max_new_tokens: 64, min_new_tokens: 64, batch_size: batch, ..Default::default() };
             generate_tokens(&m, &prompts, &cfg)?; // warm-up
@@ -50,6 +66,9 @@ fn main() -> anyhow::Result<()> {
             }
             let (med, lo, hi) = median(rates);
             println!("{{\"path\":\"{label}\",\"measure\":\"generate_b{batch}_new_tok_s\",\"median\":{med:.1},\"min\":{lo:.1},\"max\":{hi:.1},\"runs\":{runs}}}");
+        }
+        if !wants("score") {
+            continue;
         }
         let seqs = random_ids(16, 128, vocab, 7);
         token_logprobs(&m, &seqs, 16)?; // warm-up

@@ -10,6 +10,7 @@ pub mod chat;
 pub mod config;
 pub mod generate;
 mod gemv;
+mod qgemv;
 mod linear;
 pub mod load;
 pub mod lora;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::autograd::{self, GradSink, LoraTerm};
 use crate::gemv;
+use crate::qgemv::{self, QBlocks};
 use crate::rng::dropout_mask;
 
 /// Frozen base weight, (out, in). `Quant` keeps GGUF blocks for fast inference only.
@@ -75,6 +76,47 @@ pub(crate) struct Proj {
     pub base: BaseWeight,
     pub bias: Option<Tensor>,
     pub loras: HashMap<String, LoraPair>,
+    /// The GGUF blocks `base` was dequantised from (Q4_1/Q8_0, f32 models on the CPU): graph-free
+    /// products with a few rows (decoding) stream these instead of the f32 weights. Dropped
+    /// when the base weight changes (merge).
+    pub blocks: Option<Arc<QBlocks>>,
+}
+
+/// `x` (..., in) times the blocks' weightᵀ when `x` is a few untracked f32 rows, else `None`.
+pub(crate) fn blocks_matmul_t(x: &Tensor, blocks: &QBlocks) -> candle_core::Result<Option<Tensor>> {
+    let dims = x.dims().to_vec();
+    let in_dim = *dims.last().unwrap_or(&0);
+    let rows = x.elem_count() / in_dim.max(1);
+    if rows > qgemv::MAX_ROWS || x.dtype() != DType::F32 || x.track_op() {
+        return Ok(None);
+    }
+    let x2 = x.reshape((rows, in_dim))?.contiguous()?;
+    let Some(y) = blocks.matmul_t(&x2)? else { return Ok(None) };
+    let mut out_dims = dims;
+    *out_dims.last_mut().unwrap() = blocks.dims().0;
+    Ok(Some(y.reshape(out_dims)?))
+}
+
+/// Inference product with a base weight, `blocks` first when they apply. A quantised base with
+/// more rows than the block kernel takes is dequantised for the call and multiplied in f32 on
+/// the CPU (candle's quantised matmul rounds activations to 8 bits and is slow for many rows).
+pub(crate) fn base_matmul_t(x: &Tensor, base: &BaseWeight, blocks: Option<&QBlocks>) -> candle_core::Result<Tensor> {
+    if let Some(b) = blocks {
+        if let Some(y) = blocks_matmul_t(x, b)? {
+            return Ok(y);
+        }
+    }
+    match base {
+        BaseWeight::Dense(w) => matmul_t(x, w),
+        BaseWeight::Quant(q, qm) => {
+            let dt = x.dtype();
+            let x = x.to_dtype(DType::F32)?;
+            if blocks.is_some() && x.device().is_cpu() {
+                return matmul_t(&x, &q.dequantize(x.device())?)?.to_dtype(dt);
+            }
+            qm.forward(&x.contiguous()?)?.to_dtype(dt)
+        }
+    }
 }
 
 /// `x` (..., in) times `w`ᵀ with `w` (out, in), flattening leading dims so one GEMM runs.
@@ -96,7 +138,7 @@ pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
 
 impl Proj {
     pub fn dense(w: Tensor, bias: Option<Tensor>) -> Self {
-        Proj { base: BaseWeight::Dense(w), bias, loras: HashMap::new() }
+        Proj { base: BaseWeight::Dense(w), bias, loras: HashMap::new(), blocks: None }
     }
 
     /// `active` names the adapter to apply, unless it is merged into the base already.
@@ -118,11 +160,7 @@ impl Proj {
         }
         let mut y = match &self.base {
             BaseWeight::Dense(w) if grad.records() => autograd::frozen_linear(x, w)?,
-            BaseWeight::Dense(w) => matmul_t(x, w)?,
-            BaseWeight::Quant(_, q) => {
-                let dt = x.dtype();
-                q.forward(&x.to_dtype(DType::F32)?)?.to_dtype(dt)?
-            }
+            base => base_matmul_t(x, base, self.blocks.as_deref())?,
         };
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
@@ -152,6 +190,7 @@ impl Proj {
         let delta = (pair.delta()?.to_dtype(DType::F32)? * sign)?;
         let merged = (w.to_dtype(DType::F32)? + delta)?.to_dtype(w.dtype())?;
         self.base = BaseWeight::Dense(merged.detach());
+        self.blocks = None;
         Ok(())
     }
 }

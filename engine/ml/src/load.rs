@@ -4,6 +4,7 @@ use crate::chat::ChatTemplate;
 use crate::config::LlamaConfig;
 use crate::linear::{BaseWeight, Proj};
 use crate::model::{Layer, Llama, PROJECTIONS};
+use crate::qgemv::QBlocks;
 use crate::tokenizer::Tokenizer;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::quantized::{gguf_file, QStorage, QTensor};
@@ -11,6 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub struct LoadedModel {
     pub model: Llama,
@@ -21,10 +23,15 @@ pub struct LoadedModel {
 /// How the base weights are held in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightFormat {
-    /// Dense tensors in the given dtype (trainable adapters, merge/unmerge).
+    /// Dense tensors in the given dtype (trainable adapters, merge/unmerge). For f32 on the CPU
+    /// from a GGUF with Q4_1/Q8_0 weights, those blocks are also kept (about 1/6 of the f32
+    /// size): graph-free products with up to 32 rows (decoding) stream them instead of the f32
+    /// weights, with f32 activations, so results differ only by summation order.
     Dense(DType),
     /// GGUF's quantised blocks kept as they are for the projections and output head
-    /// (inference only, f32 activations; faster and smaller on CPU). HF dirs load dense f32.
+    /// (inference only, f32 activations). Q4_1/Q8_0 use the block kernel for up to 32 rows and
+    /// are dequantised per call for more; other formats use candle's quantised matmul.
+    /// HF dirs load dense f32.
     Quantized,
 }
 
@@ -179,6 +186,14 @@ fn load_gguf(path: &Path, device: &Device, format: WeightFormat) -> Result<Loade
         let storage = QStorage::from_data(q.data()?, device, q.dtype())?;
         BaseWeight::quant(QTensor::new(storage, q.shape().clone())?)
     };
+    // The GGUF blocks beside f32 weights (or as the quantised format's few-row path).
+    let keep_blocks = device.is_cpu() && matches!(format, WeightFormat::Quantized | WeightFormat::Dense(DType::F32));
+    let blocks = |q: &QTensor| -> Result<Option<Arc<QBlocks>>> {
+        Ok(match keep_blocks {
+            true => QBlocks::from_qtensor(q)?.map(Arc::new),
+            false => None,
+        })
+    };
     let embed_q = qt("token_embd.weight")?;
     let embed = dense(&embed_q)?;
     let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
@@ -200,11 +215,12 @@ fn load_gguf(path: &Path, device: &Device, format: WeightFormat) -> Result<Loade
             } else {
                 None
             };
+            let blocks = blocks(&w)?;
             let base = match format {
                 WeightFormat::Quantized => quant(w)?,
                 WeightFormat::Dense(_) => BaseWeight::Dense(dense(&w)?),
             };
-            projs.push(Proj { base, bias, loras: Default::default() });
+            projs.push(Proj { base, bias, loras: Default::default(), blocks });
         }
         layers.push(Layer {
             input_norm: dense(&qt(&format!("blk.{i}.attn_norm.weight"))?)?,
@@ -213,6 +229,10 @@ fn load_gguf(path: &Path, device: &Device, format: WeightFormat) -> Result<Loade
         });
     }
     let norm = dense(&qt("output_norm.weight")?)?;
+    let head_blocks = match ct.tensor_infos.contains_key("output.weight") {
+        true => blocks(&qt("output.weight")?)?,
+        false => blocks(&embed_q)?,
+    };
     let lm_head = match (ct.tensor_infos.contains_key("output.weight"), format) {
         (true, WeightFormat::Quantized) => Some(quant(qt("output.weight")?)?),
         (true, WeightFormat::Dense(_)) => Some(BaseWeight::Dense(dense(&qt("output.weight")?)?)),
@@ -220,7 +240,8 @@ fn load_gguf(path: &Path, device: &Device, format: WeightFormat) -> Result<Loade
         (false, WeightFormat::Quantized) => Some(quant(embed_q)?),
         (false, WeightFormat::Dense(_)) => None,
     };
-    let model = Llama::assemble(cfg, device.clone(), dtype, embed, layers, norm, lm_head)?;
+    let mut model = Llama::assemble(cfg, device.clone(), dtype, embed, layers, norm, lm_head)?;
+    model.head_blocks = head_blocks;
     let tokenizer = Tokenizer::from_gguf(&ct).with_context(|| path.display().to_string())?;
     let src = ct.metadata.get("tokenizer.chat_template").and_then(|v| v.to_string().ok().cloned());
     let chat = chat_template(src, &tokenizer)?;

@@ -7,7 +7,9 @@
 //! - inference (`train = false`): the fast fused kernels, a KV cache and quantised matmuls.
 
 use crate::config::LlamaConfig;
-use crate::linear::{matmul_t, BaseWeight, Grad, LoraPair, Proj};
+use crate::linear::{base_matmul_t, blocks_matmul_t, matmul_t, BaseWeight, Grad, LoraPair, Proj};
+use crate::qgemv::QBlocks;
+use std::sync::Arc;
 use crate::lora::LoraConfig;
 use crate::autograd::{self, accumulation_dtype};
 use crate::rng::{self, SplitMix64};
@@ -39,20 +41,61 @@ pub(crate) struct Layer {
 
 /// Per-layer keys and values of earlier positions, (B, Hkv, Tk, D) each.
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<Option<LayerKv>>,
+}
+
+/// One layer's keys and values in buffers (B, Hkv, capacity, D) of which the first `len`
+/// positions are filled: appending a decoding step writes one position instead of copying the
+/// whole cache (`Tensor::cat`), and the buffers grow by doubling.
+pub(crate) struct LayerKv {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+}
+
+impl LayerKv {
+    fn new(k: &Tensor, v: &Tensor) -> candle_core::Result<Self> {
+        let t = k.dim(2)?;
+        let cap = t.next_power_of_two().max(64);
+        let buffer = |x: &Tensor| -> candle_core::Result<Tensor> {
+            let (b, h, _, d) = x.dims4()?;
+            let buf = Tensor::zeros((b, h, cap, d), x.dtype(), x.device())?;
+            buf.slice_set(&x.contiguous()?, 2, 0)?;
+            Ok(buf)
+        };
+        Ok(LayerKv { k: buffer(k)?, v: buffer(v)?, len: t })
+    }
+
+    /// Append new positions (B, Hkv, T, D); returns all keys and values so far (views).
+    fn append(&mut self, k: &Tensor, v: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let t = k.dim(2)?;
+        let need = self.len + t;
+        let cap = self.k.dim(2)?;
+        if need > cap {
+            let cap = need.next_power_of_two();
+            let grow = |old: &Tensor| -> candle_core::Result<Tensor> {
+                let (b, h, _, d) = old.dims4()?;
+                let buf = Tensor::zeros((b, h, cap, d), old.dtype(), old.device())?;
+                buf.slice_set(&old.narrow(2, 0, self.len)?.contiguous()?, 2, 0)?;
+                Ok(buf)
+            };
+            self.k = grow(&self.k)?;
+            self.v = grow(&self.v)?;
+        }
+        self.k.slice_set(&k.contiguous()?, 2, self.len)?;
+        self.v.slice_set(&v.contiguous()?, 2, self.len)?;
+        self.len = need;
+        Ok((self.k.narrow(2, 0, need)?, self.v.narrow(2, 0, need)?))
+    }
 }
 
 impl KvCache {
     pub fn new(cfg: &LlamaConfig) -> Self {
-        KvCache { layers: vec![None; cfg.num_hidden_layers] }
+        KvCache { layers: (0..cfg.num_hidden_layers).map(|_| None).collect() }
     }
 
     pub fn len(&self) -> usize {
-        self.layers
-            .first()
-            .and_then(|l| l.as_ref())
-            .map(|(k, _)| k.dim(2).unwrap_or(0))
-            .unwrap_or(0)
+        self.layers.first().and_then(|l| l.as_ref()).map(|l| l.len).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -71,6 +114,8 @@ pub struct Llama {
     pub(crate) norm: Tensor,
     /// `None` when the head is tied to the embeddings.
     pub(crate) lm_head: Option<BaseWeight>,
+    /// The head's GGUF blocks (the embedding's when tied), for few-row inference products.
+    pub(crate) head_blocks: Option<Arc<QBlocks>>,
     pub(crate) inv_freq: Tensor,
     pub(crate) adapters: HashMap<String, LoraConfig>,
     pub(crate) active: Option<String>,
@@ -179,6 +224,7 @@ impl Llama {
             layers,
             norm,
             lm_head,
+            head_blocks: None,
             inv_freq,
             adapters: HashMap::new(),
             active: None,
@@ -196,6 +242,19 @@ impl Llama {
 
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// Forget the GGUF blocks kept beside dense weights, so that every product uses the dense
+    /// f32 weights (to compare the two paths).
+    pub fn drop_weight_blocks(&mut self) {
+        self.head_blocks = None;
+        for l in &mut self.layers {
+            for p in &mut l.projs {
+                if matches!(p.base, BaseWeight::Dense(_)) {
+                    p.blocks = None;
+                }
+            }
+        }
     }
 
     /// True when some base weights are kept in GGUF quantised blocks (inference only).
@@ -228,12 +287,14 @@ impl Llama {
 
     /// Logits (f32) of hidden states (..., H).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        if let Some(b) = &self.head_blocks {
+            if let Some(y) = blocks_matmul_t(hidden, b)? {
+                return Ok(y);
+            }
+        }
         let y = match &self.lm_head {
             None => matmul_t(hidden, &self.embed)?,
-            Some(BaseWeight::Dense(w)) => matmul_t(hidden, w)?,
-            Some(BaseWeight::Quant(_, q)) => {
-                candle_core::Module::forward(q, &hidden.to_dtype(DType::F32)?.contiguous()?)?
-            }
+            Some(base) => base_matmul_t(hidden, base, self.head_blocks.as_deref())?,
         };
         Ok(y.to_dtype(DType::F32)?)
     }
@@ -330,7 +391,7 @@ impl Llama {
         layer: &Layer,
         x: &Tensor,
         inputs: &PassInputs,
-        slot: Option<&mut Option<(Tensor, Tensor)>>,
+        slot: Option<&mut Option<LayerKv>>,
         pass: Pass,
     ) -> Result<Tensor> {
         let grad = pass.grad.records();
@@ -357,11 +418,11 @@ impl Llama {
         let mut k = rope(&k)?;
         let mut v = v;
         if let Some(slot) = slot {
-            if let Some((pk, pv)) = slot.as_ref() {
-                k = Tensor::cat(&[pk, &k], 2)?;
-                v = Tensor::cat(&[pv, &v], 2)?;
+            ensure!(!k.track_op() && !v.track_op(), "the KV cache is for inference passes only");
+            match slot {
+                Some(kv) => (k, v) = kv.append(&k, &v)?,
+                None => *slot = Some(LayerKv::new(&k, &v)?),
             }
-            *slot = Some((k.clone(), v.clone()));
         }
         let tk = k.dim(2)?;
         // Grouped-query attention without copying K/V: the n_rep query heads that share one KV

@@ -273,3 +273,28 @@ fn lora_gradient_matches_finite_differences() {
         assert!(rel < 1e-3, "{name}: analytic {} numeric {numeric}", g[0]);
     }
 }
+
+/// Decoding past the KV cache's first buffer (64 positions) into a grown one, two rows at a
+/// time: every step's logits equal the full recomputation's.
+#[test]
+fn kv_cache_growth_keeps_decoding_exact() {
+    let dev = Device::Cpu;
+    let cfg = tiny();
+    let model = Llama::random(&cfg, 13, &dev, DType::F32).unwrap();
+    let n = 90;
+    let rows: Vec<Vec<u32>> = (0..2u32).map(|r| (0..n as u32).map(|i| (i * 7 + r * 3 + 1) % 64).collect()).collect();
+    let full_ids = Tensor::new(rows.clone(), &dev).unwrap();
+    let full = model.forward(&full_ids, None, false).unwrap();
+    let mut cache = KvCache::new(&cfg);
+    let pre = full_ids.narrow(1, 0, 40).unwrap();
+    model.hidden(&pre, &[(0..40).collect(), (0..40).collect()], &[vec![1; 40], vec![1; 40]], Some(&mut cache), None).unwrap();
+    for t in 40..n {
+        let one = full_ids.narrow(1, t, 1).unwrap();
+        let pos = vec![vec![t as u32]; 2];
+        let h = model.hidden(&one, &pos, &[vec![1; t + 1], vec![1; t + 1]], Some(&mut cache), None).unwrap();
+        let l = model.logits(&h).unwrap();
+        let d = max_abs_diff(&l, &full.narrow(1, t, 1).unwrap());
+        assert!(d < 1e-4, "step {t}: {d}");
+    }
+    assert_eq!(cache.len(), n);
+}

@@ -1,0 +1,554 @@
+//! `y = x Wᵀ` for a few f32 rows of `x` against a weight kept in GGUF's Q4_1 or Q8_0 blocks.
+//!
+//! Decoding reads every weight once per step, so its speed is the weights' size in memory:
+//! Q4_1 is 20 bytes per 32 weights and Q8_0 34, against 128 in f32. Each block is expanded to
+//! f32 in registers (Q4_1: w = d·q + m, Q8_0: w = d·q, with d and m f16) and multiplied with
+//! unquantised f32 activations, so the result equals the product with the dequantised dense
+//! matrix up to the order of the float summation (d·q is exact in f32, so each expanded
+//! weight is bit-equal to candle's `dequantize`). No activation is rounded to 8 bits.
+//!
+//! Layouts (ggml's, as candle's `BlockQ4_1`/`BlockQ8_0`): a Q4_1 block is f16 d, f16 m and 16
+//! bytes whose low nibbles are elements 0..16 and high nibbles elements 16..32; a Q8_0 block
+//! is f16 d and 32 signed bytes.
+//!
+//! Kernels: AVX-512 (16 lanes, up to 8 rows of `x` per expanded block), AVX2 + FMA (8 lanes,
+//! up to 4 rows), and a portable one; chosen at run time. Output rows are split across threads.
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{CpuStorage, Storage, Tensor};
+use half::f16;
+use rayon::prelude::*;
+
+/// Up to this many rows of `x` take this path (as `gemv::MAX_ROWS`).
+pub(crate) const MAX_ROWS: usize = 32;
+
+const QK: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BlockKind {
+    Q4_1,
+    Q8_0,
+}
+
+impl BlockKind {
+    fn bytes(self) -> usize {
+        match self {
+            BlockKind::Q4_1 => 20,
+            BlockKind::Q8_0 => 34,
+        }
+    }
+}
+
+/// A weight (out, in) as GGUF blocks, row-major: each output row is `in / 32` blocks.
+pub(crate) struct QBlocks {
+    kind: BlockKind,
+    out_dim: usize,
+    in_dim: usize,
+    data: Vec<u8>,
+}
+
+impl std::fmt::Debug for QBlocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "QBlocks({:?}, {}x{})", self.kind, self.out_dim, self.in_dim)
+    }
+}
+
+impl QBlocks {
+    /// The blocks of a 2-D Q4_1 or Q8_0 tensor on the CPU; `None` for other formats.
+    pub fn from_qtensor(q: &QTensor) -> candle_core::Result<Option<Self>> {
+        let kind = match q.dtype() {
+            GgmlDType::Q4_1 => BlockKind::Q4_1,
+            GgmlDType::Q8_0 => BlockKind::Q8_0,
+            _ => return Ok(None),
+        };
+        let Ok((out_dim, in_dim)) = q.shape().dims2() else { return Ok(None) };
+        if !in_dim.is_multiple_of(QK) || !matches!(q.device(), candle_core::Device::Cpu) {
+            return Ok(None);
+        }
+        let data = q.data()?.into_owned();
+        if data.len() != out_dim * in_dim / QK * kind.bytes() {
+            return Ok(None);
+        }
+        Ok(Some(QBlocks { kind, out_dim, in_dim, data }))
+    }
+
+    pub fn dims(&self) -> (usize, usize) {
+        (self.out_dim, self.in_dim)
+    }
+
+    /// The dense (out, in) f32 values, as candle's `dequantize` gives them.
+    #[cfg(test)]
+    pub fn dequantize(&self) -> Vec<f32> {
+        let mut w = vec![0f32; self.out_dim * self.in_dim];
+        for (blk, out) in self.data.chunks_exact(self.kind.bytes()).zip(w.chunks_exact_mut(QK)) {
+            out.copy_from_slice(&expand(self.kind, blk));
+        }
+        w
+    }
+
+    /// `x` (rows, in) f32 on the CPU times Wᵀ, or `None` when `x` is not of that kind or has
+    /// more than `MAX_ROWS` rows (the caller then uses another path).
+    pub fn matmul_t(&self, x: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (rows, in_dim) = x.dims2()?;
+        if rows == 0 || rows > MAX_ROWS || in_dim != self.in_dim {
+            return Ok(None);
+        }
+        let (xs, xl) = x.storage_and_layout();
+        let Storage::Cpu(CpuStorage::F32(xv)) = &*xs else { return Ok(None) };
+        let Some((x0, x1)) = xl.contiguous_offsets() else { return Ok(None) };
+        let y = self.few_rows(&xv[x0..x1], rows, select_kernel());
+        Ok(Some(Tensor::from_vec(y, (rows, self.out_dim), x.device())?))
+    }
+
+    /// Row-major `x` (rows, in); returns `y` (rows, out).
+    fn few_rows(&self, x: &[f32], rows: usize, kernel: Kernel) -> Vec<f32> {
+        let row_bytes = self.in_dim / QK * self.kind.bytes();
+        // Several tasks per thread, so that a thread descheduled by another process (2 vCPUs
+        // shared with builds) holds back little work; a task is still >= 8 KB of weights.
+        let tasks = rayon::current_num_threads() * 8;
+        let per_task = self.out_dim.div_ceil(tasks).max(8);
+        // Each task owns a contiguous block of `yt` (out, rows), transposed once at the end.
+        let mut yt = vec![0f32; self.out_dim * rows];
+        let kind = self.kind;
+        yt.par_chunks_mut(per_task * rows).enumerate().for_each(|(t, chunk)| {
+            let o0 = t * per_task;
+            let n = chunk.len() / rows;
+            let w = &self.data[o0 * row_bytes..(o0 + n) * row_bytes];
+            // SAFETY: `select_kernel` returned a kernel whose target features this CPU has;
+            // `w` holds `n` whole rows of blocks and `x` `rows` rows of `in_dim` values.
+            unsafe { kernel(kind, x, rows, self.in_dim, w, chunk) };
+        });
+        if rows == 1 {
+            return yt;
+        }
+        let mut y = vec![0f32; rows * self.out_dim];
+        for (o, col) in yt.chunks_exact(rows).enumerate() {
+            for (m, v) in col.iter().enumerate() {
+                y[m * self.out_dim + o] = *v;
+            }
+        }
+        y
+    }
+}
+
+/// `out[o * rows + m] = w[o] · x[m]` for every weight row `o` in `w` (whole rows of blocks).
+type Kernel = unsafe fn(BlockKind, &[f32], usize, usize, &[u8], &mut [f32]);
+
+fn select_kernel() -> Kernel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma") {
+            return x86::block_avx512;
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma") {
+            return x86::block_avx2;
+        }
+    }
+    block_portable
+}
+
+/// One block as 32 f32 weights.
+#[inline(always)]
+fn expand(kind: BlockKind, blk: &[u8]) -> [f32; QK] {
+    let d = f16::from_le_bytes([blk[0], blk[1]]).to_f32();
+    let mut w = [0f32; QK];
+    match kind {
+        BlockKind::Q4_1 => {
+            let m = f16::from_le_bytes([blk[2], blk[3]]).to_f32();
+            for (j, &q) in blk[4..20].iter().enumerate() {
+                w[j] = (q & 0x0F) as f32 * d + m;
+                w[j + 16] = (q >> 4) as f32 * d + m;
+            }
+        }
+        BlockKind::Q8_0 => {
+            for (j, &q) in blk[2..34].iter().enumerate() {
+                w[j] = q as i8 as f32 * d;
+            }
+        }
+    }
+    w
+}
+
+/// Portable kernel: each block is expanded once and dotted with every row of `x`.
+unsafe fn block_portable(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
+    let bytes = kind.bytes();
+    let row_bytes = in_dim / QK * bytes;
+    let mut acc = vec![[0f32; 8]; rows];
+    for (wr, o) in w.chunks_exact(row_bytes).zip(out.chunks_exact_mut(rows)) {
+        acc.iter_mut().for_each(|a| *a = [0.0; 8]);
+        for (b, blk) in wr.chunks_exact(bytes).enumerate() {
+            let wv = expand(kind, blk);
+            for (m, a) in acc.iter_mut().enumerate() {
+                let xs = &x[m * in_dim + b * QK..m * in_dim + (b + 1) * QK];
+                for (wc, xc) in wv.chunks_exact(8).zip(xs.chunks_exact(8)) {
+                    for j in 0..8 {
+                        a[j] += wc[j] * xc[j];
+                    }
+                }
+            }
+        }
+        for (y, a) in o.iter_mut().zip(&acc) {
+            *y = a.iter().sum();
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{BlockKind, QK};
+    use std::arch::x86_64::*;
+
+    /// f16 scale(s) at `p` (d, or d then m) as f32 lanes 0 and 1.
+    #[inline]
+    #[target_feature(enable = "avx,f16c")]
+    unsafe fn scales(p: *const u8) -> __m128 {
+        _mm_cvtph_ps(_mm_cvtsi32_si128(std::ptr::read_unaligned(p as *const i32)))
+    }
+
+    // ---------------------------------------------------------------- AVX-512
+
+    /// One block as two 16-lane vectors (elements 0..16, 16..32).
+    #[inline]
+    #[target_feature(enable = "avx512f,f16c,fma")]
+    unsafe fn expand512(kind: BlockKind, p: *const u8) -> (__m512, __m512) {
+        let s = scales(p);
+        let d = _mm512_broadcastss_ps(s);
+        match kind {
+            BlockKind::Q4_1 => {
+                // The 16 possible weights d·q + m, looked up by nibble: vpermps reads only the low
+                // four bits of each index, so the bytes need no masking.
+                let m = _mm512_broadcastss_ps(_mm_movehdup_ps(s));
+                let iota = _mm512_setr_ps(0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15.);
+                let table = _mm512_fmadd_ps(iota, d, m);
+                let q = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.add(4) as *const __m128i));
+                (_mm512_permutexvar_ps(q, table), _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table))
+            }
+            BlockKind::Q8_0 => {
+                let a = _mm_loadu_si128(p.add(2) as *const __m128i);
+                let b = _mm_loadu_si128(p.add(18) as *const __m128i);
+                let a = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(a));
+                let b = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
+                (_mm512_mul_ps(a, d), _mm512_mul_ps(b, d))
+            }
+        }
+    }
+
+    /// Dot products of one weight row (`nb` blocks at `w`) with `R` rows of `x` at `x`.
+    /// Two accumulators per row (one per half block) keep two FMA chains in flight.
+    #[inline]
+    #[target_feature(enable = "avx512f,f16c,fma")]
+    unsafe fn rows512<const R: usize>(kind: BlockKind, x: *const f32, in_dim: usize, w: *const u8, nb: usize, out: *mut f32) {
+        let mut a0 = [_mm512_setzero_ps(); R];
+        let mut a1 = [_mm512_setzero_ps(); R];
+        let bytes = kind.bytes();
+        for b in 0..nb {
+            let (w0, w1) = expand512(kind, w.add(b * bytes));
+            for r in 0..R {
+                let xp = x.add(r * in_dim + b * QK);
+                a0[r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp), a0[r]);
+                a1[r] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(16)), a1[r]);
+            }
+        }
+        for r in 0..R {
+            *out.add(r) = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r]));
+        }
+    }
+
+    /// From this many rows of `x` on, weight rows are expanded once into an f32 buffer and
+    /// multiplied in register tiles; below it each block is expanded in registers per row group.
+    pub(super) const TILE_FROM: usize = 4;
+
+    #[target_feature(enable = "avx512f,f16c,fma")]
+    pub(super) unsafe fn block_avx512(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
+        let nb = in_dim / QK;
+        let row_bytes = nb * kind.bytes();
+        debug_assert!(x.len() >= rows * in_dim && w.len() == out.len() / rows * row_bytes);
+        if rows >= TILE_FROM {
+            return tiled512(kind, x, rows, in_dim, w, out);
+        }
+        for (o, y) in out.chunks_exact_mut(rows).enumerate() {
+            let wp = w.as_ptr().add(o * row_bytes);
+            let mut m = 0;
+            while m < rows {
+                let xp = x.as_ptr().add(m * in_dim);
+                let yp = y.as_mut_ptr().add(m);
+                let n = (rows - m).min(8);
+                match n {
+                    8 => rows512::<8>(kind, xp, in_dim, wp, nb, yp),
+                    7 => rows512::<7>(kind, xp, in_dim, wp, nb, yp),
+                    6 => rows512::<6>(kind, xp, in_dim, wp, nb, yp),
+                    5 => rows512::<5>(kind, xp, in_dim, wp, nb, yp),
+                    4 => rows512::<4>(kind, xp, in_dim, wp, nb, yp),
+                    3 => rows512::<3>(kind, xp, in_dim, wp, nb, yp),
+                    2 => rows512::<2>(kind, xp, in_dim, wp, nb, yp),
+                    _ => rows512::<1>(kind, xp, in_dim, wp, nb, yp),
+                }
+                m += n;
+            }
+        }
+    }
+
+    /// Many rows: two weight rows at a time are expanded to f32 (once for all rows of `x`),
+    /// then multiplied with up to six rows of `x` per register tile (12 accumulators), so each
+    /// 16-lane load serves several FMAs.
+    #[target_feature(enable = "avx512f,f16c,fma")]
+    unsafe fn tiled512(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
+        let nb = in_dim / QK;
+        let row_bytes = nb * kind.bytes();
+        let n_out = out.len() / rows;
+        let mut buf = vec![0f32; 2 * in_dim];
+        let mut o = 0;
+        while o < n_out {
+            let rn = (n_out - o).min(2);
+            for k in 0..rn {
+                let wp = w.as_ptr().add((o + k) * row_bytes);
+                let dst = buf.as_mut_ptr().add(k * in_dim);
+                for b in 0..nb {
+                    let (w0, w1) = expand512(kind, wp.add(b * kind.bytes()));
+                    _mm512_storeu_ps(dst.add(b * QK), w0);
+                    _mm512_storeu_ps(dst.add(b * QK + 16), w1);
+                }
+            }
+            let mut m = 0;
+            while m < rows {
+                let rm = (rows - m).min(6);
+                let (bp, xp, yp) = (buf.as_ptr(), x.as_ptr().add(m * in_dim), out.as_mut_ptr().add(o * rows + m));
+                macro_rules! go {
+                    ($($n:literal $m:literal),*) => {
+                        match (rn, rm) {
+                            $(($n, $m) => tile512::<$n, $m>(bp, xp, in_dim, yp, rows),)*
+                            _ => unreachable!(),
+                        }
+                    };
+                }
+                go!(2 6, 2 5, 2 4, 2 3, 2 2, 2 1, 1 6, 1 5, 1 4, 1 3, 1 2, 1 1);
+                m += rm;
+            }
+            o += rn;
+        }
+    }
+
+    /// `out[n * stride + m] = w[n] · x[m]` for `RN` expanded weight rows and `RM` rows of `x`.
+    #[inline]
+    #[target_feature(enable = "avx512f,fma")]
+    unsafe fn tile512<const RN: usize, const RM: usize>(w: *const f32, x: *const f32, in_dim: usize, out: *mut f32, stride: usize) {
+        let mut acc = [[_mm512_setzero_ps(); RM]; RN];
+        let mut c = 0;
+        while c < in_dim {
+            let mut wv = [_mm512_setzero_ps(); RN];
+            for n in 0..RN {
+                wv[n] = _mm512_loadu_ps(w.add(n * in_dim + c));
+            }
+            for m in 0..RM {
+                let xv = _mm512_loadu_ps(x.add(m * in_dim + c));
+                for n in 0..RN {
+                    acc[n][m] = _mm512_fmadd_ps(wv[n], xv, acc[n][m]);
+                }
+            }
+            c += 16;
+        }
+        for n in 0..RN {
+            for m in 0..RM {
+                *out.add(n * stride + m) = _mm512_reduce_add_ps(acc[n][m]);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- AVX2
+
+    /// The low 8 bytes of `v` as 8 f32 lanes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn cvt8(v: __m128i, signed: bool) -> __m256 {
+        if signed {
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v))
+        } else {
+            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v))
+        }
+    }
+
+    /// One block as four 8-lane vectors (elements 0..8, 8..16, 16..24, 24..32).
+    #[inline]
+    #[target_feature(enable = "avx2,f16c,fma")]
+    unsafe fn expand256(kind: BlockKind, p: *const u8) -> [__m256; 4] {
+        let s = scales(p);
+        let d = _mm256_broadcastss_ps(s);
+        match kind {
+            BlockKind::Q4_1 => {
+                let m = _mm256_broadcastss_ps(_mm_movehdup_ps(s));
+                let qs = _mm_loadu_si128(p.add(4) as *const __m128i);
+                let mask = _mm_set1_epi8(0x0F);
+                let lo = _mm_and_si128(qs, mask);
+                let hi = _mm_and_si128(_mm_srli_epi16(qs, 4), mask);
+                [
+                    _mm256_fmadd_ps(cvt8(lo, false), d, m),
+                    _mm256_fmadd_ps(cvt8(_mm_srli_si128(lo, 8), false), d, m),
+                    _mm256_fmadd_ps(cvt8(hi, false), d, m),
+                    _mm256_fmadd_ps(cvt8(_mm_srli_si128(hi, 8), false), d, m),
+                ]
+            }
+            BlockKind::Q8_0 => {
+                let a = _mm_loadu_si128(p.add(2) as *const __m128i);
+                let b = _mm_loadu_si128(p.add(18) as *const __m128i);
+                [
+                    _mm256_mul_ps(cvt8(a, true), d),
+                    _mm256_mul_ps(cvt8(_mm_srli_si128(a, 8), true), d),
+                    _mm256_mul_ps(cvt8(b, true), d),
+                    _mm256_mul_ps(cvt8(_mm_srli_si128(b, 8), true), d),
+                ]
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum256(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+        _mm_cvtss_f32(s)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,f16c,fma")]
+    unsafe fn rows256<const R: usize>(kind: BlockKind, x: *const f32, in_dim: usize, w: *const u8, nb: usize, out: *mut f32) {
+        let mut a0 = [_mm256_setzero_ps(); R];
+        let mut a1 = [_mm256_setzero_ps(); R];
+        let bytes = kind.bytes();
+        for b in 0..nb {
+            let wv = expand256(kind, w.add(b * bytes));
+            for r in 0..R {
+                let xp = x.add(r * in_dim + b * QK);
+                a0[r] = _mm256_fmadd_ps(wv[0], _mm256_loadu_ps(xp), a0[r]);
+                a1[r] = _mm256_fmadd_ps(wv[1], _mm256_loadu_ps(xp.add(8)), a1[r]);
+                a0[r] = _mm256_fmadd_ps(wv[2], _mm256_loadu_ps(xp.add(16)), a0[r]);
+                a1[r] = _mm256_fmadd_ps(wv[3], _mm256_loadu_ps(xp.add(24)), a1[r]);
+            }
+        }
+        for r in 0..R {
+            *out.add(r) = hsum256(_mm256_add_ps(a0[r], a1[r]));
+        }
+    }
+
+    #[target_feature(enable = "avx2,f16c,fma")]
+    pub(super) unsafe fn block_avx2(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
+        let nb = in_dim / QK;
+        let row_bytes = nb * kind.bytes();
+        debug_assert!(x.len() >= rows * in_dim && w.len() == out.len() / rows * row_bytes);
+        for (o, y) in out.chunks_exact_mut(rows).enumerate() {
+            let wp = w.as_ptr().add(o * row_bytes);
+            let mut m = 0;
+            while m < rows {
+                let xp = x.as_ptr().add(m * in_dim);
+                let yp = y.as_mut_ptr().add(m);
+                let n = (rows - m).min(4);
+                match n {
+                    4 => rows256::<4>(kind, xp, in_dim, wp, nb, yp),
+                    3 => rows256::<3>(kind, xp, in_dim, wp, nb, yp),
+                    2 => rows256::<2>(kind, xp, in_dim, wp, nb, yp),
+                    _ => rows256::<1>(kind, xp, in_dim, wp, nb, yp),
+                }
+                m += n;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn kernels() -> Vec<(&'static str, Kernel)> {
+        let mut k: Vec<(&'static str, Kernel)> = vec![("portable", block_portable)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma") {
+                k.push(("avx512", x86::block_avx512));
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma") {
+                k.push(("avx2", x86::block_avx2));
+            }
+        }
+        k
+    }
+
+    #[test]
+    fn expanded_blocks_equal_candles_dequantize() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        for dt in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            let w = Tensor::randn(0f32, 1.0, (37, 96), &dev)?;
+            let q = QTensor::quantize(&w, dt)?;
+            let qb = QBlocks::from_qtensor(&q)?.expect("a 2-D Q4_1/Q8_0 tensor");
+            let want = q.dequantize(&dev)?.flatten_all()?.to_vec1::<f32>()?;
+            assert_eq!(qb.dequantize(), want, "{dt:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn equals_the_dequantised_matmul_for_every_kernel_row_count_and_shape() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        for dt in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            for (out, inp) in [(1, 32), (7, 64), (65, 576), (130, 96), (200, 1536)] {
+                let w = Tensor::randn(0f32, 1.0, (out, inp), &dev)?;
+                let q = QTensor::quantize(&w, dt)?;
+                let qb = QBlocks::from_qtensor(&q)?.expect("a 2-D Q4_1/Q8_0 tensor");
+                let dense = Tensor::from_vec(qb.dequantize(), (out, inp), &dev)?;
+                for rows in (1..=MAX_ROWS).filter(|r| *r <= 9 || r % 5 == 0 || *r == MAX_ROWS) {
+                    let x = Tensor::randn(0f32, 1.0, (rows, inp), &dev)?;
+                    let want = x.matmul(&dense.t()?)?;
+                    let xv = x.flatten_all()?.to_vec1::<f32>()?;
+                    for (name, k) in kernels() {
+                        let got = Tensor::from_vec(qb.few_rows(&xv, rows, k), (rows, out), &dev)?;
+                        let diff = (&got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                        let tol = 1e-5 * inp as f32;
+                        assert!(diff < tol, "{dt:?} {name}: rows {rows} out {out} in {inp}: differs by {diff}");
+                    }
+                    let got = qb.matmul_t(&x)?.expect("f32 CPU rows take this path");
+                    assert_eq!(got.dims(), [rows, out]);
+                }
+            }
+        }
+        let qb = QBlocks::from_qtensor(&QTensor::quantize(&Tensor::zeros((3, 32), candle_core::DType::F32, &dev)?, GgmlDType::Q4_1)?)?.unwrap();
+        assert!(qb.matmul_t(&Tensor::zeros((MAX_ROWS + 1, 32), candle_core::DType::F32, &dev)?)?.is_none());
+        assert!(qb.matmul_t(&Tensor::zeros((1, 32), candle_core::DType::BF16, &dev)?)?.is_none());
+        Ok(())
+    }
+}
+
+/// Throughput of the kernels alone (`cargo test --release -p syco-ml --lib qgemv::speed -- --ignored --nocapture`).
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use candle_core::Device;
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn speed() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        for (dt, out, inp) in [(GgmlDType::Q8_0, 49152, 576), (GgmlDType::Q4_1, 1536, 576), (GgmlDType::Q4_1, 576, 1536)] {
+            let w = Tensor::randn(0f32, 1.0, (out, inp), &dev)?;
+            let q = QTensor::quantize(&w, dt)?;
+            let qb = QBlocks::from_qtensor(&q)?.unwrap();
+            for rows in [1usize, 2, 3, 4, 8, 16] {
+                let x = Tensor::randn(0f32, 1.0, (rows, inp), &dev)?;
+                let xv = x.flatten_all()?.to_vec1::<f32>()?;
+                let reps = (200_000_000 / (out * inp)).max(3);
+                let t = Instant::now();
+                for _ in 0..reps {
+                    std::hint::black_box(qb.few_rows(&xv, rows, select_kernel()));
+                }
+                let s = t.elapsed().as_secs_f64() / reps as f64;
+                let t = Instant::now();
+                for _ in 0..reps {
+                    std::hint::black_box(crate::gemv::matmul_t(&x, &w)?);
+                }
+                let s32 = t.elapsed().as_secs_f64() / reps as f64;
+                eprintln!("{dt:?} {out}x{inp} rows {rows}: blocks {:.1} us ({:.2} GB/s), f32 gemv {:.1} us ({:.2} GB/s)",
+                    s * 1e6, qb.data.len() as f64 / s / 1e9, s32 * 1e6, (out * inp * 4) as f64 / s32 / 1e9);
+            }
+        }
+        Ok(())
+    }
+}
