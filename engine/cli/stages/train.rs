@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use syco_core::stage::{StageCtx, StageKind};
+use syco_core::stage::{Report, StageCtx, StageKind};
 use syco_data::prompts::Templates;
 use syco_train::{AdapterConfig, Mix, TrainConfig, TrainData, TrainIo};
 
@@ -124,7 +124,7 @@ impl StageKind for TrainStage {
     }
     // 2: seeded LoRA dropout, explicit-gradient ops, activation checkpointing.
     fn version(&self) -> u32 {
-        2
+        3 // 3: training_meta.json records the held-out loss before training
     }
 
     fn key_extras(&self, def: &syco_core::stage::StageDef, _env: &syco_core::stage::PlanEnv) -> Result<BTreeMap<String, String>> {
@@ -213,6 +213,7 @@ impl StageKind for TrainStage {
             "final_loss": outcome.final_loss,
             "best_step": outcome.best_step,
             "best_eval_loss": outcome.best_eval_loss,
+            "initial_eval_loss": outcome.initial_eval_loss,
             "restored_best": outcome.restored_best,
             "resumed_from": outcome.resumed_from,
             "seed": cfg.seed,
@@ -224,6 +225,24 @@ impl StageKind for TrainStage {
             ctx.log.line(&format!("loss curve not drawn: {e:#}"));
         }
         Ok(())
+    }
+
+    /// What the adapter learned of its own held-out data: the validation loss before the first
+    /// step (the base model's) and at the kept step.
+    fn report(&self, _def: &syco_core::stage::StageDef, out_dir: &std::path::Path) -> Result<Option<Report>> {
+        let Ok(bytes) = std::fs::read(out_dir.join("training_meta.json")) else { return Ok(None) };
+        let meta: Value = serde_json::from_slice(&bytes)?;
+        let (Some(before), Some(after)) = (meta["initial_eval_loss"].as_f64(), meta["best_eval_loss"].as_f64()) else {
+            return Ok(None);
+        };
+        let text = format!(
+            "held-out loss {before:.4} -> {after:.4} ({:+.1} %) at step {} of {}, on {} held-out examples",
+            100.0 * (after - before) / before,
+            meta["best_step"],
+            meta["steps"],
+            meta["val_examples"],
+        );
+        Ok(Some(Report { text, failed: false }))
     }
 }
 

@@ -26,6 +26,9 @@ pub struct CheckpointState {
     pub adam_t: u64,
     pub best_step: Option<usize>,
     pub best_eval_loss: Option<f64>,
+    /// Validation loss before the first step (the untrained adapter's, which is the base model's).
+    #[serde(default)]
+    pub initial_eval_loss: Option<f64>,
     /// Everything about the run that must match for a resume to be valid.
     pub fingerprint: serde_json::Value,
     pub log: Vec<LogRecord>,

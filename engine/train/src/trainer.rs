@@ -74,6 +74,9 @@ pub struct TrainOutcome {
     pub final_loss: f64,
     pub best_step: Option<usize>,
     pub best_eval_loss: Option<f64>,
+    /// Validation loss before the first step: the base model's, as a fresh LoRA B is zero. With
+    /// `best_eval_loss` it says how much the adapter learned of its held-out data.
+    pub initial_eval_loss: Option<f64>,
     /// The adapter now holds the best evaluated step's weights rather than the last step's.
     pub restored_best: bool,
     /// Step of the checkpoint this call resumed from.
@@ -119,6 +122,7 @@ pub fn train<M: TrainableModel + ?Sized>(model: &M, adapter: &str, data: TrainDa
     let mut best: Option<Best> = None;
     let mut log: Vec<LogRecord> = vec![];
     let mut resumed_from = None;
+    let mut initial_eval_loss = None;
     if let Some(dir) = &io.checkpoint_dir {
         if let Some((_, path)) = checkpoint::list(dir)?.pop() {
             let (state, tensors) = checkpoint::read(&path, &device)?;
@@ -127,11 +131,16 @@ pub fn train<M: TrainableModel + ?Sized>(model: &M, adapter: &str, data: TrainDa
             }
             restore(&path, &names, &vars, &mut opt, &state, &tensors, &mut best)?;
             step = state.step;
+            initial_eval_loss = state.initial_eval_loss;
             log = state.log;
             resumed_from = Some(step);
         }
     }
 
+    let evaluates = cfg.eval_steps.is_some() && !val_set.is_empty();
+    if step == 0 && evaluates {
+        initial_eval_loss = Some(eval_loss(model, val_set, data.pad_id, cfg, &device)?);
+    }
     let started = Instant::now();
     let mut tokens_total = 0;
     while step < plan.total_steps {
@@ -156,7 +165,7 @@ pub fn train<M: TrainableModel + ?Sized>(model: &M, adapter: &str, data: TrainDa
         let tokens_per_s = n_tokens as f64 / t0.elapsed().as_secs_f64().max(1e-9);
         let mut record = LogRecord { step, epoch: plan.epoch_at(step), loss, lr, grad_norm, tokens_per_s, eval_loss: None };
 
-        if cfg.eval_steps.is_some_and(|n| step % n == 0) && !val_set.is_empty() {
+        if evaluates && cfg.eval_steps.is_some_and(|n| step % n == 0) {
             let eval = eval_loss(model, val_set, data.pad_id, cfg, &device)?;
             record.eval_loss = Some(eval);
             if cfg.keep_best && best.as_ref().is_none_or(|b| eval < b.loss) {
@@ -177,6 +186,7 @@ pub fn train<M: TrainableModel + ?Sized>(model: &M, adapter: &str, data: TrainDa
                     adam_t: opt.state.t,
                     best_step: best.as_ref().map(|b| b.step),
                     best_eval_loss: best.as_ref().map(|b| b.loss),
+                    initial_eval_loss,
                     fingerprint: fingerprint.clone(),
                     log: log.clone(),
                 };
@@ -207,6 +217,7 @@ pub fn train<M: TrainableModel + ?Sized>(model: &M, adapter: &str, data: TrainDa
         final_loss: log.last().map_or(f64::NAN, |r| r.loss),
         best_step: best.as_ref().map(|b| b.step),
         best_eval_loss: best.as_ref().map(|b| b.loss),
+        initial_eval_loss,
         restored_best,
         resumed_from,
         log,

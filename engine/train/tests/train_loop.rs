@@ -54,6 +54,12 @@ fn training_lowers_the_loss_and_logs_every_step() {
     assert!(lines[2]["eval_loss"].as_f64().is_some());
     assert!(lines[1].get("eval_loss").is_none());
     assert_eq!(lines[0]["lr"], 0.0, "first step uses the schedule's factor(0)");
+    // The held-out loss before training is the untrained model's, and training lowered it.
+    let untrained = ToyLm::new(16, 8, 4, 1);
+    let before = syco_train::trainer::eval_loss(&untrained, &data[36..], 0, &config, &candle_core::Device::Cpu).unwrap();
+    assert_eq!(out.initial_eval_loss, Some(before));
+    let last_eval = out.log.iter().rev().find_map(|r| r.eval_loss).unwrap();
+    assert!(last_eval < before, "held-out loss {before} -> {last_eval}");
 }
 
 #[test]
@@ -86,6 +92,8 @@ fn resume_after_interrupt_equals_uninterrupted_run() {
         assert_eq!(a.eval_loss.is_some(), b.eval_loss.is_some());
     }
     assert_eq!(resumed.best_step, full.best_step);
+    assert!(full.initial_eval_loss.is_some());
+    assert_eq!(resumed.initial_eval_loss, full.initial_eval_loss, "kept in the checkpoint across the resume");
     assert!(full.restored_best);
     // 27 rows / 3 = 9 micro-batches, 4 steps per epoch, 12 steps; checkpoints at 4, 8, 12; keep 2.
     assert_eq!(full.total_steps, 12);
