@@ -13,6 +13,10 @@ pub(crate) const MAX_ROWS: usize = 32;
 /// Output features per parallel task (a few hundred KB of weights).
 const BLOCK: usize = 64;
 
+/// Below this many weights (256 KB in f32) one thread does the product: handing work to the pool
+/// costs more than it saves (LoRA's A and B in decoding are 8 x 576 and 576 x 8).
+const SERIAL_BELOW: usize = 65_536;
+
 /// `x` (rows, in) times `w`ᵀ with `w` (out, in), both f32 CPU tensors, or `None` when the
 /// operands are not of that kind (the caller then uses the GEMM).
 pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Option<Tensor>> {
@@ -34,12 +38,17 @@ fn few_rows(x: &[f32], rows: usize, w: &[f32], out_dim: usize, in_dim: usize) ->
     // Each task owns a contiguous block of `yt` (out, rows), transposed once at the end.
     let mut yt = vec![0f32; out_dim * rows];
     let kernel = select_kernel();
-    yt.par_chunks_mut(BLOCK * rows).enumerate().for_each(|(b, chunk)| {
+    let task = |(b, chunk): (usize, &mut [f32])| {
         let o0 = b * BLOCK;
         let n = chunk.len() / rows;
         // SAFETY: `select_kernel` returned a kernel whose target features this CPU has.
         unsafe { kernel(x, rows, &w[o0 * in_dim..(o0 + n) * in_dim], in_dim, chunk) };
-    });
+    };
+    if out_dim * in_dim < SERIAL_BELOW {
+        yt.chunks_mut(BLOCK * rows).enumerate().for_each(task);
+    } else {
+        yt.par_chunks_mut(BLOCK * rows).enumerate().for_each(task);
+    }
     let mut y = vec![0f32; rows * out_dim];
     for (o, col) in yt.chunks(rows).enumerate() {
         for (m, v) in col.iter().enumerate() {
@@ -131,7 +140,7 @@ mod tests {
     #[test]
     fn equals_the_gemm_for_every_row_count_and_ragged_sizes() -> candle_core::Result<()> {
         let dev = Device::Cpu;
-        for (rows, out, inp) in [(1, 1, 1), (1, 130, 37), (5, 64, 576), (16, 200, 100), (32, 65, 17)] {
+        for (rows, out, inp) in [(1, 1, 1), (1, 130, 37), (5, 64, 576), (16, 200, 100), (32, 65, 17), (3, 300, 250)] {
             let x = Tensor::randn(0f32, 1.0, (rows, inp), &dev)?;
             let w = Tensor::randn(0f32, 1.0, (out, inp), &dev)?;
             let got = matmul_t(&x, &w)?.expect("f32 CPU operands take this path");
