@@ -84,6 +84,11 @@ pub(crate) struct Proj {
 
 /// `x` (..., in) times the blocks' weightᵀ when `x` is a few untracked f32 rows, else `None`.
 pub(crate) fn blocks_matmul_t(x: &Tensor, blocks: &QBlocks) -> candle_core::Result<Option<Tensor>> {
+    Ok(blocks_matmul_t_many(x, &[blocks])?.and_then(|mut ys| ys.pop()))
+}
+
+/// `blocks_matmul_t` for several weights of one input, in one pass over their blocks.
+fn blocks_matmul_t_many(x: &Tensor, blocks: &[&QBlocks]) -> candle_core::Result<Option<Vec<Tensor>>> {
     let dims = x.dims().to_vec();
     let in_dim = *dims.last().unwrap_or(&0);
     let rows = x.elem_count() / in_dim.max(1);
@@ -91,10 +96,13 @@ pub(crate) fn blocks_matmul_t(x: &Tensor, blocks: &QBlocks) -> candle_core::Resu
         return Ok(None);
     }
     let x2 = x.reshape((rows, in_dim))?.contiguous()?;
-    let Some(y) = blocks.matmul_t(&x2)? else { return Ok(None) };
-    let mut out_dims = dims;
-    *out_dims.last_mut().unwrap() = blocks.dims().0;
-    Ok(Some(y.reshape(out_dims)?))
+    let Some(ys) = qgemv::matmul_t_many(blocks, &x2)? else { return Ok(None) };
+    let shaped = ys.into_iter().zip(blocks).map(|(y, b)| {
+        let mut out_dims = dims.clone();
+        *out_dims.last_mut().unwrap() = b.dims().0;
+        y.reshape(out_dims)
+    });
+    Ok(Some(shaped.collect::<candle_core::Result<_>>()?))
 }
 
 /// Inference product with a base weight, `blocks` first when they apply. A quantised base with
@@ -136,6 +144,18 @@ pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     x2.matmul(&w.t()?)?.reshape(out_dims)
 }
 
+/// The LoRA dropout mask for `x` when a training pass (`dropout` seed) meets an adapter with
+/// dropout; `None` otherwise.
+fn dropout_mask_for(x: &Tensor, pair: Option<&LoraPair>, dropout: Option<u64>) -> Result<Option<Tensor>> {
+    Ok(match (pair, dropout) {
+        (Some(pair), Some(seed)) if pair.dropout > 0.0 => {
+            let mask = dropout_mask(x.elem_count(), pair.dropout, seed);
+            Some(Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?)
+        }
+        _ => None,
+    })
+}
+
 impl Proj {
     pub fn dense(w: Tensor, bias: Option<Tensor>) -> Self {
         Proj { base: BaseWeight::Dense(w), bias, loras: HashMap::new(), blocks: None }
@@ -147,21 +167,41 @@ impl Proj {
     /// is frozen explicitly so the backward never computes its gradient.
     pub fn forward(&self, x: &Tensor, active: Option<&str>, dropout: Option<u64>, grad: Grad) -> Result<Tensor> {
         let pair = active.and_then(|name| self.loras.get(name));
-        let mask = match (pair, dropout) {
-            (Some(pair), Some(seed)) if pair.dropout > 0.0 => {
-                let mask = dropout_mask(x.elem_count(), pair.dropout, seed);
-                Some(Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?)
-            }
-            _ => None,
-        };
+        let mask = dropout_mask_for(x, pair, dropout)?;
         if let (BaseWeight::Dense(w), Grad::Sink(sink), Some(pair)) = (&self.base, grad, pair) {
             let term = LoraTerm { a: pair.a.as_tensor(), b: pair.b.as_tensor(), scale: pair.scale, mask };
             return Ok(autograd::lora_linear(x, w, self.bias.as_ref(), term, sink)?);
         }
-        let mut y = match &self.base {
+        let y = match &self.base {
             BaseWeight::Dense(w) if grad.records() => autograd::frozen_linear(x, w)?,
             base => base_matmul_t(x, base, self.blocks.as_deref())?,
         };
+        self.add_bias_and_lora(x, y, pair, mask, grad)
+    }
+
+    /// `forward` of several projections of the same input. When the input is a few untracked
+    /// f32 rows (decoding) and every projection keeps GGUF blocks, their base products are one
+    /// pass over the blocks (one hand-off to the thread pool instead of one per projection).
+    pub fn forward_many(projs: &[&Proj], x: &Tensor, active: Option<&str>, dropout: impl Fn(usize) -> Option<u64>, grad: Grad) -> Result<Vec<Tensor>> {
+        let blocks: Option<Vec<&QBlocks>> = projs.iter().map(|p| p.blocks.as_deref()).collect();
+        if let (false, Some(blocks)) = (grad.records(), blocks) {
+            if let Some(bases) = blocks_matmul_t_many(x, &blocks)? {
+                return projs
+                    .iter()
+                    .zip(bases)
+                    .enumerate()
+                    .map(|(j, (p, y))| {
+                        let pair = active.and_then(|name| p.loras.get(name));
+                        p.add_bias_and_lora(x, y, pair, dropout_mask_for(x, pair, dropout(j))?, grad)
+                    })
+                    .collect();
+            }
+        }
+        projs.iter().enumerate().map(|(j, p)| p.forward(x, active, dropout(j), grad)).collect()
+    }
+
+    /// The base product `y` of `x`, plus the bias and the active adapter's term.
+    fn add_bias_and_lora(&self, x: &Tensor, mut y: Tensor, pair: Option<&LoraPair>, mask: Option<Tensor>, grad: Grad) -> Result<Tensor> {
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }

@@ -411,9 +411,12 @@ impl Llama {
         };
 
         let xn = self.rms_norm(x, &layer.input_norm, grad)?;
-        let q = proj(0, &xn)?.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
-        let k = proj(1, &xn)?.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
-        let v = proj(2, &xn)?.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
+        let [q, k, v]: [Tensor; 3] = Proj::forward_many(&[&p[0], &p[1], &p[2]], &xn, active, dropout, pass.grad)?
+            .try_into()
+            .expect("three projections");
+        let q = q.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
+        let k = k.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
+        let v = v.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
         let q = rope(&q)?;
         let mut k = rope(&k)?;
         let mut v = v;
@@ -444,7 +447,9 @@ impl Llama {
         let x = (x + proj(3, &attn)?)?;
 
         let xn = self.rms_norm(&x, &layer.post_norm, grad)?;
-        let (gate, up) = (proj(4, &xn)?, proj(5, &xn)?);
+        let [gate, up]: [Tensor; 2] = Proj::forward_many(&[&p[4], &p[5]], &xn, active, |j| dropout(4 + j), pass.grad)?
+            .try_into()
+            .expect("two projections");
         let act = match grad {
             true => autograd::swiglu(&gate, &up)?,
             false => (gate.silu()? * up)?,

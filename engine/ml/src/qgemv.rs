@@ -87,47 +87,71 @@ impl QBlocks {
 
     /// `x` (rows, in) f32 on the CPU times Wᵀ, or `None` when `x` is not of that kind or has
     /// more than `MAX_ROWS` rows (the caller then uses another path).
+    #[cfg(test)]
     pub fn matmul_t(&self, x: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let (rows, in_dim) = x.dims2()?;
-        if rows == 0 || rows > MAX_ROWS || in_dim != self.in_dim {
-            return Ok(None);
-        }
-        let (xs, xl) = x.storage_and_layout();
-        let Storage::Cpu(CpuStorage::F32(xv)) = &*xs else { return Ok(None) };
-        let Some((x0, x1)) = xl.contiguous_offsets() else { return Ok(None) };
-        let y = self.few_rows(&xv[x0..x1], rows, select_kernel());
-        Ok(Some(Tensor::from_vec(y, (rows, self.out_dim), x.device())?))
+        Ok(matmul_t_many(&[self], x)?.and_then(|mut ys| ys.pop()))
     }
 
-    /// Row-major `x` (rows, in); returns `y` (rows, out).
+    #[cfg(test)]
     fn few_rows(&self, x: &[f32], rows: usize, kernel: Kernel) -> Vec<f32> {
-        let row_bytes = self.in_dim / QK * self.kind.bytes();
-        // Several tasks per thread, so that a thread descheduled by another process (2 vCPUs
-        // shared with builds) holds back little work; a task is still >= 8 KB of weights.
-        let tasks = rayon::current_num_threads() * 8;
-        let per_task = self.out_dim.div_ceil(tasks).max(8);
-        // Each task owns a contiguous block of `yt` (out, rows), transposed once at the end.
-        let mut yt = vec![0f32; self.out_dim * rows];
-        let kind = self.kind;
-        yt.par_chunks_mut(per_task * rows).enumerate().for_each(|(t, chunk)| {
-            let o0 = t * per_task;
-            let n = chunk.len() / rows;
-            let w = &self.data[o0 * row_bytes..(o0 + n) * row_bytes];
-            // SAFETY: `select_kernel` returned a kernel whose target features this CPU has;
-            // `w` holds `n` whole rows of blocks and `x` `rows` rows of `in_dim` values.
-            unsafe { kernel(kind, x, rows, self.in_dim, w, chunk) };
-        });
-        if rows == 1 {
-            return yt;
-        }
-        let mut y = vec![0f32; rows * self.out_dim];
-        for (o, col) in yt.chunks_exact(rows).enumerate() {
-            for (m, v) in col.iter().enumerate() {
-                y[m * self.out_dim + o] = *v;
-            }
-        }
-        y
+        few_rows_many(&[self], x, rows, kernel).pop().expect("one matrix")
     }
+}
+
+/// `x` times each weight's transpose, all in one parallel pass: decoding multiplies q, k and v
+/// (and gate and up) by the same normalised input, and one hand-off to the thread pool instead
+/// of one per weight saves its wake-ups. `None` as for `QBlocks::matmul_t`, or when the
+/// weights differ in input size.
+pub(crate) fn matmul_t_many(mats: &[&QBlocks], x: &Tensor) -> candle_core::Result<Option<Vec<Tensor>>> {
+    let (rows, in_dim) = x.dims2()?;
+    if rows == 0 || rows > MAX_ROWS || mats.iter().any(|m| m.in_dim != in_dim) {
+        return Ok(None);
+    }
+    let (xs, xl) = x.storage_and_layout();
+    let Storage::Cpu(CpuStorage::F32(xv)) = &*xs else { return Ok(None) };
+    let Some((x0, x1)) = xl.contiguous_offsets() else { return Ok(None) };
+    let ys = few_rows_many(mats, &xv[x0..x1], rows, select_kernel());
+    let ys = ys.into_iter().zip(mats).map(|(y, m)| Tensor::from_vec(y, (rows, m.out_dim), x.device()));
+    Ok(Some(ys.collect::<candle_core::Result<_>>()?))
+}
+
+/// Row-major `x` (rows, in); returns each `y` (rows, out).
+fn few_rows_many(mats: &[&QBlocks], x: &[f32], rows: usize, kernel: Kernel) -> Vec<Vec<f32>> {
+    // Several tasks per thread, so that a thread descheduled by another process (2 vCPUs
+    // shared with builds) holds back little work; a task is still >= 8 KB of weights.
+    let total_out: usize = mats.iter().map(|m| m.out_dim).sum();
+    let per_task = total_out.div_ceil(rayon::current_num_threads() * 8).max(8);
+    // Each task owns a contiguous block of one `yt` (out, rows), transposed once at the end.
+    let mut yts: Vec<Vec<f32>> = mats.iter().map(|m| vec![0f32; m.out_dim * rows]).collect();
+    let mut tasks = Vec::new();
+    for (m, yt) in mats.iter().zip(yts.iter_mut()) {
+        for (t, chunk) in yt.chunks_mut(per_task * rows).enumerate() {
+            tasks.push((*m, t * per_task, chunk));
+        }
+    }
+    tasks.into_par_iter().for_each(|(m, o0, chunk)| {
+        let row_bytes = m.in_dim / QK * m.kind.bytes();
+        let n = chunk.len() / rows;
+        let w = &m.data[o0 * row_bytes..(o0 + n) * row_bytes];
+        // SAFETY: `select_kernel` returned a kernel whose target features this CPU has;
+        // `w` holds `n` whole rows of blocks and `x` `rows` rows of `in_dim` values.
+        unsafe { kernel(m.kind, x, rows, m.in_dim, w, chunk) };
+    });
+    if rows == 1 {
+        return yts;
+    }
+    yts.into_iter()
+        .zip(mats)
+        .map(|(yt, m)| {
+            let mut y = vec![0f32; rows * m.out_dim];
+            for (o, col) in yt.chunks_exact(rows).enumerate() {
+                for (r, v) in col.iter().enumerate() {
+                    y[r * m.out_dim + o] = *v;
+                }
+            }
+            y
+        })
+        .collect()
 }
 
 /// `out[o * rows + m] = w[o] · x[m]` for every weight row `o` in `w` (whole rows of blocks).
@@ -512,6 +536,33 @@ mod tests {
         let qb = QBlocks::from_qtensor(&QTensor::quantize(&Tensor::zeros((3, 32), candle_core::DType::F32, &dev)?, GgmlDType::Q4_1)?)?.unwrap();
         assert!(qb.matmul_t(&Tensor::zeros((MAX_ROWS + 1, 32), candle_core::DType::F32, &dev)?)?.is_none());
         assert!(qb.matmul_t(&Tensor::zeros((1, 32), candle_core::DType::BF16, &dev)?)?.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn several_weights_in_one_pass_equal_one_at_a_time() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        // q, k, v of a tiny GQA layer, mixed formats; and a weight of another input size.
+        let mats: Vec<QBlocks> = [(96, GgmlDType::Q4_1), (32, GgmlDType::Q8_0), (32, GgmlDType::Q4_1)]
+            .into_iter()
+            .map(|(out, dt)| {
+                let q = QTensor::quantize(&Tensor::randn(0f32, 1.0, (out, 64), &dev)?, dt)?;
+                Ok(QBlocks::from_qtensor(&q)?.expect("Q4_1/Q8_0"))
+            })
+            .collect::<candle_core::Result<_>>()?;
+        let refs: Vec<&QBlocks> = mats.iter().collect();
+        for rows in [1, 3, 16] {
+            let x = Tensor::randn(0f32, 1.0, (rows, 64), &dev)?;
+            let together = matmul_t_many(&refs, &x)?.expect("f32 CPU rows take this path");
+            for (m, got) in mats.iter().zip(&together) {
+                let alone = m.matmul_t(&x)?.expect("same path");
+                // Task boundaries may differ, and with them the order of a row's sums.
+                let diff = (got - &alone)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(diff < 1e-4, "rows {rows}: differs by {diff}");
+            }
+        }
+        let other = QBlocks::from_qtensor(&QTensor::quantize(&Tensor::zeros((4, 32), candle_core::DType::F32, &dev)?, GgmlDType::Q4_1)?)?.unwrap();
+        assert!(matmul_t_many(&[&mats[0], &other], &Tensor::zeros((1, 64), candle_core::DType::F32, &dev)?)?.is_none());
         Ok(())
     }
 }
