@@ -292,18 +292,57 @@ fn token_logprobs_batch(m: &LoadedModel, rows: &[&Vec<u32>]) -> Result<Vec<(Vec<
     let positions: Vec<Vec<u32>> = (0..b).map(|_| (0..t as u32).collect()).collect();
     let h = model.hidden(&ids, &positions, &key_mask, None, None)?;
     let logits = model.logits(&h.narrow(1, 0, t - 1)?)?; // (B, T-1, V) f32
-    let targets = Tensor::from_vec(targets, (b, t - 1, 1), dev)?;
-    let max = logits.max_keepdim(D::Minus1)?;
-    let lse = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + &max)?;
-    let picked = logits.gather(&targets, D::Minus1)?;
-    let lp = (picked.clone() - lse)?.squeeze(2)?.to_vec2::<f32>()?;
-    let greedy = picked.ge(&max)?.squeeze(2)?.to_vec2::<u8>()?;
+    let vocab = logits.dim(D::Minus1)?;
+    let logits = logits.flatten_all()?.to_vec1::<f32>()?;
+    let picked = pick_logprobs(&logits, vocab, &targets);
     Ok(rows
         .iter()
         .enumerate()
         .map(|(k, r)| {
-            let n = r.len() - 1;
-            (lp[k][..n].to_vec(), greedy[k][..n].iter().map(|g| *g != 0).collect())
+            let row = &picked[k * (t - 1)..k * (t - 1) + r.len() - 1];
+            (row.iter().map(|p| p.0).collect(), row.iter().map(|p| p.1).collect())
         })
         .collect())
+}
+
+/// For each row of `logits` (rows of `vocab`), log-softmax at its target and whether the target
+/// is the argmax. One pass per row for the max and one for the sum of exponentials, rows in
+/// parallel: the (rows, vocab) intermediates of a tensor expression (x - max, exp) would be
+/// 400 MB each for 16 x 128 tokens of a 49k vocabulary.
+fn pick_logprobs(logits: &[f32], vocab: usize, targets: &[u32]) -> Vec<(f32, bool)> {
+    use rayon::prelude::*;
+    logits
+        .par_chunks(vocab)
+        .zip(targets)
+        .map(|(row, &target)| {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            // Summed in f64: 49k terms in f32 can lose the last few digits.
+            let sum: f64 = row.iter().map(|&x| ((x - max).exp()) as f64).sum();
+            let picked = row[target as usize];
+            (picked - (sum.ln() as f32 + max), picked >= max)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picked_logprobs_equal_log_softmax_and_flag_the_argmax() -> candle_core::Result<()> {
+        let dev = candle_core::Device::Cpu;
+        let (rows, vocab) = (5, 3000);
+        let logits = (Tensor::randn(0f32, 1.0, (rows, vocab), &dev)? * 8.0)?;
+        let want = candle_nn::ops::log_softmax(&logits, D::Minus1)?.to_vec2::<f32>()?;
+        let flat = logits.flatten_all()?.to_vec1::<f32>()?;
+        let argmax = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+        // Row 0 picks its argmax; the others a fixed token.
+        let targets: Vec<u32> = (0..rows).map(|r| if r == 0 { argmax[0] } else { 17 * r as u32 }).collect();
+        for (r, (lp, greedy)) in pick_logprobs(&flat, vocab, &targets).into_iter().enumerate() {
+            let expect = want[r][targets[r] as usize];
+            assert!((lp - expect).abs() < 1e-4, "row {r}: {lp} vs {expect}");
+            assert_eq!(greedy, targets[r] == argmax[r], "row {r}");
+        }
+        Ok(())
+    }
 }
