@@ -28,6 +28,19 @@ pub struct ReportInput<'a> {
     pub figures_dir: Option<PathBuf>,
     /// model -> task -> item records (fields in the module docs).
     pub records: BTreeMap<String, BTreeMap<String, Vec<Value>>>,
+    /// What each trained adapter learned of its own held-out data (empty: no table).
+    pub training: Vec<TrainingSummary>,
+}
+
+/// An adapter's validation loss before its first step (the base model's) and at the kept step.
+#[derive(Debug, Clone)]
+pub struct TrainingSummary {
+    pub adapter: String,
+    pub held_out_examples: usize,
+    pub loss_before: f64,
+    pub loss_after: f64,
+    pub kept_step: usize,
+    pub steps: usize,
 }
 
 /// A table as header + rows of plain text cells, rendered both ways.
@@ -118,6 +131,27 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
             rows: rows.collect(),
         },
     ));
+
+    if !input.training.is_empty() {
+        let header = ["adapter", "held-out examples", "loss before", "loss after", "change", "kept step"];
+        let rows = input.training.iter().map(|t| {
+            vec![
+                t.adapter.clone(),
+                t.held_out_examples.to_string(),
+                format!("{:.4}", t.loss_before),
+                format!("{:.4}", t.loss_after),
+                format!("{:+.1} %", 100.0 * (t.loss_after - t.loss_before) / t.loss_before),
+                format!("{} of {}", t.kept_step, t.steps),
+            ]
+        });
+        out.push((
+            "Adapter training: loss on each adapter's own held-out data".into(),
+            Table {
+                header: header.iter().map(|h| h.to_string()).collect(),
+                rows: rows.collect(),
+            },
+        ));
+    }
 
     let mut header = vec!["model".to_string()];
     header.extend(m.tasks.iter().map(|t| format!("{t} (sycophantic)")));

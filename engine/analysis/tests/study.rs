@@ -413,6 +413,14 @@ fn report_holds_tables_claims_figures_gallery_and_provenance() {
         outcomes: &outcomes,
         figures_dir: Some(out.path().join("figures")),
         records,
+        training: vec![report::TrainingSummary {
+            adapter: "gsm8k".into(),
+            held_out_examples: 5,
+            loss_before: 1.25,
+            loss_after: 0.5,
+            kept_step: 8,
+            steps: 10,
+        }],
     };
     let (md, html) = report::write(&input, out.path()).unwrap();
     let md = std::fs::read_to_string(md).unwrap();
@@ -427,6 +435,7 @@ fn report_holds_tables_claims_figures_gallery_and_provenance() {
         assert!(text.contains("fb-7") && !text.contains("\"id\": 2"));
         assert!(text.contains("Paired tests vs the baseline"));
         assert!(text.contains("+0.6050"), "truthfulqa change");
+        assert!(text.contains("own held-out data") && text.contains("-60.0 %") && text.contains("8 of 10"));
     }
     assert!(html.contains("&lt;it is 4&gt;"), "gallery text is escaped");
     assert_eq!(html.matches("<svg").count(), 8, "figures inlined");

@@ -171,7 +171,7 @@ impl StageKind for AnalysisStage {
         "analysis"
     }
     fn version(&self) -> u32 {
-        1
+        2 // 2: report.md has the adapters' held-out losses
     }
 
     fn run(&self, ctx: &StageCtx) -> Result<()> {
@@ -179,6 +179,7 @@ impl StageKind for AnalysisStage {
         let mut all = vec![];
         let mut items = BTreeMap::new();
         let mut curves: Vec<(String, PathBuf)> = vec![];
+        let mut training = vec![];
         for entry in &p.models {
             if let Some(import) = &entry.import {
                 let dir = ctx.inputs.get(import).with_context(|| format!("input {import}"))?;
@@ -193,6 +194,7 @@ impl StageKind for AnalysisStage {
             if let Some(train) = &entry.train {
                 let dir = ctx.inputs.get(train).with_context(|| format!("input {train}"))?;
                 curves.push((entry.name.clone(), dir.join("train_log.jsonl")));
+                training.extend(super::train::held_out_losses(&entry.name, dir)?);
             }
         }
         let opts = AnalysisOptions {
@@ -217,6 +219,7 @@ impl StageKind for AnalysisStage {
             outcomes: &outcomes,
             figures_dir: figures.exists().then_some(figures),
             records: items,
+            training,
         };
         syco_analysis::report::write(&input, &ctx.out_dir)?;
         Ok(())

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::ops::ControlFlow;
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -229,18 +230,16 @@ impl StageKind for TrainStage {
 
     /// What the adapter learned of its own held-out data: the validation loss before the first
     /// step (the base model's) and at the kept step.
-    fn report(&self, _def: &syco_core::stage::StageDef, out_dir: &std::path::Path) -> Result<Option<Report>> {
-        let Ok(bytes) = std::fs::read(out_dir.join("training_meta.json")) else { return Ok(None) };
-        let meta: Value = serde_json::from_slice(&bytes)?;
-        let (Some(before), Some(after)) = (meta["initial_eval_loss"].as_f64(), meta["best_eval_loss"].as_f64()) else {
-            return Ok(None);
-        };
+    fn report(&self, def: &syco_core::stage::StageDef, out_dir: &std::path::Path) -> Result<Option<Report>> {
+        let Some(t) = held_out_losses(&def.id, out_dir).ok().flatten() else { return Ok(None) };
         let text = format!(
-            "held-out loss {before:.4} -> {after:.4} ({:+.1} %) at step {} of {}, on {} held-out examples",
-            100.0 * (after - before) / before,
-            meta["best_step"],
-            meta["steps"],
-            meta["val_examples"],
+            "held-out loss {:.4} -> {:.4} ({:+.1} %) at step {} of {}, on {} held-out examples",
+            t.loss_before,
+            t.loss_after,
+            100.0 * (t.loss_after - t.loss_before) / t.loss_before,
+            t.kept_step,
+            t.steps,
+            t.held_out_examples,
         );
         Ok(Some(Report { text, failed: false }))
     }
@@ -302,4 +301,23 @@ impl StageKind for CombineStage {
         ctx.log.line(&format!("combined {:?} by {}: rank {}, exact: {}", p.parts, p.method, combined.adapter.config.r, combined.exact));
         Ok(())
     }
+}
+
+/// The held-out losses a train stage recorded (`training_meta.json`); `None` when it kept no
+/// validation split or predates the record of the loss before training.
+pub(crate) fn held_out_losses(adapter: &str, train_dir: &Path) -> Result<Option<syco_analysis::report::TrainingSummary>> {
+    let path = train_dir.join("training_meta.json");
+    let meta: Value = serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?)?;
+    let (Some(before), Some(after)) = (meta["initial_eval_loss"].as_f64(), meta["best_eval_loss"].as_f64()) else {
+        return Ok(None);
+    };
+    let count = |k: &str| meta[k].as_u64().unwrap_or(0) as usize;
+    Ok(Some(syco_analysis::report::TrainingSummary {
+        adapter: adapter.to_string(),
+        held_out_examples: count("val_examples"),
+        loss_before: before,
+        loss_after: after,
+        kept_step: count("best_step"),
+        steps: count("steps"),
+    }))
 }
