@@ -5,7 +5,7 @@ use crate::load::LoadedModel;
 use crate::model::KvCache;
 use crate::rng::SplitMix64;
 use anyhow::{ensure, Result};
-use candle_core::{DType, Tensor, D};
+use candle_core::{CpuStorage, DType, Storage, Tensor, D};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,8 +293,14 @@ fn token_logprobs_batch(m: &LoadedModel, rows: &[&Vec<u32>]) -> Result<Vec<(Vec<
     let h = model.hidden(&ids, &positions, &key_mask, None, None)?;
     let logits = model.logits(&h.narrow(1, 0, t - 1)?)?; // (B, T-1, V) f32
     let vocab = logits.dim(D::Minus1)?;
-    let logits = logits.flatten_all()?.to_vec1::<f32>()?;
-    let picked = pick_logprobs(&logits, vocab, &targets);
+    // Read in place on the CPU: a copy would be another (B, T-1, V) buffer (400 MB at 16 x 128).
+    let picked = {
+        let (storage, layout) = logits.storage_and_layout();
+        match (&*storage, layout.contiguous_offsets()) {
+            (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => pick_logprobs(&v[a..b], vocab, &targets),
+            _ => pick_logprobs(&logits.flatten_all()?.to_vec1::<f32>()?, vocab, &targets),
+        }
+    };
     Ok(rows
         .iter()
         .enumerate()
