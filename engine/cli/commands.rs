@@ -44,6 +44,9 @@ pub struct GenerateArgs {
     device: String,
     #[arg(long, default_value = "f32")]
     dtype: String,
+    /// Products over the prompt: f32, or bf16 (bf16 operands, f32 sums; AMX where the CPU has it).
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
+    matmul: String,
 }
 
 /// Where `--model` points, fetched if needed into the cache's `fetched/` folder.
@@ -76,6 +79,7 @@ pub fn generate(args: &GenerateArgs, global: &GlobalOpts) -> Result<()> {
         dtype: args.dtype.clone(),
         device: args.device.clone(),
         prompt_format: "chat".into(),
+        matmul: args.matmul.clone(),
     };
     let mut m = runtime::load_path(&path, &rt)?;
     if let Some(dir) = &args.adapter {

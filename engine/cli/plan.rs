@@ -31,6 +31,11 @@ pub struct ModelSpec {
     /// literal prompt strings (Llama-2 `[INST]` markup written by hand, `<s>` included).
     #[serde(default = "chat")]
     pub prompt_format: String,
+    /// "f32", or "bf16": evaluation's products over whole sequences (scoring, prompt prefill)
+    /// take bf16 operands with f32 sums (AMX tiles on CPUs that have them). Training and
+    /// decoding steps are unaffected.
+    #[serde(default = "f32")]
+    pub matmul: String,
 }
 
 /// `[datasets.NAME]`
@@ -197,6 +202,9 @@ impl Planner<'_> {
             }
             if !matches!(spec.dtype.as_str(), "f32" | "bf16" | "f16") {
                 return Err(self.m.error(&["model", &name, "dtype"], "expected \"f32\", \"bf16\" or \"f16\""));
+            }
+            if !matches!(spec.matmul.as_str(), "f32" | "bf16") {
+                return Err(self.m.error(&["model", &name, "matmul"], "expected \"f32\" or \"bf16\""));
             }
             self.stage(format!("model/{name}"), "model", json!({ "source": spec.source }), vec![], None, None, &origin);
             self.models.insert(name, spec);
@@ -410,7 +418,7 @@ impl Planner<'_> {
                     "limit": spec.limit,
                     "max_new_tokens": spec.max_new_tokens.get(task),
                     "seed": spec.seed.unwrap_or(experiment_seed(self.m)),
-                    "model": model_runtime(&model),
+                    "model": inference_runtime(&model),
                 });
                 let respond = format!("respond/{name}/{task}");
                 self.stage(respond.clone(), "respond", respond_params, inputs, Some(&model.device), None, &["eval"]);
@@ -532,6 +540,16 @@ fn experiment_seed(m: &Manifest) -> u64 {
 /// What a stage needs to know about how to load and drive a model (part of its key).
 fn model_runtime(m: &ModelSpec) -> Value {
     json!({ "chat_template": m.chat_template, "dtype": m.dtype, "device": m.device, "prompt_format": m.prompt_format })
+}
+
+/// `model_runtime` for an evaluation: with `matmul` when it is not the default, so that
+/// manifests without it keep their stage keys (and training never depends on it).
+fn inference_runtime(m: &ModelSpec) -> Value {
+    let mut v = model_runtime(m);
+    if m.matmul != "f32" {
+        v["matmul"] = json!(m.matmul);
+    }
+    v
 }
 
 /// `[defaults.X]` overlaid by an adapter's own `X` table, key by key.

@@ -22,6 +22,13 @@ pub struct ModelRuntime {
     pub dtype: String,
     pub device: String,
     pub prompt_format: String,
+    /// "f32" or "bf16" (`Llama::set_bf16_products`); absent in training stages' params.
+    #[serde(default = "default_matmul")]
+    pub matmul: String,
+}
+
+fn default_matmul() -> String {
+    "f32".into()
 }
 
 impl ModelRuntime {
@@ -95,7 +102,12 @@ pub fn load_model(ctx: &StageCtx, rt: &ModelRuntime) -> Result<Loaded> {
 /// Load a model file or folder with the given runtime settings.
 pub fn load_path(path: &Path, rt: &ModelRuntime) -> Result<Loaded> {
     let device = syco_ml::device_from_str(&rt.device)?;
-    let lm = LoadedModel::load(path, &device, dtype(&rt.dtype)?).with_context(|| format!("loading {}", path.display()))?;
+    let mut lm = LoadedModel::load(path, &device, dtype(&rt.dtype)?).with_context(|| format!("loading {}", path.display()))?;
+    match rt.matmul.as_str() {
+        "f32" => {}
+        "bf16" => lm.model.set_bf16_products(true)?,
+        other => bail!("unknown matmul `{other}`: expected f32 or bf16"),
+    }
     let chat = chat_template(rt, &lm)?;
     Ok(Loaded { lm, chat, name: model_name(path) })
 }

@@ -3,9 +3,11 @@ on the same GGUF, 2 threads. Generation: seeded random 32-token prompts + exactl
 greedy, batch 1 and 16; scoring: 16 x 128 tokens, forward + log_softmax + gather.
 
   python3 -m venv /tmp/hf && /tmp/hf/bin/pip install torch transformers gguf
-  /tmp/hf/bin/python engine/ml/bench/bench_transformers.py MODEL.gguf [runs]
+  /tmp/hf/bin/python engine/ml/bench/bench_transformers.py MODEL.gguf [runs] [bf16]
 
-Prints one JSON line per measure (median, min, max over `runs`, after one warm-up).
+Prints one JSON line per measure (median, min, max over `runs`, after one warm-up). With `bf16`
+it also scores under torch.autocast(cpu, bfloat16) (oneDNN's AMX kernels on CPUs that have
+them): the peer of syco's `dense-bf16` path, with how far its log-probs are from f32's.
 """
 import json
 import os
@@ -62,6 +64,19 @@ def main():
             score()
             rates.append(16 * 128 / (time.perf_counter() - t))
         summary("transformers", "score_16x128_tok_s", rates)
+        if "bf16" in sys.argv[3:]:
+            exact = score()
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                fast = score()  # warm-up
+                rates = []
+                for _ in range(runs):
+                    t = time.perf_counter()
+                    score()
+                    rates.append(16 * 128 / (time.perf_counter() - t))
+            summary("transformers-bf16", "score_16x128_tok_s", rates)
+            diff = (fast.float() - exact).abs()
+            print(json.dumps({"path": "transformers-bf16", "measure": "score_logprob_vs_f32",
+                              "mean_abs": round(diff.mean().item(), 5), "max_abs": round(diff.max().item(), 5)}), flush=True)
 
 
 if __name__ == "__main__":

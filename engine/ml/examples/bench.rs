@@ -2,10 +2,12 @@
 //! tokens, greedy) and log-likelihood scoring (16 x 128), for the quantised and dense paths.
 //! Prompts are seeded random token ids, like the PyTorch peer script.
 //!
-//!   cargo run --release -p syco-ml --example bench -- [GGUF] [runs] [quantized|dense-f32|dense-f32-noblocks] [b1|b16|score]
+//!   cargo run --release -p syco-ml --example bench -- [GGUF] [runs] [quantized|dense-f32|dense-bf16|dense-f32-noblocks] [b1|b16|score]
 //!
 //! `dense-f32-noblocks` is the dense path without the GGUF blocks kept beside it (every product
-//! in f32); it runs only when named.
+//! in f32); it runs only when named. `dense-bf16` is the dense path with whole-sequence products
+//! (prefill, scoring) in bf16 with f32 sums (`Llama::set_bf16_products`); it also prints how far
+//! its scores are from the f32 path's on the scoring input.
 
 use candle_core::{DType, Device};
 use std::time::Instant;
@@ -37,6 +39,7 @@ fn main() -> anyhow::Result<()> {
     let paths = [
         ("quantized", WeightFormat::Quantized),
         ("dense-f32", WeightFormat::Dense(DType::F32)),
+        ("dense-bf16", WeightFormat::Dense(DType::F32)),
         ("dense-f32-noblocks", WeightFormat::Dense(DType::F32)),
     ];
     for (label, format) in paths {
@@ -47,6 +50,9 @@ fn main() -> anyhow::Result<()> {
         let mut m = LoadedModel::load_with(std::path::Path::new(&path), &dev, format)?;
         if label == "dense-f32-noblocks" {
             m.model.drop_weight_blocks();
+        }
+        if label == "dense-bf16" {
+            m.model.set_bf16_products(true)?;
         }
         println!("{{\"path\":\"{label}\",\"measure\":\"load_s\",\"value\":{:.3}}}", t0.elapsed().as_secs_f64());
         let vocab = m.model.config().vocab_size as u32;
@@ -80,6 +86,16 @@ fn main() -> anyhow::Result<()> {
         }
         let (med, lo, hi) = median(rates);
         println!("{{\"path\":\"{label}\",\"measure\":\"score_16x128_tok_s\",\"median\":{med:.1},\"min\":{lo:.1},\"max\":{hi:.1},\"runs\":{runs}}}");
+        if m.model.bf16_products() {
+            let fast: Vec<f32> = token_logprobs(&m, &seqs, 16)?.concat();
+            m.model.set_bf16_products(false)?;
+            let exact: Vec<f32> = token_logprobs(&m, &seqs, 16)?.concat();
+            let diffs: Vec<f64> = fast.iter().zip(&exact).map(|(a, b)| (a - b).abs() as f64).collect();
+            let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+            let max = diffs.iter().cloned().fold(0.0, f64::max);
+            let (sf, se): (f64, f64) = (fast.iter().map(|&v| v as f64).sum(), exact.iter().map(|&v| v as f64).sum());
+            println!("{{\"path\":\"{label}\",\"measure\":\"score_logprob_vs_f32\",\"mean_abs\":{mean:.5},\"max_abs\":{max:.5},\"sum_bf16\":{sf:.3},\"sum_f32\":{se:.3}}}");
+        }
     }
     Ok(())
 }

@@ -291,7 +291,7 @@ fn token_logprobs_batch(m: &LoadedModel, rows: &[&Vec<u32>]) -> Result<Vec<(Vec<
     let ids = Tensor::from_vec(flat, (b, t), dev)?;
     let positions: Vec<Vec<u32>> = (0..b).map(|_| (0..t as u32).collect()).collect();
     let h = model.hidden(&ids, &positions, &key_mask, None, None)?;
-    let logits = model.logits(&h.narrow(1, 0, t - 1)?)?; // (B, T-1, V) f32
+    let logits = model.sequence_logits(&h.narrow(1, 0, t - 1)?)?; // (B, T-1, V) f32
     let vocab = logits.dim(D::Minus1)?;
     // Read in place on the CPU: a copy would be another (B, T-1, V) buffer (400 MB at 16 x 128).
     let picked = {
@@ -317,21 +317,89 @@ fn token_logprobs_batch(m: &LoadedModel, rows: &[&Vec<u32>]) -> Result<Vec<(Vec<
 /// 400 MB each for 16 x 128 tokens of a 49k vocabulary.
 fn pick_logprobs(logits: &[f32], vocab: usize, targets: &[u32]) -> Vec<(f32, bool)> {
     use rayon::prelude::*;
-    logits
-        .par_chunks(vocab)
-        .zip(targets)
-        .map(|(row, &target)| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            // Summed in f64: 49k terms in f32 can lose the last few digits.
-            let sum: f64 = row.iter().map(|&x| ((x - max).exp()) as f64).sum();
-            let picked = row[target as usize];
-            (picked - (sum.ln() as f32 + max), picked >= max)
-        })
-        .collect()
+    logits.par_chunks(vocab).zip(targets).map(|(row, &target)| log_softmax_at(row, target as usize)).collect()
+}
+
+/// Log-softmax of `row` at `target`, and whether `target` holds the maximum.
+fn log_softmax_at(row: &[f32], target: usize) -> (f32, bool) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F.
+        return unsafe { log_softmax_at_avx512(row, target) };
+    }
+    log_softmax_at_portable(row, target)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn log_softmax_at_avx512(row: &[f32], target: usize) -> (f32, bool) {
+    log_softmax_at_portable(row, target)
+}
+
+/// Lanes of the max and sum loops: plain arithmetic over fixed arrays, which LLVM turns into
+/// vector code (16 lanes under AVX-512) where a libm `exp` call per element would not.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn log_softmax_at_portable(row: &[f32], target: usize) -> (f32, bool) {
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    let mut lane_max = [f32::NEG_INFINITY; LANES];
+    for c in chunks.clone() {
+        for j in 0..LANES {
+            lane_max[j] = if c[j] > lane_max[j] { c[j] } else { lane_max[j] };
+        }
+    }
+    let max = lane_max.iter().chain(tail).copied().fold(f32::NEG_INFINITY, f32::max);
+    // Summed in f64: 49k terms in f32 can lose the last few digits.
+    let mut lane_sum = [0f64; LANES];
+    for c in chunks {
+        for j in 0..LANES {
+            lane_sum[j] += exp_nonpositive(c[j] - max) as f64;
+        }
+    }
+    let sum: f64 = lane_sum.iter().sum::<f64>() + tail.iter().map(|&x| exp_nonpositive(x - max) as f64).sum::<f64>();
+    let picked = row[target];
+    (picked - (sum.ln() as f32 + max), picked >= max)
+}
+
+/// `exp(x)` for `x <= 0` in f32 without a libm call (Cephes' expf: x = n ln 2 + r, |r| <= ln2/2,
+/// exp(r) by a degree-7 polynomial, 2^n put into the exponent bits); within 2 ulp of the exact
+/// value, 0 below -87.3 (where f32 underflows anyway).
+#[inline(always)]
+fn exp_nonpositive(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding and subtracting it rounds to an integer
+    let x = if x < -87.3 { -87.3 } else { x };
+    let n = (x * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let p = ((((1.987_569_2e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 0.166_666_65) * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let v = e * scale;
+    if x <= -87.3 {
+        0.0
+    } else {
+        v
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn exp_nonpositive_is_within_two_ulp_of_exp() {
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let x = -87.0 * i as f32 / 200_000.0;
+            let want = (x as f64).exp();
+            let got = super::exp_nonpositive(x) as f64;
+            worst = worst.max((got - want).abs() / want);
+        }
+        assert!(worst < 2.0 * f32::EPSILON as f64, "relative error {worst}");
+        assert_eq!(super::exp_nonpositive(0.0), 1.0);
+        assert_eq!(super::exp_nonpositive(-100.0), 0.0);
+        assert_eq!(super::exp_nonpositive(f32::NEG_INFINITY), 0.0);
+    }
+
     use super::*;
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod allocator;
 mod autograd;
+mod bf16mm;
 mod backward;
 pub mod chat;
 pub mod config;

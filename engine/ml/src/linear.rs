@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::autograd::{self, GradSink, LoraTerm};
+use crate::bf16mm::{self, Bf16Weight};
 use crate::gemv;
 use crate::qgemv::{self, QBlocks};
 use crate::rng::dropout_mask;
@@ -59,6 +60,9 @@ impl LoraPair {
 pub(crate) enum Grad<'a> {
     /// Inference: no graph at all.
     None,
+    /// Inference over whole sequences in a model switched to bf16 products: no graph, and
+    /// projections that keep a `bf16` weight multiply with bf16 operands and f32 sums.
+    NoneBf16,
     /// candle's graph of composed ops: `backward()` returns every gradient.
     Graph,
     /// Each projection is one explicit node; LoRA gradients are put into the sink.
@@ -67,7 +71,7 @@ pub(crate) enum Grad<'a> {
 
 impl Grad<'_> {
     pub fn records(&self) -> bool {
-        !matches!(self, Grad::None)
+        !matches!(self, Grad::None | Grad::NoneBf16)
     }
 }
 
@@ -80,6 +84,19 @@ pub(crate) struct Proj {
     /// products with a few rows (decoding) stream these instead of the f32 weights. Dropped
     /// when the base weight changes (merge).
     pub blocks: Option<Arc<QBlocks>>,
+    /// The base weight packed for bf16 products (`Llama::set_bf16_products`); used by
+    /// `Grad::NoneBf16` passes only. Repacked when the base weight changes.
+    pub bf16: Option<Arc<Bf16Weight>>,
+}
+
+/// The bf16 products of `x` with every projection's base weight, when the pass asks for them
+/// and every projection has a packed weight; `None` otherwise.
+fn bf16_products(projs: &[&Proj], x: &Tensor, grad: Grad) -> candle_core::Result<Option<Vec<Tensor>>> {
+    if !matches!(grad, Grad::NoneBf16) {
+        return Ok(None);
+    }
+    let Some(ws) = projs.iter().map(|p| p.bf16.as_deref()).collect::<Option<Vec<_>>>() else { return Ok(None) };
+    bf16mm::matmul_t_many(x, &ws)
 }
 
 /// `x` (..., in) times the blocks' weightᵀ when `x` is a few untracked f32 rows, else `None`.
@@ -158,7 +175,7 @@ fn dropout_mask_for(x: &Tensor, pair: Option<&LoraPair>, dropout: Option<u64>) -
 
 impl Proj {
     pub fn dense(w: Tensor, bias: Option<Tensor>) -> Self {
-        Proj { base: BaseWeight::Dense(w), bias, loras: HashMap::new(), blocks: None }
+        Proj { base: BaseWeight::Dense(w), bias, loras: HashMap::new(), blocks: None, bf16: None }
     }
 
     /// `active` names the adapter to apply, unless it is merged into the base already.
@@ -174,28 +191,37 @@ impl Proj {
         }
         let y = match &self.base {
             BaseWeight::Dense(w) if grad.records() => autograd::frozen_linear(x, w)?,
-            base => base_matmul_t(x, base, self.blocks.as_deref())?,
+            base => match bf16_products(&[self], x, grad)? {
+                Some(mut ys) => ys.remove(0),
+                None => base_matmul_t(x, base, self.blocks.as_deref())?,
+            },
         };
         self.add_bias_and_lora(x, y, pair, mask, grad)
     }
 
-    /// `forward` of several projections of the same input. When the input is a few untracked
-    /// f32 rows (decoding) and every projection keeps GGUF blocks, their base products are one
-    /// pass over the blocks (one hand-off to the thread pool instead of one per projection).
+    /// `forward` of several projections of the same input. In a bf16 pass the input is rounded
+    /// once for all of them; when it is a few untracked f32 rows (decoding) and every
+    /// projection keeps GGUF blocks, their base products are one pass over the blocks (one
+    /// hand-off to the thread pool instead of one per projection).
     pub fn forward_many(projs: &[&Proj], x: &Tensor, active: Option<&str>, dropout: impl Fn(usize) -> Option<u64>, grad: Grad) -> Result<Vec<Tensor>> {
         let blocks: Option<Vec<&QBlocks>> = projs.iter().map(|p| p.blocks.as_deref()).collect();
-        if let (false, Some(blocks)) = (grad.records(), blocks) {
-            if let Some(bases) = blocks_matmul_t_many(x, &blocks)? {
-                return projs
-                    .iter()
-                    .zip(bases)
-                    .enumerate()
-                    .map(|(j, (p, y))| {
-                        let pair = active.and_then(|name| p.loras.get(name));
-                        p.add_bias_and_lora(x, y, pair, dropout_mask_for(x, pair, dropout(j))?, grad)
-                    })
-                    .collect();
-            }
+        let bases = match bf16_products(projs, x, grad)? {
+            Some(ys) => Some(ys),
+            None => match (grad.records(), blocks) {
+                (false, Some(blocks)) => blocks_matmul_t_many(x, &blocks)?,
+                _ => None,
+            },
+        };
+        if let Some(bases) = bases {
+            return projs
+                .iter()
+                .zip(bases)
+                .enumerate()
+                .map(|(j, (p, y))| {
+                    let pair = active.and_then(|name| p.loras.get(name));
+                    p.add_bias_and_lora(x, y, pair, dropout_mask_for(x, pair, dropout(j))?, grad)
+                })
+                .collect();
         }
         projs.iter().enumerate().map(|(j, p)| p.forward(x, active, dropout(j), grad)).collect()
     }
@@ -229,6 +255,9 @@ impl Proj {
         };
         let delta = (pair.delta()?.to_dtype(DType::F32)? * sign)?;
         let merged = (w.to_dtype(DType::F32)? + delta)?.to_dtype(w.dtype())?;
+        if self.bf16.is_some() {
+            self.bf16 = Bf16Weight::pack_for_cpu(&merged)?.map(Arc::new);
+        }
         self.base = BaseWeight::Dense(merged.detach());
         self.blocks = None;
         Ok(())

@@ -220,7 +220,7 @@ fn load_gguf(path: &Path, device: &Device, format: WeightFormat) -> Result<Loade
                 WeightFormat::Quantized => quant(w)?,
                 WeightFormat::Dense(_) => BaseWeight::Dense(dense(&w)?),
             };
-            projs.push(Proj { base, bias, loras: Default::default(), blocks });
+            projs.push(Proj { base, bias, loras: Default::default(), blocks, bf16: None });
         }
         layers.push(Layer {
             input_norm: dense(&qt(&format!("blk.{i}.attn_norm.weight"))?)?,

@@ -7,6 +7,7 @@
 //! - inference (`train = false`): the fast fused kernels, a KV cache and quantised matmuls.
 
 use crate::config::LlamaConfig;
+use crate::bf16mm::{self, Bf16Weight};
 use crate::linear::{base_matmul_t, blocks_matmul_t, matmul_t, BaseWeight, Grad, LoraPair, Proj};
 use crate::qgemv::QBlocks;
 use std::sync::Arc;
@@ -116,6 +117,8 @@ pub struct Llama {
     pub(crate) lm_head: Option<BaseWeight>,
     /// The head's GGUF blocks (the embedding's when tied), for few-row inference products.
     pub(crate) head_blocks: Option<Arc<QBlocks>>,
+    /// The head packed for bf16 products, present while the model is switched to them.
+    pub(crate) head_bf16: Option<Arc<Bf16Weight>>,
     pub(crate) inv_freq: Tensor,
     pub(crate) adapters: HashMap<String, LoraConfig>,
     pub(crate) active: Option<String>,
@@ -225,6 +228,7 @@ impl Llama {
             norm,
             lm_head,
             head_blocks: None,
+            head_bf16: None,
             inv_freq,
             adapters: HashMap::new(),
             active: None,
@@ -257,6 +261,37 @@ impl Llama {
         }
     }
 
+    /// Switches inference over whole sequences (scoring, prompt prefill) to bf16 products with
+    /// f32 sums (`bf16mm`: AMX tiles on CPUs that have them), or back to f32. Decoding steps and
+    /// training are unaffected. Packs every dense base weight once (half the size of its f32).
+    pub fn set_bf16_products(&mut self, on: bool) -> Result<()> {
+        let pack = |w: &Tensor| -> Result<Option<Arc<Bf16Weight>>> {
+            Ok(match on && w.device().is_cpu() && w.dtype() == DType::F32 {
+                true => Bf16Weight::pack_for_cpu(w)?.map(Arc::new),
+                false => None,
+            })
+        };
+        for l in &mut self.layers {
+            for p in &mut l.projs {
+                p.bf16 = match &p.base {
+                    BaseWeight::Dense(w) => pack(w)?,
+                    BaseWeight::Quant(..) => None,
+                };
+            }
+        }
+        self.head_bf16 = match &self.lm_head {
+            None => pack(&self.embed)?,
+            Some(BaseWeight::Dense(w)) => pack(w)?,
+            Some(BaseWeight::Quant(..)) => None,
+        };
+        Ok(())
+    }
+
+    /// Whether whole-sequence inference uses bf16 products (`set_bf16_products`).
+    pub fn bf16_products(&self) -> bool {
+        self.head_bf16.is_some() || self.layers.iter().any(|l| l.projs.iter().any(|p| p.bf16.is_some()))
+    }
+
     /// True when some base weights are kept in GGUF quantised blocks (inference only).
     pub fn is_quantized(&self) -> bool {
         self.layers.iter().any(|l| l.projs.iter().any(|p| p.base.is_quantized()))
@@ -281,7 +316,7 @@ impl Llama {
         let hidden = self.hidden(ids, &positions, &key_mask, None, train)?;
         match train {
             Some(_) => self.logits_train(&hidden),
-            None => self.logits(&hidden),
+            None => self.sequence_logits(&hidden),
         }
     }
 
@@ -297,6 +332,18 @@ impl Llama {
             Some(base) => base_matmul_t(hidden, base, self.head_blocks.as_deref())?,
         };
         Ok(y.to_dtype(DType::F32)?)
+    }
+
+    /// Logits of hidden states of whole sequences (scoring): bf16 products when the model is
+    /// switched to them, whatever the number of rows, so a sequence scores the same alone or
+    /// batched; else as `logits`.
+    pub fn sequence_logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        if let Some(w) = &self.head_bf16 {
+            if let Some(mut ys) = bf16mm::matmul_t_many(hidden, &[w])? {
+                return Ok(ys.remove(0));
+            }
+        }
+        self.logits(hidden)
     }
 
     /// Logits on the training path: the head is frozen explicitly, so the backward computes no
@@ -324,7 +371,12 @@ impl Llama {
         cache: Option<&mut KvCache>,
         train: Option<u64>,
     ) -> Result<Tensor> {
-        let grad = if train.is_some() { Grad::Graph } else { Grad::None };
+        let grad = match train {
+            Some(_) => Grad::Graph,
+            // Decoding steps (one token per sequence) stay on the f32 / GGUF-block kernels.
+            None if ids.dim(1)? > 1 && self.bf16_products() => Grad::NoneBf16,
+            None => Grad::None,
+        };
         self.hidden_pass(ids, positions, key_mask, cache, Pass { dropout: train, grad })
     }
 

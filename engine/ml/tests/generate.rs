@@ -132,3 +132,36 @@ fn sharded_safetensors_load_like_a_single_file() {
     let b = m.model.forward(&ids, None, false).unwrap();
     assert_eq!((a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap(), 0.0);
 }
+
+/// With bf16 products, scoring is close to f32 (operands rounded to 8 significant bits), a
+/// sequence scores the same alone or batched (every output element is computed the same way
+/// whatever the rows), generation still runs, and switching back restores f32 exactly.
+#[test]
+fn bf16_products_score_close_to_f32_and_batching_does_not_change_them() {
+    let (_d, mut m) = load(5);
+    let pairs: Vec<(String, String)> = vec![
+        ("w5 w9 w13".into(), " w4".into()),
+        ("w7".into(), " w8 w9 w10".into()),
+        ("w20 w21 w22 w23 w24".into(), " w25 w26".into()),
+        ("w40 w41".into(), " w42".into()),
+    ];
+    let exact = loglik(&m, &pairs, 4).unwrap();
+    m.model.set_bf16_products(true).unwrap();
+    assert!(m.model.bf16_products());
+    let one = loglik(&m, &pairs, 1).unwrap();
+    let four = loglik(&m, &pairs, 4).unwrap();
+    for ((a, b), e) in one.iter().zip(&four).zip(&exact) {
+        assert!((a.cont_sum - b.cont_sum).abs() < 1e-5 && (a.ctx_sum - b.ctx_sum).abs() < 1e-5, "{a:?} {b:?}");
+        let rel = (a.cont_sum - e.cont_sum).abs() / e.cont_sum.abs();
+        assert!(rel < 2e-2, "bf16 {a:?} vs f32 {e:?}");
+        assert!(a.cont_sum != e.cont_sum, "bf16 products should round something");
+    }
+    let cfg = GenerationConfig { max_new_tokens: 6, batch_size: 4, ..Default::default() };
+    assert_eq!(generate(&m, &prompts(), &cfg).unwrap().len(), 4);
+    m.model.set_bf16_products(false).unwrap();
+    assert!(!m.model.bf16_products());
+    let back = loglik(&m, &pairs, 4).unwrap();
+    for (a, e) in back.iter().zip(&exact) {
+        assert_eq!(a.cont_sum, e.cont_sum);
+    }
+}

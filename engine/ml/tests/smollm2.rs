@@ -107,3 +107,22 @@ fn weight_blocks_match_dense_weights() {
     eprintln!("{a:?}");
     assert_eq!(a, b);
 }
+
+/// bf16 products (scoring and prompt prefill) on the real model: the last logits of a chat
+/// prompt stay close to f32's and the greedy answer still names Paris.
+#[test]
+fn bf16_products_keep_the_answer() {
+    let Some(path) = gguf() else { return };
+    let dev = Device::Cpu;
+    let exact = LoadedModel::load(&path, &dev, DType::F32).unwrap();
+    let mut fast = LoadedModel::load(&path, &dev, DType::F32).unwrap();
+    fast.model.set_bf16_products(true).unwrap();
+    let ids = fast.tokenizer.encode("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n").unwrap();
+    let (max, mean) = diffs(&our_last_logits(&fast, &ids), &our_last_logits(&exact, &ids));
+    eprintln!("bf16 vs f32 products, {} tokens: max |Δlogit| {max:.2e}, mean {mean:.2e}", ids.len());
+    assert!(max < 0.6 && mean < 0.08, "max {max} mean {mean}");
+    let prompt = fast.chat.render(&[ChatMessage { role: "user".into(), content: "What is the capital of France?".into() }], true).unwrap();
+    let cfg = GenerationConfig { max_new_tokens: 24, ..Default::default() };
+    let out = generate(&fast, &[prompt], &cfg).unwrap();
+    assert!(out[0].contains("Paris"), "{out:?}");
+}

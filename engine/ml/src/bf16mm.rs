@@ -1,0 +1,492 @@
+//! `y = x Wᵀ` with bf16 operands and f32 sums, for inference passes over whole sequences
+//! (scoring, prompt prefill), where the f32 GEMM is compute-bound.
+//!
+//! The product of two bf16 values is exact in f32, so the result equals the f32 product of the
+//! operands rounded to bf16 (to nearest, ties to even), up to the order of the float summation.
+//! On CPUs with AMX (Intel Xeon since Sapphire Rapids) the products run on the tile unit, one
+//! 16 x 16 x 32 multiply per `tdpbf16ps`; elsewhere the same rounded operands go through
+//! candle's f32 GEMM, so a manifest gives the same numbers on every CPU up to summation order.
+//! Every output element is computed the same way whatever the number of rows, so a sequence
+//! scores the same batched or alone.
+//!
+//! AMX layout: a weight (out, in) is packed once into 1 KB tiles of 16 output columns by 32
+//! inputs; tile row r holds inputs 2r and 2r+1 of each of the 16 columns (the pairs
+//! `tdpbf16ps` multiplies). Activations are rounded per call into a row-major bf16 matrix whose
+//! rows are padded to a multiple of 32 with zeros. Each task computes 32 x 32 blocks of the
+//! output in four accumulator tiles, two activation tiles and two weight tiles.
+use candle_core::{CpuStorage, DType, Storage, Tensor};
+use rayon::prelude::*;
+use std::sync::OnceLock;
+
+/// Inputs per tile (and per weight block along `in`).
+const TK: usize = 32;
+/// Rows and columns of an output tile.
+const TN: usize = 16;
+/// u16 elements in one packed weight tile.
+const TILE: usize = TK * TN;
+/// Packed weight bytes one parallel task multiplies: its columns' panel stays in L2 (2 MB per
+/// core on Sapphire Rapids) while the task's row blocks pass over it.
+const TASK_WEIGHT_BYTES: usize = 1 << 20;
+/// Tasks per thread at least, splitting rows too when the columns give fewer (load balance).
+const TASKS_PER_THREAD: usize = 2;
+
+/// A frozen weight (out, in) ready for bf16 products.
+pub(crate) struct Bf16Weight {
+    out_dim: usize,
+    in_dim: usize,
+    packing: Packing,
+}
+
+enum Packing {
+    /// AMX tiles: `(ceil(out/16)) * k_blocks` tiles, column block-major.
+    Tiles { k_blocks: usize, data: Vec<u16> },
+    /// The weight with every element rounded to bf16, kept in f32 for candle's GEMM.
+    Rounded(Tensor),
+}
+
+impl std::fmt::Debug for Bf16Weight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = match self.packing {
+            Packing::Tiles { .. } => "amx",
+            Packing::Rounded(_) => "rounded f32",
+        };
+        write!(f, "Bf16Weight({}x{}, {how})", self.out_dim, self.in_dim)
+    }
+}
+
+/// Round to the nearest bf16, ties to even (NaN stays NaN).
+#[inline(always)]
+fn bf16_bits(v: f32) -> u16 {
+    let b = v.to_bits();
+    let rounded = ((b as u64 + 0x7fff + ((b >> 16) & 1) as u64) >> 16) as u16;
+    if v.is_nan() {
+        ((b >> 16) as u16) | 0x40
+    } else {
+        rounded
+    }
+}
+
+#[inline(always)]
+fn round_to_bf16(v: f32) -> f32 {
+    f32::from_bits((bf16_bits(v) as u32) << 16)
+}
+
+/// Whether this process may use AMX bf16 tiles (CPU support, and the kernel's permission to
+/// use the tile state, which Linux grants per process on request).
+pub(crate) fn amx_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(amx::request)
+}
+
+/// Runs `f` on the elements of a contiguous f32 CPU tensor; `None` for any other tensor.
+fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+    let (s, l) = t.storage_and_layout();
+    match (&*s, l.contiguous_offsets()) {
+        (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => Some(f(&v[a..b])),
+        _ => None,
+    }
+}
+
+impl Bf16Weight {
+    /// Packs a 2-D f32 CPU weight (out, in): AMX tiles when `tiles`, else rounded f32.
+    pub fn pack(w: &Tensor, tiles: bool) -> candle_core::Result<Option<Self>> {
+        let (out_dim, in_dim) = w.dims2()?;
+        let w = w.contiguous()?;
+        let packed = with_f32(&w, |wv| Self::pack_slice(wv, out_dim, in_dim, tiles));
+        let Some(packing) = packed else { return Ok(None) };
+        let packing = packing?;
+        let packing = match packing {
+            Packing::Rounded(t) => Packing::Rounded(t.to_device(w.device())?),
+            tiles => tiles,
+        };
+        Ok(Some(Bf16Weight { out_dim, in_dim, packing }))
+    }
+
+    fn pack_slice(wv: &[f32], out_dim: usize, in_dim: usize, tiles: bool) -> candle_core::Result<Packing> {
+        Ok(if tiles {
+            let k_blocks = in_dim.div_ceil(TK);
+            let col_blocks = out_dim.div_ceil(TN);
+            let mut data = vec![0u16; col_blocks * k_blocks * TILE];
+            data.par_chunks_mut(k_blocks * TILE).enumerate().for_each(|(nb, tiles)| {
+                for (kb, tile) in tiles.chunks_mut(TILE).enumerate() {
+                    for n in 0..TN.min(out_dim.saturating_sub(nb * TN)) {
+                        let row = &wv[(nb * TN + n) * in_dim..(nb * TN + n + 1) * in_dim];
+                        for k in 0..TK.min(in_dim - kb * TK) {
+                            tile[(k / 2) * 2 * TN + n * 2 + k % 2] = bf16_bits(row[kb * TK + k]);
+                        }
+                    }
+                }
+            });
+            Packing::Tiles { k_blocks, data }
+        } else {
+            let rounded: Vec<f32> = wv.iter().map(|&v| round_to_bf16(v)).collect();
+            Packing::Rounded(Tensor::from_vec(rounded, (out_dim, in_dim), &candle_core::Device::Cpu)?)
+        })
+    }
+
+    /// Packs for this CPU: AMX tiles when it has them.
+    pub fn pack_for_cpu(w: &Tensor) -> candle_core::Result<Option<Self>> {
+        Self::pack(w, amx_available())
+    }
+}
+
+/// `x` (..., in) f32 on the CPU times each weightᵀ (all of the same `in`); `None` when `x` is
+/// not an untracked f32 CPU tensor.
+pub(crate) fn matmul_t_many(x: &Tensor, ws: &[&Bf16Weight]) -> candle_core::Result<Option<Vec<Tensor>>> {
+    let dims = x.dims().to_vec();
+    let in_dim = *dims.last().unwrap_or(&0);
+    if x.dtype() != DType::F32 || x.track_op() || !x.device().is_cpu() || ws.iter().any(|w| w.in_dim != in_dim) {
+        return Ok(None);
+    }
+    let rows = x.elem_count() / in_dim.max(1);
+    let x2 = x.reshape((rows, in_dim))?.contiguous()?;
+    let shape = |w: &Bf16Weight| {
+        let mut d = dims.clone();
+        *d.last_mut().unwrap() = w.out_dim;
+        d
+    };
+    if ws.iter().all(|w| matches!(w.packing, Packing::Tiles { .. })) && amx_available() {
+        let a = ActivationTiles::new(&x2, rows, in_dim)?;
+        return Ok(Some(
+            ws.iter()
+                .map(|w| Tensor::from_vec(a.times(w), shape(w), x.device()))
+                .collect::<candle_core::Result<_>>()?,
+        ));
+    }
+    let xr = x2.to_dtype(DType::BF16)?.to_dtype(DType::F32)?;
+    let ys = ws.iter().map(|w| {
+        let wr = match &w.packing {
+            Packing::Rounded(t) => t.clone(),
+            Packing::Tiles { .. } => unpack_tiles(w, x.device())?,
+        };
+        xr.matmul(&wr.t()?)?.reshape(shape(w))
+    });
+    Ok(Some(ys.collect::<candle_core::Result<_>>()?))
+}
+
+/// The rounded f32 weight back from its tiles (a CPU without AMX reading tiles packed on one
+/// with; only tests and odd set-ups get here).
+fn unpack_tiles(w: &Bf16Weight, dev: &candle_core::Device) -> candle_core::Result<Tensor> {
+    let Packing::Tiles { k_blocks, data } = &w.packing else { unreachable!("called on tiles") };
+    let mut out = vec![0f32; w.out_dim * w.in_dim];
+    for o in 0..w.out_dim {
+        for i in 0..w.in_dim {
+            let tile = &data[((o / TN) * k_blocks + i / TK) * TILE..][..TILE];
+            let (n, k) = (o % TN, i % TK);
+            out[o * w.in_dim + i] = f32::from_bits((tile[(k / 2) * 2 * TN + n * 2 + k % 2] as u32) << 16);
+        }
+    }
+    Tensor::from_vec(out, (w.out_dim, w.in_dim), dev)
+}
+
+/// Activations rounded to bf16 in tiles of 16 rows by 32 inputs (1 KB each, row-block-major),
+/// rows padded to a multiple of 32 and inputs to a multiple of 32 with zeros. Contiguous tiles
+/// load ~20 % faster than 16 rows strided across the matrix.
+struct ActivationTiles {
+    rows: usize,
+    padded_rows: usize,
+    k_blocks: usize,
+    data: Vec<u16>,
+}
+
+impl ActivationTiles {
+    fn new(x: &Tensor, rows: usize, in_dim: usize) -> candle_core::Result<Self> {
+        let k_blocks = in_dim.div_ceil(TK);
+        let padded_rows = rows.div_ceil(2 * TN) * 2 * TN;
+        let mut data = vec![0u16; padded_rows * k_blocks * TK];
+        with_f32(x, |xv| {
+            // One task per 16-row block: round each row once, then scatter it into its tiles.
+            data.par_chunks_mut(TN * k_blocks * TK).zip(xv.par_chunks(TN * in_dim)).for_each(|(tiles, src)| {
+                let mut row = vec![0u16; k_blocks * TK];
+                for (r, s) in src.chunks(in_dim).enumerate() {
+                    round_row(s, &mut row[..in_dim]);
+                    for (kb, part) in row.chunks(TK).enumerate() {
+                        tiles[kb * TILE + r * TK..][..TK].copy_from_slice(part);
+                    }
+                }
+            })
+        })
+        .ok_or_else(|| candle_core::Error::Msg("bf16 products need a contiguous f32 CPU input".into()))?;
+        Ok(ActivationTiles { rows, padded_rows, k_blocks, data })
+    }
+
+    /// `self` times `w`ᵀ, (rows, out) row-major.
+    fn times(&self, w: &Bf16Weight) -> Vec<f32> {
+        let Packing::Tiles { k_blocks, data } = &w.packing else { unreachable!("checked by the caller") };
+        let n = w.out_dim;
+        // Not zeroed first: the tasks write every element (zeroing 400 MB of logits showed up
+        // as 6 % of a scoring profile).
+        let len = self.rows * n;
+        let mut y: Vec<f32> = Vec::with_capacity(len);
+        advise_huge_pages(&mut y);
+        let out = SendPtr(y.as_mut_ptr());
+        let col_step = (TASK_WEIGHT_BYTES / (2 * k_blocks * TK)).max(1).div_ceil(2 * TN) * 2 * TN;
+        let col_tasks = n.div_ceil(col_step);
+        let row_blocks = self.padded_rows / (2 * TN);
+        let row_tasks = (TASKS_PER_THREAD * rayon::current_num_threads()).div_ceil(col_tasks).clamp(1, row_blocks);
+        let row_step = row_blocks.div_ceil(row_tasks) * 2 * TN;
+        let row_tasks = self.padded_rows.div_ceil(row_step);
+        (0..col_tasks * row_tasks).into_par_iter().for_each(|t| {
+            let out = &out;
+            let (c, r) = (t / row_tasks, t % row_tasks);
+            let cols = c * col_step..((c + 1) * col_step).min(n);
+            let rows = r * row_step..((r + 1) * row_step).min(self.padded_rows);
+            // SAFETY: AMX was granted (checked by the caller); each task writes only its own
+            // block of `y`, within the `len` elements allocated.
+            unsafe { amx::task(self, data, *k_blocks, rows, cols, out.0, n) };
+        });
+        // SAFETY: the tasks above wrote all `len` elements.
+        unsafe { y.set_len(len) };
+        y
+    }
+}
+
+/// Asks Linux to back a large fresh buffer with 2 MB pages: the logits of a scoring batch
+/// (400 MB at 16 x 128 tokens) otherwise take 100 000 page faults on first touch.
+fn advise_huge_pages(buf: &mut Vec<f32>) {
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = buf.as_mut_ptr() as usize;
+        let end = start + buf.capacity() * 4;
+        let (a, b) = (start.div_ceil(HUGE) * HUGE, end / HUGE * HUGE);
+        if b > a {
+            // SAFETY: the range lies inside the buffer's allocation; the advice changes no contents.
+            unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_HUGEPAGE) };
+        }
+    }
+}
+
+struct SendPtr(*mut f32);
+// SAFETY: tasks write disjoint columns of the buffer behind the pointer.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// Rounds a row to bf16 bits; a loop LLVM vectorises (16 lanes under AVX-512).
+fn round_row(src: &[f32], dst: &mut [u16]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F.
+        return unsafe { round_row_avx512(src, dst) };
+    }
+    round_row_portable(src, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn round_row_avx512(src: &[f32], dst: &mut [u16]) {
+    round_row_portable(src, dst)
+}
+
+#[inline(always)]
+fn round_row_portable(src: &[f32], dst: &mut [u16]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = bf16_bits(s);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use super::{ActivationTiles, TILE, TK, TN};
+    use std::arch::asm;
+
+    const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+    const XFEATURE_XTILEDATA: i64 = 18;
+
+    /// CPUID leaf 7: AMX-BF16 (EDX bit 22) and AMX-TILE (bit 24); then ask Linux for the tile
+    /// state (refused when the kernel or hypervisor does not expose it).
+    pub(super) fn request() -> bool {
+        if std::env::var_os("SYCO_NO_AMX").is_some() {
+            return false;
+        }
+        let leaf = std::arch::x86_64::__cpuid_count(7, 0);
+        if leaf.edx & (1 << 22) == 0 || leaf.edx & (1 << 24) == 0 {
+            return false;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: a plain syscall with integer arguments.
+            unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            false
+        }
+    }
+
+    /// Palette 1 with all eight tiles 16 rows x 64 bytes (f32 accumulators 16 x 16, bf16
+    /// operands 16 x 32 or 16 pairs x 16 columns).
+    #[repr(C, align(64))]
+    pub(super) struct Config(pub(super) [u8; 64]);
+
+    pub(super) fn config() -> Config {
+        let mut c = [0u8; 64];
+        c[0] = 1;
+        for t in 0..8 {
+            c[16 + 2 * t] = 64;
+            c[48 + t] = 16;
+        }
+        Config(c)
+    }
+
+    /// Output rows `rows` and columns `cols` (ranges starting at multiples of 32) written into
+    /// `y` (a.rows, n) row-major.
+    ///
+    /// # Safety
+    /// AMX must be granted to this process; `y` must hold `a.rows * n` floats, `packed` the
+    /// weight's tiles with `k_blocks` per column block, and `cols.end <= n`.
+    pub(super) unsafe fn task(a: &ActivationTiles, packed: &[u16], k_blocks: usize, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, y: *mut f32, n: usize) {
+        let cfg = config();
+        asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack, readonly));
+        let mut scratch = [0f32; 4 * TN * TN];
+        for m0 in rows.step_by(2 * TN) {
+            for n0 in cols.clone().step_by(2 * TN) {
+                let a0 = a.data.as_ptr().add((m0 / TN) * a.k_blocks * TILE);
+                let a1 = a0.add(a.k_blocks * TILE);
+                let b0 = packed.as_ptr().add((n0 / TN) * k_blocks * TILE);
+                // A last lone column block multiplies zeros in its second half (never stored).
+                let b1 = if n0 + TN < n { b0.add(k_blocks * TILE) } else { b0 };
+                block(a0, a1, b0, b1, k_blocks);
+                let full = m0 + 2 * TN <= a.rows && n0 + 2 * TN <= n;
+                if full {
+                    store(y.add(m0 * n + n0), n * 4);
+                } else {
+                    store(scratch.as_mut_ptr(), 2 * TN * 4);
+                    for r in 0..(a.rows.saturating_sub(m0)).min(2 * TN) {
+                        for c in 0..(n - n0).min(2 * TN) {
+                            *y.add((m0 + r) * n + n0 + c) = scratch[r * 2 * TN + c];
+                        }
+                    }
+                }
+            }
+        }
+        asm!("tilerelease", options(nostack, nomem));
+    }
+
+    /// Accumulates a 32 x 32 output block over all `k_blocks` into tiles 0-3.
+    #[inline(always)]
+    pub(super) unsafe fn block(a0: *const u16, a1: *const u16, b0: *const u16, b1: *const u16, k_blocks: usize) {
+        asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
+        for kb in 0..k_blocks {
+            asm!(
+                // Each load just before the first product that needs it, so loads overlap
+                // the products already issued (tile registers are not renamed).
+                "tileloadd tmm4, [{a0} + {s}*1]",
+                "tileloadd tmm6, [{b0} + {s}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tileloadd tmm7, [{b1} + {s}*1]",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                "tileloadd tmm5, [{a1} + {s}*1]",
+                "tdpbf16ps tmm2, tmm5, tmm6",
+                "tdpbf16ps tmm3, tmm5, tmm7",
+                a0 = in(reg) a0.add(kb * TILE),
+                a1 = in(reg) a1.add(kb * TILE),
+                b0 = in(reg) b0.add(kb * TILE),
+                b1 = in(reg) b1.add(kb * TILE),
+                s = in(reg) 2 * TK,
+                options(nostack, readonly),
+            );
+        }
+    }
+
+    /// Stores tiles 0-3 as a 32 x 32 f32 block at `c` with row stride `ldc` bytes.
+    #[inline(always)]
+    pub(super) unsafe fn store(c: *mut f32, ldc: usize) {
+        asm!(
+            "tilestored [{c0} + {ldc}*1], tmm0",
+            "tilestored [{c1} + {ldc}*1], tmm1",
+            "tilestored [{c2} + {ldc}*1], tmm2",
+            "tilestored [{c3} + {ldc}*1], tmm3",
+            c0 = in(reg) c,
+            c1 = in(reg) c.add(TN),
+            c2 = in(reg) (c as *mut u8).add(TN * ldc) as *mut f32,
+            c3 = in(reg) ((c as *mut u8).add(TN * ldc) as *mut f32).add(TN),
+            ldc = in(reg) ldc,
+            options(nostack),
+        );
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod amx {
+    pub(super) fn request() -> bool {
+        false
+    }
+    pub(super) unsafe fn task(_: &super::ActivationTiles, _: &[u16], _: usize, _: std::ops::Range<usize>, _: std::ops::Range<usize>, _: *mut f32, _: usize) {
+        unreachable!("AMX is never available off x86_64")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The f32 product of the operands rounded to bf16: what both paths must equal.
+    fn reference(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+        let r = |t: &Tensor| t.to_dtype(DType::BF16)?.to_dtype(DType::F32);
+        r(x)?.matmul(&r(w)?.t()?)
+    }
+
+    #[test]
+    fn rounding_matches_half_including_ties_and_specials() {
+        for v in [0.0f32, -0.0, 1.0, 1.00390625, 1.01171875, 3.1415927, -2.5e-39, 1e38, f32::MAX, f32::INFINITY, f32::NEG_INFINITY] {
+            assert_eq!(bf16_bits(v), half::bf16::from_f32(v).to_bits(), "{v}");
+        }
+        assert!(f32::from_bits((bf16_bits(f32::NAN) as u32) << 16).is_nan());
+    }
+
+    #[test]
+    fn both_packings_equal_the_rounded_f32_product_for_ragged_shapes() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        for (rows, out, inp) in [(1, 1, 1), (3, 17, 40), (33, 48, 64), (64, 192, 576), (70, 100, 37), (5, 33, 1536)] {
+            let x = Tensor::randn(0f32, 1.0, (rows, inp), &dev)?;
+            let w = Tensor::randn(0f32, 1.0, (out, inp), &dev)?;
+            let want = reference(&x, &w)?;
+            let tol = 1e-5 * (inp as f32).sqrt() * 4.0;
+            let mut packings = vec![false];
+            if amx_available() {
+                packings.push(true);
+            }
+            for tiles in packings {
+                let pw = Bf16Weight::pack(&w, tiles)?.expect("f32 CPU weight");
+                let got = matmul_t_many(&x, &[&pw])?.expect("f32 CPU input").remove(0);
+                assert_eq!(got.dims(), &[rows, out]);
+                let diff = (&got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(diff < tol, "tiles {tiles}, {rows}x{out}x{inp}: differs by {diff}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_row_gives_the_same_bits_alone_or_among_others() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (45, 96), &dev)?;
+        let w = Tensor::randn(0f32, 1.0, (80, 96), &dev)?;
+        let pw = Bf16Weight::pack_for_cpu(&w)?.expect("f32 CPU weight");
+        let all = matmul_t_many(&x, &[&pw])?.expect("f32").remove(0);
+        for r in [0, 31, 32, 44] {
+            let one = matmul_t_many(&x.narrow(0, r, 1)?, &[&pw])?.expect("f32").remove(0);
+            let got: Vec<f32> = all.narrow(0, r, 1)?.flatten_all()?.to_vec1()?;
+            let alone: Vec<f32> = one.flatten_all()?.to_vec1()?;
+            if amx_available() {
+                assert_eq!(got, alone, "row {r}");
+            } else {
+                let d = got.iter().zip(&alone).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(d < 1e-4, "row {r} differs by {d}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn tiles_unpack_to_the_rounded_weight() -> candle_core::Result<()> {
+        let w = Tensor::randn(0f32, 1.0, (21, 70), &Device::Cpu)?;
+        let tiles = Bf16Weight::pack(&w, true)?.expect("f32");
+        let rounded = w.to_dtype(DType::BF16)?.to_dtype(DType::F32)?;
+        let back = unpack_tiles(&tiles, &Device::Cpu)?;
+        assert_eq!(back.flatten_all()?.to_vec1::<f32>()?, rounded.flatten_all()?.to_vec1::<f32>()?);
+        Ok(())
+    }
+}
