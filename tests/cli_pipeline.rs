@@ -108,6 +108,16 @@ fn tiny_pipeline_runs_end_to_end_then_reruns_nothing_and_only_what_changed() {
     assert_eq!(status("respond/a/gsm8k"), "run");
     assert_eq!(status("respond/tiny/gsm8k"), "cached");
     assert_eq!(status("data/gsm8k"), "cached");
+    // bf16 products change what evaluations compute, never what training does.
+    let plan = syco(dir.path(), &["plan", m, "--cache", "cache", "--json", "--set", "model.tiny.matmul=bf16"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let plan: Vec<serde_json::Value> = serde_json::from_slice(&plan.stdout).unwrap();
+    let status = |id: &str| plan.iter().find(|e| e["stage"] == id).map(|e| e["status"].as_str().unwrap().to_string()).unwrap();
+    assert_eq!(status("train/a"), "cached");
+    assert_eq!(status("respond/tiny/gsm8k"), "run");
+    assert_eq!(status("respond/a/feedback"), "run");
+    let bad = syco(dir.path(), &["plan", m, "--cache", "cache", "--set", "model.tiny.matmul=fp8"]);
+    assert!(!bad.status.success() && text(&bad).contains("matmul"), "{}", text(&bad));
     let explain = syco(dir.path(), &["explain", m, "train/a", "--cache", "cache", "--set", "defaults.train.lr=0.02"]);
     let e = text(&explain);
     assert!(e.contains("lr") && e.contains("0.01") && e.contains("0.02"), "{e}");
