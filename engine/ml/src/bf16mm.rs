@@ -18,6 +18,11 @@ use candle_core::{CpuStorage, DType, Storage, Tensor};
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
+/// From this many rows on, products with a model's GGUF blocks also go through the tiles; fewer
+/// rows (decoding a few sequences) read the blocks, rounding as the tiles do (`qgemv`), because
+/// there streaming the 4-5 bit weights costs less than the tiles' 16-bit ones.
+pub(crate) const TILES_FROM_ROWS: usize = 8;
+
 /// Inputs per tile (and per weight block along `in`).
 const TK: usize = 32;
 /// Rows and columns of an output tile.
@@ -66,8 +71,9 @@ fn bf16_bits(v: f32) -> u16 {
     }
 }
 
+/// `v` rounded to the nearest bf16 (ties to even), as an f32.
 #[inline(always)]
-fn round_to_bf16(v: f32) -> f32 {
+pub(crate) fn round_to_bf16(v: f32) -> f32 {
     f32::from_bits((bf16_bits(v) as u32) << 16)
 }
 

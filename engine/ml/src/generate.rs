@@ -84,7 +84,7 @@ fn generate_batch(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig)
     let ids = Tensor::from_vec(flat, (b, t), dev)?;
     let mut cache = KvCache::new(model.config());
     let h = model.hidden(&ids, &positions, &key_mask, Some(&mut cache), None)?;
-    let mut logits = model.logits(&h.narrow(1, t - 1, 1)?)?.squeeze(1)?;
+    let mut logits = model.inference_logits(&h.narrow(1, t - 1, 1)?)?.squeeze(1)?;
 
     let mut rngs: Vec<SplitMix64> = prompts.iter().map(|p| SplitMix64::new(cfg.seed ^ fnv1a(p))).collect();
     let mut history: Vec<Vec<u32>> = prompts.to_vec();
@@ -133,7 +133,7 @@ fn generate_batch(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig)
             next_pos[r] += 1;
         }
         let h = model.hidden(&ids, &pos, &key_mask, Some(&mut cache), None)?;
-        logits = model.logits(&h)?.squeeze(1)?;
+        logits = model.inference_logits(&h)?.squeeze(1)?;
     }
     Ok(new_tokens)
 }
@@ -291,7 +291,7 @@ fn token_logprobs_batch(m: &LoadedModel, rows: &[&Vec<u32>]) -> Result<Vec<(Vec<
     let ids = Tensor::from_vec(flat, (b, t), dev)?;
     let positions: Vec<Vec<u32>> = (0..b).map(|_| (0..t as u32).collect()).collect();
     let h = model.hidden(&ids, &positions, &key_mask, None, None)?;
-    let logits = model.sequence_logits(&h.narrow(1, 0, t - 1)?)?; // (B, T-1, V) f32
+    let logits = model.inference_logits(&h.narrow(1, 0, t - 1)?)?; // (B, T-1, V) f32
     let vocab = logits.dim(D::Minus1)?;
     // Read in place on the CPU: a copy would be another (B, T-1, V) buffer (400 MB at 16 x 128).
     let picked = {

@@ -96,7 +96,30 @@ fn bf16_products(projs: &[&Proj], x: &Tensor, grad: Grad) -> candle_core::Result
         return Ok(None);
     }
     let Some(ws) = projs.iter().map(|p| p.bf16.as_deref()).collect::<Option<Vec<_>>>() else { return Ok(None) };
-    bf16mm::matmul_t_many(x, &ws)
+    let blocks: Option<Vec<&QBlocks>> = projs.iter().map(|p| p.blocks.as_deref()).collect();
+    bf16_products_of(x, &ws, blocks.as_deref())
+}
+
+/// `x` times each weight in bf16 products: a few rows read the GGUF blocks when there are any
+/// (rounding each expanded weight, so the numbers are the tiles' up to summation order), more
+/// rows multiply on the packed tiles.
+pub(crate) fn bf16_products_of(x: &Tensor, ws: &[&Bf16Weight], blocks: Option<&[&QBlocks]>) -> candle_core::Result<Option<Vec<Tensor>>> {
+    let in_dim = x.dims().last().copied().unwrap_or(0);
+    let rows = x.elem_count() / in_dim.max(1);
+    if let (Some(blocks), true, false) = (blocks, rows < bf16mm::TILES_FROM_ROWS, x.track_op()) {
+        if x.dtype() == DType::F32 {
+            let x2 = x.reshape((rows, in_dim))?.contiguous()?;
+            if let Some(ys) = qgemv::matmul_t_many_bf16(blocks, &x2)? {
+                let shaped = ys.into_iter().zip(blocks).map(|(y, b)| {
+                    let mut d = x.dims().to_vec();
+                    *d.last_mut().unwrap() = b.dims().0;
+                    y.reshape(d)
+                });
+                return Ok(Some(shaped.collect::<candle_core::Result<_>>()?));
+            }
+        }
+    }
+    bf16mm::matmul_t_many(x, ws)
 }
 
 /// `x` (..., in) times the blocks' weightᵀ when `x` is a few untracked f32 rows, else `None`.

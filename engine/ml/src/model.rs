@@ -7,8 +7,8 @@
 //! - inference (`train = false`): the fast fused kernels, a KV cache and quantised matmuls.
 
 use crate::config::LlamaConfig;
-use crate::bf16mm::{self, Bf16Weight};
-use crate::linear::{base_matmul_t, blocks_matmul_t, matmul_t, BaseWeight, Grad, LoraPair, Proj};
+use crate::bf16mm::Bf16Weight;
+use crate::linear::{bf16_products_of, base_matmul_t, blocks_matmul_t, matmul_t, BaseWeight, Grad, LoraPair, Proj};
 use crate::qgemv::QBlocks;
 use std::sync::Arc;
 use crate::lora::LoraConfig;
@@ -261,9 +261,10 @@ impl Llama {
         }
     }
 
-    /// Switches inference over whole sequences (scoring, prompt prefill) to bf16 products with
-    /// f32 sums (`bf16mm`: AMX tiles on CPUs that have them), or back to f32. Decoding steps and
-    /// training are unaffected. Packs every dense base weight once (half the size of its f32).
+    /// Switches inference (scoring, prompt prefill, decoding) to bf16 products with f32 sums
+    /// (`bf16mm`: AMX tiles on CPUs that have them; a few decoding rows read the GGUF blocks,
+    /// rounded alike), or back to f32. Training is unaffected. Packs every dense base weight
+    /// once (half the size of its f32).
     pub fn set_bf16_products(&mut self, on: bool) -> Result<()> {
         let pack = |w: &Tensor| -> Result<Option<Arc<Bf16Weight>>> {
             Ok(match on && w.device().is_cpu() && w.dtype() == DType::F32 {
@@ -316,7 +317,7 @@ impl Llama {
         let hidden = self.hidden(ids, &positions, &key_mask, None, train)?;
         match train {
             Some(_) => self.logits_train(&hidden),
-            None => self.sequence_logits(&hidden),
+            None => self.inference_logits(&hidden),
         }
     }
 
@@ -334,12 +335,13 @@ impl Llama {
         Ok(y.to_dtype(DType::F32)?)
     }
 
-    /// Logits of hidden states of whole sequences (scoring): bf16 products when the model is
-    /// switched to them, whatever the number of rows, so a sequence scores the same alone or
-    /// batched; else as `logits`.
-    pub fn sequence_logits(&self, hidden: &Tensor) -> Result<Tensor> {
+    /// Logits of an inference pass's hidden states: bf16 products when the model is switched
+    /// to them (computed alike whatever the number of rows, so a sequence scores and decodes
+    /// the same alone or batched); else as `logits`.
+    pub fn inference_logits(&self, hidden: &Tensor) -> Result<Tensor> {
         if let Some(w) = &self.head_bf16 {
-            if let Some(mut ys) = bf16mm::matmul_t_many(hidden, &[w])? {
+            let blocks = self.head_blocks.as_deref().map(|b| [b]);
+            if let Some(mut ys) = bf16_products_of(hidden, &[w], blocks.as_ref().map(|b| &b[..]))? {
                 return Ok(ys.remove(0));
             }
         }
@@ -373,8 +375,7 @@ impl Llama {
     ) -> Result<Tensor> {
         let grad = match train {
             Some(_) => Grad::Graph,
-            // Decoding steps (one token per sequence) stay on the f32 / GGUF-block kernels.
-            None if ids.dim(1)? > 1 && self.bf16_products() => Grad::NoneBf16,
+            None if self.bf16_products() => Grad::NoneBf16,
             None => Grad::None,
         };
         self.hidden_pass(ids, positions, key_mask, cache, Pass { dropout: train, grad })

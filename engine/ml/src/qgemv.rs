@@ -23,18 +23,33 @@ pub(crate) const MAX_ROWS: usize = 32;
 
 const QK: usize = 32;
 
+/// A block format, and whether each expanded weight is rounded to bf16 (the `...Bf16` kinds:
+/// the same blocks read for `bf16mm`'s products, whose weights are the dense ones rounded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BlockKind {
     Q4_1,
     Q8_0,
+    Q4_1Bf16,
+    Q8_0Bf16,
 }
 
 impl BlockKind {
     fn bytes(self) -> usize {
         match self {
-            BlockKind::Q4_1 => 20,
-            BlockKind::Q8_0 => 34,
+            BlockKind::Q4_1 | BlockKind::Q4_1Bf16 => 20,
+            BlockKind::Q8_0 | BlockKind::Q8_0Bf16 => 34,
         }
+    }
+
+    fn rounded(self) -> Self {
+        match self {
+            BlockKind::Q4_1 | BlockKind::Q4_1Bf16 => BlockKind::Q4_1Bf16,
+            BlockKind::Q8_0 | BlockKind::Q8_0Bf16 => BlockKind::Q8_0Bf16,
+        }
+    }
+
+    fn rounds(self) -> bool {
+        matches!(self, BlockKind::Q4_1Bf16 | BlockKind::Q8_0Bf16)
     }
 }
 
@@ -94,7 +109,7 @@ impl QBlocks {
 
     #[cfg(test)]
     fn few_rows(&self, x: &[f32], rows: usize, kernel: Kernel) -> Vec<f32> {
-        few_rows_many(&[self], x, rows, kernel).pop().expect("one matrix")
+        few_rows_many(&[self], x, rows, kernel, false).pop().expect("one matrix")
     }
 }
 
@@ -103,6 +118,16 @@ impl QBlocks {
 /// of one per weight saves its wake-ups. `None` as for `QBlocks::matmul_t`, or when the
 /// weights differ in input size.
 pub(crate) fn matmul_t_many(mats: &[&QBlocks], x: &Tensor) -> candle_core::Result<Option<Vec<Tensor>>> {
+    products(mats, x, false)
+}
+
+/// `matmul_t_many` with `x` and every expanded weight rounded to bf16 (nearest, ties to even):
+/// the products `bf16mm` computes from the same model's dense weights, up to summation order.
+pub(crate) fn matmul_t_many_bf16(mats: &[&QBlocks], x: &Tensor) -> candle_core::Result<Option<Vec<Tensor>>> {
+    products(mats, x, true)
+}
+
+fn products(mats: &[&QBlocks], x: &Tensor, bf16: bool) -> candle_core::Result<Option<Vec<Tensor>>> {
     let (rows, in_dim) = x.dims2()?;
     if rows == 0 || rows > MAX_ROWS || mats.iter().any(|m| m.in_dim != in_dim) {
         return Ok(None);
@@ -110,13 +135,19 @@ pub(crate) fn matmul_t_many(mats: &[&QBlocks], x: &Tensor) -> candle_core::Resul
     let (xs, xl) = x.storage_and_layout();
     let Storage::Cpu(CpuStorage::F32(xv)) = &*xs else { return Ok(None) };
     let Some((x0, x1)) = xl.contiguous_offsets() else { return Ok(None) };
-    let ys = few_rows_many(mats, &xv[x0..x1], rows, select_kernel());
+    let ys = match bf16 {
+        false => few_rows_many(mats, &xv[x0..x1], rows, select_kernel(), false),
+        true => {
+            let xr: Vec<f32> = xv[x0..x1].iter().map(|&v| crate::bf16mm::round_to_bf16(v)).collect();
+            few_rows_many(mats, &xr, rows, select_kernel(), true)
+        }
+    };
     let ys = ys.into_iter().zip(mats).map(|(y, m)| Tensor::from_vec(y, (rows, m.out_dim), x.device()));
     Ok(Some(ys.collect::<candle_core::Result<_>>()?))
 }
 
 /// Row-major `x` (rows, in); returns each `y` (rows, out).
-fn few_rows_many(mats: &[&QBlocks], x: &[f32], rows: usize, kernel: Kernel) -> Vec<Vec<f32>> {
+fn few_rows_many(mats: &[&QBlocks], x: &[f32], rows: usize, kernel: Kernel, bf16: bool) -> Vec<Vec<f32>> {
     // Two tasks per thread: long contiguous streams for the hardware prefetcher (on a quiet
     // 2-vCPU machine batch 1 decoded 44 new tok/s with 2 per thread against 41-43 with 4 or 8),
     // and still some slack when another process takes a core for a while.
@@ -134,9 +165,10 @@ fn few_rows_many(mats: &[&QBlocks], x: &[f32], rows: usize, kernel: Kernel) -> V
         let row_bytes = m.in_dim / QK * m.kind.bytes();
         let n = chunk.len() / rows;
         let w = &m.data[o0 * row_bytes..(o0 + n) * row_bytes];
+        let kind = if bf16 { m.kind.rounded() } else { m.kind };
         // SAFETY: `select_kernel` returned a kernel whose target features this CPU has;
         // `w` holds `n` whole rows of blocks and `x` `rows` rows of `in_dim` values.
-        unsafe { kernel(m.kind, x, rows, m.in_dim, w, chunk) };
+        unsafe { kernel(kind, x, rows, m.in_dim, w, chunk) };
     });
     if rows == 1 {
         return yts;
@@ -177,18 +209,21 @@ fn expand(kind: BlockKind, blk: &[u8]) -> [f32; QK] {
     let d = f16::from_le_bytes([blk[0], blk[1]]).to_f32();
     let mut w = [0f32; QK];
     match kind {
-        BlockKind::Q4_1 => {
+        BlockKind::Q4_1 | BlockKind::Q4_1Bf16 => {
             let m = f16::from_le_bytes([blk[2], blk[3]]).to_f32();
             for (j, &q) in blk[4..20].iter().enumerate() {
                 w[j] = (q & 0x0F) as f32 * d + m;
                 w[j + 16] = (q >> 4) as f32 * d + m;
             }
         }
-        BlockKind::Q8_0 => {
+        BlockKind::Q8_0 | BlockKind::Q8_0Bf16 => {
             for (j, &q) in blk[2..34].iter().enumerate() {
                 w[j] = q as i8 as f32 * d;
             }
         }
+    }
+    if kind.rounds() {
+        w.iter_mut().for_each(|v| *v = crate::bf16mm::round_to_bf16(*v));
     }
     w
 }
@@ -238,23 +273,39 @@ mod x86 {
         let s = scales(p);
         let d = _mm512_broadcastss_ps(s);
         match kind {
-            BlockKind::Q4_1 => {
+            BlockKind::Q4_1 | BlockKind::Q4_1Bf16 => {
                 // The 16 possible weights d·q + m, looked up by nibble: vpermps reads only the low
                 // four bits of each index, so the bytes need no masking.
                 let m = _mm512_broadcastss_ps(_mm_movehdup_ps(s));
                 let iota = _mm512_setr_ps(0., 1., 2., 3., 4., 5., 6., 7., 8., 9., 10., 11., 12., 13., 14., 15.);
-                let table = _mm512_fmadd_ps(iota, d, m);
+                let mut table = _mm512_fmadd_ps(iota, d, m);
+                if kind.rounds() {
+                    table = round512(table);
+                }
                 let q = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.add(4) as *const __m128i));
                 (_mm512_permutexvar_ps(q, table), _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table))
             }
-            BlockKind::Q8_0 => {
+            BlockKind::Q8_0 | BlockKind::Q8_0Bf16 => {
                 let a = _mm_loadu_si128(p.add(2) as *const __m128i);
                 let b = _mm_loadu_si128(p.add(18) as *const __m128i);
-                let a = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(a));
-                let b = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
-                (_mm512_mul_ps(a, d), _mm512_mul_ps(b, d))
+                let a = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(a)), d);
+                let b = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)), d);
+                match kind.rounds() {
+                    true => (round512(a), round512(b)),
+                    false => (a, b),
+                }
             }
         }
+    }
+
+    /// Each lane rounded to bf16 (nearest, ties to even), kept as f32.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn round512(v: __m512) -> __m512 {
+        let bits = _mm512_castps_si512(v);
+        let odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+        let up = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd));
+        _mm512_castsi512_ps(_mm512_and_si512(up, _mm512_set1_epi32(0xffff_0000u32 as i32)))
     }
 
     /// Dot products of one weight row (`nb` blocks at `w`) with `R` rows of `x` at `x`.
@@ -425,8 +476,8 @@ mod x86 {
     unsafe fn expand256(kind: BlockKind, p: *const u8) -> [__m256; 4] {
         let s = scales(p);
         let d = _mm256_broadcastss_ps(s);
-        match kind {
-            BlockKind::Q4_1 => {
+        let w = match kind {
+            BlockKind::Q4_1 | BlockKind::Q4_1Bf16 => {
                 let m = _mm256_broadcastss_ps(_mm_movehdup_ps(s));
                 let qs = _mm_loadu_si128(p.add(4) as *const __m128i);
                 let mask = _mm_set1_epi8(0x0F);
@@ -439,7 +490,7 @@ mod x86 {
                     _mm256_fmadd_ps(cvt8(_mm_srli_si128(hi, 8), false), d, m),
                 ]
             }
-            BlockKind::Q8_0 => {
+            BlockKind::Q8_0 | BlockKind::Q8_0Bf16 => {
                 let a = _mm_loadu_si128(p.add(2) as *const __m128i);
                 let b = _mm_loadu_si128(p.add(18) as *const __m128i);
                 [
@@ -449,7 +500,21 @@ mod x86 {
                     _mm256_mul_ps(cvt8(_mm_srli_si128(b, 8), true), d),
                 ]
             }
+        };
+        match kind.rounds() {
+            true => w.map(|v| round256(v)),
+            false => w,
         }
+    }
+
+    /// Each lane rounded to bf16 (nearest, ties to even), kept as f32.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn round256(v: __m256) -> __m256 {
+        let bits = _mm256_castps_si256(v);
+        let odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+        let up = _mm256_add_epi32(bits, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd));
+        _mm256_castsi256_ps(_mm256_and_si256(up, _mm256_set1_epi32(0xffff_0000u32 as i32)))
     }
 
     #[inline]
@@ -565,6 +630,38 @@ mod tests {
         let qb = QBlocks::from_qtensor(&QTensor::quantize(&Tensor::zeros((3, 32), candle_core::DType::F32, &dev)?, GgmlDType::Q4_1)?)?.unwrap();
         assert!(qb.matmul_t(&Tensor::zeros((MAX_ROWS + 1, 32), candle_core::DType::F32, &dev)?)?.is_none());
         assert!(qb.matmul_t(&Tensor::zeros((1, 32), candle_core::DType::BF16, &dev)?)?.is_none());
+        Ok(())
+    }
+
+    /// Rounded blocks compute what the bf16 tiles compute from the dense weights (both sum
+    /// exact products of the same bf16 operands in f32), for every kernel and few-row count.
+    #[test]
+    fn rounded_blocks_equal_bf16_products_of_the_dense_weights() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        for dt in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            let (out, inp) = (70, 576);
+            let q = QTensor::quantize(&Tensor::randn(0f32, 1.0, (out, inp), &dev)?, dt)?;
+            let qb = QBlocks::from_qtensor(&q)?.expect("Q4_1/Q8_0");
+            let dense = Tensor::from_vec(qb.dequantize(), (out, inp), &dev)?;
+            let packed = crate::bf16mm::Bf16Weight::pack_for_cpu(&dense)?.expect("f32 CPU weight");
+            for rows in 1..crate::bf16mm::TILES_FROM_ROWS {
+                let x = Tensor::randn(0f32, 1.0, (rows, inp), &dev)?;
+                let want = crate::bf16mm::matmul_t_many(&x, &[&packed])?.expect("f32").remove(0);
+                let xr: Vec<f32> = x.flatten_all()?.to_vec1::<f32>()?.into_iter().map(crate::bf16mm::round_to_bf16).collect();
+                for (name, k) in kernels() {
+                    let got = few_rows_many(&[&qb], &xr, rows, k, true).pop().expect("one matrix");
+                    let got = Tensor::from_vec(got, (rows, out), &dev)?;
+                    let diff = (&got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                    assert!(diff < 1e-5 * inp as f32, "{dt:?} {name} rows {rows}: differs by {diff}");
+                }
+                let got = matmul_t_many_bf16(&[&qb], &x)?.expect("f32 rows").remove(0);
+                let diff = (&got - &want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(diff < 1e-5 * inp as f32, "{dt:?} rows {rows}: differs by {diff}");
+                // And the rounding shows: unrounded blocks give other numbers.
+                let exact = matmul_t_many(&[&qb], &x)?.expect("f32 rows").remove(0);
+                assert!((&exact - &want)?.abs()?.max_all()?.to_scalar::<f32>()? > 1e-4);
+            }
+        }
         Ok(())
     }
 

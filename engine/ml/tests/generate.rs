@@ -135,7 +135,7 @@ fn sharded_safetensors_load_like_a_single_file() {
 
 /// With bf16 products, scoring is close to f32 (operands rounded to 8 significant bits), a
 /// sequence scores the same alone or batched (every output element is computed the same way
-/// whatever the rows), generation still runs, and switching back restores f32 exactly.
+/// whatever the rows), generation too, and switching back restores f32 exactly.
 #[test]
 fn bf16_products_score_close_to_f32_and_batching_does_not_change_them() {
     let (_d, mut m) = load(5);
@@ -157,7 +157,9 @@ fn bf16_products_score_close_to_f32_and_batching_does_not_change_them() {
         assert!(a.cont_sum != e.cont_sum, "bf16 products should round something");
     }
     let cfg = GenerationConfig { max_new_tokens: 6, batch_size: 4, ..Default::default() };
-    assert_eq!(generate(&m, &prompts(), &cfg).unwrap().len(), 4);
+    let batched = generate(&m, &prompts(), &cfg).unwrap();
+    let alone: Vec<String> = prompts().into_iter().flat_map(|p| generate(&m, &[p], &GenerationConfig { batch_size: 1, ..cfg.clone() }).unwrap()).collect();
+    assert_eq!(batched, alone);
     m.model.set_bf16_products(false).unwrap();
     assert!(!m.model.bf16_products());
     let back = loglik(&m, &pairs, 4).unwrap();
