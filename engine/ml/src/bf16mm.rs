@@ -1,5 +1,5 @@
-//! `y = x Wᵀ` with bf16 operands and f32 sums, for inference passes over whole sequences
-//! (scoring, prompt prefill), where the f32 GEMM is compute-bound.
+//! `y = x Wᵀ` with bf16 operands and f32 sums, for inference (`matmul = "bf16"`): scoring,
+//! prompt prefill and batched decoding, where the f32 products are compute-bound.
 //!
 //! The product of two bf16 values is exact in f32, so the result equals the f32 product of the
 //! operands rounded to bf16 (to nearest, ties to even), up to the order of the float summation.
@@ -220,6 +220,9 @@ impl ActivationTiles {
     fn times(&self, w: &Bf16Weight) -> Vec<f32> {
         let Packing::Tiles { k_blocks, data } = &w.packing else { unreachable!("checked by the caller") };
         let n = w.out_dim;
+        if self.rows == 0 {
+            return Vec::new();
+        }
         // Not zeroed first: the tasks write every element (zeroing 400 MB of logits showed up
         // as 6 % of a scoring profile).
         let len = self.rows * n;
@@ -462,6 +465,14 @@ mod tests {
                 assert!(diff < tol, "tiles {tiles}, {rows}x{out}x{inp}: differs by {diff}");
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn no_rows_give_an_empty_product() -> candle_core::Result<()> {
+        let w = Bf16Weight::pack_for_cpu(&Tensor::ones((8, 32), DType::F32, &Device::Cpu)?)?.expect("f32");
+        let y = matmul_t_many(&Tensor::zeros((0, 32), DType::F32, &Device::Cpu)?, &[&w])?.expect("f32").remove(0);
+        assert_eq!(y.dims(), &[0, 8]);
         Ok(())
     }
 
