@@ -60,8 +60,8 @@ impl LoraPair {
 pub(crate) enum Grad<'a> {
     /// Inference: no graph at all.
     None,
-    /// Inference over whole sequences in a model switched to bf16 products: no graph, and
-    /// projections that keep a `bf16` weight multiply with bf16 operands and f32 sums.
+    /// Inference in a model switched to bf16 products: no graph, and projections that keep a
+    /// `bf16` weight multiply with bf16 operands and f32 sums.
     NoneBf16,
     /// candle's graph of composed ops: `backward()` returns every gradient.
     Graph,
