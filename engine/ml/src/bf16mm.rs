@@ -151,6 +151,10 @@ pub(crate) fn matmul_t_many(x: &Tensor, ws: &[&Bf16Weight]) -> candle_core::Resu
         *d.last_mut().unwrap() = w.out_dim;
         d
     };
+    if rows == 0 {
+        let empty = ws.iter().map(|w| Tensor::zeros(shape(w), DType::F32, x.device()));
+        return Ok(Some(empty.collect::<candle_core::Result<_>>()?));
+    }
     if ws.iter().all(|w| matches!(w.packing, Packing::Tiles { .. })) && amx_available() {
         let a = ActivationTiles::new(&x2, rows, in_dim)?;
         return Ok(Some(
@@ -165,7 +169,9 @@ pub(crate) fn matmul_t_many(x: &Tensor, ws: &[&Bf16Weight]) -> candle_core::Resu
             Packing::Rounded(t) => t.clone(),
             Packing::Tiles { .. } => unpack_tiles(w, x.device())?,
         };
-        xr.matmul(&wr.t()?)?.reshape(shape(w))
+        // `linear::matmul_t`: a few rows (decoding) read the weight in place instead of having
+        // the GEMM pack all of it on every call.
+        crate::linear::matmul_t(&xr, &wr)?.reshape(shape(w))
     });
     Ok(Some(ys.collect::<candle_core::Result<_>>()?))
 }
@@ -220,9 +226,6 @@ impl ActivationTiles {
     fn times(&self, w: &Bf16Weight) -> Vec<f32> {
         let Packing::Tiles { k_blocks, data } = &w.packing else { unreachable!("checked by the caller") };
         let n = w.out_dim;
-        if self.rows == 0 {
-            return Vec::new();
-        }
         // Not zeroed first: the tasks write every element (zeroing 400 MB of logits showed up
         // as 6 % of a scoring profile).
         let len = self.rows * n;

@@ -102,11 +102,16 @@ fn bf16_products(projs: &[&Proj], x: &Tensor, grad: Grad) -> candle_core::Result
 
 /// `x` times each weight in bf16 products: a few rows read the GGUF blocks when there are any
 /// (rounding each expanded weight, so the numbers are the tiles' up to summation order), more
-/// rows multiply on the packed tiles.
+/// rows multiply on the packed tiles. Without AMX every row count the block kernels take reads
+/// the blocks: there the alternative is an f32 product on rounded dense weights.
 pub(crate) fn bf16_products_of(x: &Tensor, ws: &[&Bf16Weight], blocks: Option<&[&QBlocks]>) -> candle_core::Result<Option<Vec<Tensor>>> {
     let in_dim = x.dims().last().copied().unwrap_or(0);
     let rows = x.elem_count() / in_dim.max(1);
-    if let (Some(blocks), true, false) = (blocks, rows < bf16mm::TILES_FROM_ROWS, x.track_op()) {
+    let few = match bf16mm::amx_available() {
+        true => rows < bf16mm::TILES_FROM_ROWS,
+        false => rows <= qgemv::MAX_ROWS,
+    };
+    if let (Some(blocks), true, false) = (blocks, few, x.track_op()) {
         if x.dtype() == DType::F32 {
             let x2 = x.reshape((rows, in_dim))?.contiguous()?;
             if let Some(ys) = qgemv::matmul_t_many_bf16(blocks, &x2)? {
