@@ -44,7 +44,7 @@ pub struct GenerateArgs {
     device: String,
     #[arg(long, default_value = "f32")]
     dtype: String,
-    /// Products over the prompt: f32, or bf16 (bf16 operands, f32 sums; AMX where the CPU has it).
+    /// The model's products: f32, or bf16 (bf16 operands, f32 sums; AMX where the CPU has it).
     #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
     matmul: String,
 }

@@ -31,9 +31,8 @@ pub struct ModelSpec {
     /// literal prompt strings (Llama-2 `[INST]` markup written by hand, `<s>` included).
     #[serde(default = "chat")]
     pub prompt_format: String,
-    /// "f32", or "bf16": evaluation's products over whole sequences (scoring, prompt prefill)
-    /// take bf16 operands with f32 sums (AMX tiles on CPUs that have them). Training and
-    /// decoding steps are unaffected.
+    /// "f32", or "bf16": evaluation's products (scoring, prompt prefill, decoding) take bf16
+    /// operands with f32 sums (AMX tiles on CPUs that have them). Training is unaffected.
     #[serde(default = "f32")]
     pub matmul: String,
 }

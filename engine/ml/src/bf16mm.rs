@@ -98,14 +98,8 @@ impl Bf16Weight {
     pub fn pack(w: &Tensor, tiles: bool) -> candle_core::Result<Option<Self>> {
         let (out_dim, in_dim) = w.dims2()?;
         let w = w.contiguous()?;
-        let packed = with_f32(&w, |wv| Self::pack_slice(wv, out_dim, in_dim, tiles));
-        let Some(packing) = packed else { return Ok(None) };
-        let packing = packing?;
-        let packing = match packing {
-            Packing::Rounded(t) => Packing::Rounded(t.to_device(w.device())?),
-            tiles => tiles,
-        };
-        Ok(Some(Bf16Weight { out_dim, in_dim, packing }))
+        let Some(packing) = with_f32(&w, |wv| Self::pack_slice(wv, out_dim, in_dim, tiles)) else { return Ok(None) };
+        Ok(Some(Bf16Weight { out_dim, in_dim, packing: packing? }))
     }
 
     fn pack_slice(wv: &[f32], out_dim: usize, in_dim: usize, tiles: bool) -> candle_core::Result<Packing> {

@@ -385,22 +385,22 @@ fn exp_nonpositive(x: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn exp_nonpositive_is_within_two_ulp_of_exp() {
         let mut worst = 0f64;
         for i in 0..=200_000 {
             let x = -87.0 * i as f32 / 200_000.0;
             let want = (x as f64).exp();
-            let got = super::exp_nonpositive(x) as f64;
+            let got = exp_nonpositive(x) as f64;
             worst = worst.max((got - want).abs() / want);
         }
         assert!(worst < 2.0 * f32::EPSILON as f64, "relative error {worst}");
-        assert_eq!(super::exp_nonpositive(0.0), 1.0);
-        assert_eq!(super::exp_nonpositive(-100.0), 0.0);
-        assert_eq!(super::exp_nonpositive(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert_eq!(exp_nonpositive(-100.0), 0.0);
+        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
     }
-
-    use super::*;
 
     #[test]
     fn picked_logprobs_equal_log_softmax_and_flag_the_argmax() -> candle_core::Result<()> {
