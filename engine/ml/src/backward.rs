@@ -31,6 +31,21 @@ impl Llama {
         checkpoint: bool,
         loss: &LossFn,
     ) -> Result<(Tensor, GradStore)> {
+        if let Some(out) = self.cpu_loss_and_grads(ids, mask, dropout_seed, checkpoint, loss)? {
+            return Ok(out);
+        }
+        self.graph_loss_and_grads(ids, mask, dropout_seed, checkpoint, loss)
+    }
+
+    /// `loss_and_grads` through candle's graph: any device and dtype.
+    pub(crate) fn graph_loss_and_grads(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        dropout_seed: u64,
+        checkpoint: bool,
+        loss: &LossFn,
+    ) -> Result<(Tensor, GradStore)> {
         let sink = GradSink::default();
         let (b, t) = ids.dims2()?;
         let (positions, key_mask) = (full_positions(b, t), key_mask_rows(Some(mask), b, t)?);

@@ -51,10 +51,16 @@ pub(crate) fn derive(seed: u64, a: u64, b: u64) -> u64 {
 /// 16-bit uniforms: p is resolved to 1/65536, and generation is 4x cheaper (it ran twice per
 /// projection per layer per micro-batch with checkpointing).
 pub(crate) fn dropout_mask(n: usize, p: f64, seed: u64) -> Vec<f32> {
+    let mut out = vec![0f32; n];
+    dropout_mask_into(&mut out, p, seed);
+    out
+}
+
+/// `dropout_mask(out.len(), p, seed)` written into `out`.
+pub(crate) fn dropout_mask_into(out: &mut [f32], p: f64, seed: u64) {
     const BLOCK: usize = 4096;
     let keep = (1.0 / (1.0 - p)) as f32;
     let threshold = (p * 65536.0).round() as u64; // drop when the 16-bit uniform is below it
-    let mut out = vec![0f32; n];
     out.par_chunks_mut(BLOCK).enumerate().for_each(|(i, chunk)| {
         let mut r = SplitMix64::new(derive(seed, 0x6d61_736b, i as u64));
         for quad in chunk.chunks_mut(4) {
@@ -64,7 +70,6 @@ pub(crate) fn dropout_mask(n: usize, p: f64, seed: u64) -> Vec<f32> {
             }
         }
     });
-    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,348 @@
+//! LoRA training steps on the CPU in f32, written out by hand.
+//!
+//! candle's graph allocates every intermediate and a zero-filled gradient buffer per node, and
+//! runs its element-wise ops on one thread; at SmolLM2 size that overhead was more than half of
+//! a training step. Here a step is the embedding lookup, each decoder layer's forward over flat
+//! buffers (`layer.rs`, keeping what its backward needs, or with checkpointing only its input),
+//! the head's product, the caller's loss and its gradient through candle (the only graph left:
+//! the loss stays any function of the logits), then each layer's backward from the top. The
+//! products are `gemm`'s, the kernels candle's CPU backend uses; element-wise work runs on all
+//! threads.
+//!
+//! `Llama::loss_and_grads` takes this path for dense f32 models on the CPU training an active
+//! adapter. Everything else (CUDA, bf16, quantised bases) takes candle's graph (`autograd.rs`,
+//! `backward.rs`), which the tests also use as the reference for this one.
+
+mod attention;
+mod gemm;
+mod kernels;
+mod layer;
+
+use std::ops::Deref;
+
+use anyhow::{ensure, Result};
+use candle_core::backprop::GradStore;
+use candle_core::{CpuStorage, DType, Device, Storage, Tensor, Var};
+
+use self::attention::AttnShape;
+use self::gemm::{matmul, Mat, MatMut, Out, Threads};
+use self::layer::{Acts, Dims, LayerW, LoraW, ProjW, StepInputs, Work};
+use crate::backward::LossFn;
+use crate::linear::BaseWeight;
+use crate::model::{full_positions, key_mask_rows, Llama};
+use crate::rng;
+
+/// A tensor's f32 CPU storage, read-locked for the step.
+struct Held<G> {
+    guard: G,
+    start: usize,
+    len: usize,
+}
+
+/// `t`'s storage, read-locked, when `t` is contiguous f32 on the CPU.
+fn hold(t: &Tensor) -> Option<Held<impl Deref<Target = Storage> + '_>> {
+    if t.dtype() != DType::F32 {
+        return None;
+    }
+    let (guard, layout) = t.storage_and_layout();
+    let (start, end) = layout.contiguous_offsets()?;
+    matches!(&*guard, Storage::Cpu(CpuStorage::F32(_))).then_some(Held { guard, start, len: end - start })
+}
+
+impl<G: Deref<Target = Storage>> Held<G> {
+    fn slice(&self) -> &[f32] {
+        match &*self.guard {
+            Storage::Cpu(CpuStorage::F32(v)) => &v[self.start..self.start + self.len],
+            _ => unreachable!("hold checked the storage"),
+        }
+    }
+}
+
+/// Where a projection's tensors are in `Plan::tensors`.
+struct ProjPlan {
+    w: usize,
+    out: usize,
+    inp: usize,
+    bias: Option<usize>,
+    lora: Option<LoraPlan>,
+}
+
+struct LoraPlan {
+    a: usize,
+    b: usize,
+    r: usize,
+    scale: f32,
+    dropout: f64,
+}
+
+struct LayerPlan {
+    input_norm: usize,
+    post_norm: usize,
+    projs: Vec<ProjPlan>,
+}
+
+/// The tensors a step reads, in one list (so they can be locked once), and where each is.
+struct Plan<'t> {
+    tensors: Vec<&'t Tensor>,
+    embed: usize,
+    norm: usize,
+    head: usize,
+    layers: Vec<LayerPlan>,
+    /// The adapter's A and B by layer and projection, to file their gradients under.
+    vars: Vec<Vec<Option<(&'t Var, &'t Var)>>>,
+}
+
+impl<'t> Plan<'t> {
+    /// `None` when a base weight is quantised.
+    fn of(model: &'t Llama, active: &str) -> Option<Self> {
+        let mut tensors: Vec<&'t Tensor> = Vec::new();
+        let mut add = |t: &'t Tensor| {
+            tensors.push(t);
+            tensors.len() - 1
+        };
+        let embed = add(&model.embed);
+        let norm = add(&model.norm);
+        let head = match &model.lm_head {
+            None => embed,
+            Some(BaseWeight::Dense(w)) => add(w),
+            Some(BaseWeight::Quant(..)) => return None,
+        };
+        let mut layers = Vec::with_capacity(model.layers.len());
+        let mut vars = Vec::with_capacity(model.layers.len());
+        for l in &model.layers {
+            let (input_norm, post_norm) = (add(&l.input_norm), add(&l.post_norm));
+            let mut projs = Vec::with_capacity(l.projs.len());
+            let mut layer_vars = Vec::with_capacity(l.projs.len());
+            for p in &l.projs {
+                let BaseWeight::Dense(w) = &p.base else { return None };
+                let (out, inp) = w.dims2().ok()?;
+                let bias = p.bias.as_ref().map(&mut add);
+                let pair = p.loras.get(active);
+                let lora = pair.map(|pair| LoraPlan {
+                    a: add(pair.a.as_tensor()),
+                    b: add(pair.b.as_tensor()),
+                    r: pair.a.dims()[0],
+                    scale: pair.scale as f32,
+                    dropout: pair.dropout,
+                });
+                projs.push(ProjPlan { w: add(w), out, inp, bias, lora });
+                layer_vars.push(pair.map(|pair| (&pair.a, &pair.b)));
+            }
+            layers.push(LayerPlan { input_norm, post_norm, projs });
+            vars.push(layer_vars);
+        }
+        Some(Plan { tensors, embed, norm, head, layers, vars })
+    }
+
+    fn layer_weights<'a>(&self, s: &[&'a [f32]]) -> Vec<LayerW<'a>> {
+        let proj = |p: &ProjPlan| ProjW {
+            w: s[p.w],
+            out: p.out,
+            inp: p.inp,
+            bias: p.bias.map(|i| s[i]),
+            lora: p.lora.as_ref().map(|l| LoraW { a: s[l.a], b: s[l.b], r: l.r, scale: l.scale, dropout: l.dropout }),
+        };
+        self.layers
+            .iter()
+            .map(|l| LayerW { input_norm: s[l.input_norm], post_norm: s[l.post_norm], projs: l.projs.iter().map(proj).collect() })
+            .collect()
+    }
+}
+
+impl Llama {
+    /// `loss_and_grads` on the hand-written path, or `None` when it does not apply (see the
+    /// module comment).
+    pub(crate) fn cpu_loss_and_grads(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        dropout_seed: u64,
+        checkpoint: bool,
+        loss: &LossFn,
+    ) -> Result<Option<(Tensor, GradStore)>> {
+        let Some(active) = self.active_unmerged() else { return Ok(None) };
+        if !self.device.is_cpu() || self.dtype != DType::F32 {
+            return Ok(None);
+        }
+        let Some(plan) = Plan::of(self, active) else { return Ok(None) };
+        let Some(held) = plan.tensors.iter().map(|t| hold(t)).collect::<Option<Vec<_>>>() else { return Ok(None) };
+        let slices: Vec<&[f32]> = held.iter().map(|h| h.slice()).collect();
+        let layers = plan.layer_weights(&slices);
+        let (embed, final_norm, head) = (slices[plan.embed], slices[plan.norm], slices[plan.head]);
+
+        let cfg = &self.cfg;
+        let (b, t) = ids.dims2()?;
+        let d = Dims {
+            rows: b * t,
+            hidden: cfg.hidden_size,
+            inter: cfg.intermediate_size,
+            eps: cfg.rms_norm_eps as f32,
+            attn: AttnShape { batch: b, seq: t, heads: cfg.num_attention_heads, kv_heads: cfg.num_kv_heads(), dim: cfg.head_dim() },
+        };
+        let (n, hidden, vocab) = (d.rows, d.hidden, cfg.vocab_size);
+        let ids: Vec<u32> = ids.to_dtype(DType::U32)?.flatten_all()?.to_vec1()?;
+        let pass = self.pass_inputs(&Tensor::zeros((b, t), DType::U32, &Device::Cpu)?, &full_positions(b, t), &key_mask_rows(Some(mask), b, t)?, 0)?;
+        let flat = |x: &Tensor| -> Result<Vec<f32>> { Ok(x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?) };
+        let inputs = StepInputs { cos: flat(&pass.cos)?, sin: flat(&pass.sin)?, bias: flat(&pass.bias)? };
+
+        let mut x = vec![0f32; n * hidden];
+        for (row, &id) in x.chunks_mut(hidden).zip(&ids) {
+            ensure!((id as usize) < vocab, "token id {id} is outside the vocabulary ({vocab})");
+            row.copy_from_slice(&embed[id as usize * hidden..][..hidden]);
+        }
+
+        // Forward: every layer's input is kept; its other activations too unless checkpointing.
+        let seeds_of = |i: usize| move |j: usize| Some(rng::derive(dropout_seed, i as u64, j as u64));
+        let mut work = Work::new(&d);
+        let mut acts: Vec<Acts> = (0..if checkpoint { 1 } else { layers.len() }).map(|_| Acts::new(&d)).collect();
+        let mut layer_inputs = Vec::with_capacity(layers.len());
+        for (i, w) in layers.iter().enumerate() {
+            let a = &mut acts[if checkpoint { 0 } else { i }];
+            let out = layer::forward(w, &d, &inputs, &x, a, &mut work, &seeds_of(i));
+            layer_inputs.push(std::mem::replace(&mut x, out));
+        }
+
+        // Head: final norm, logits, the caller's loss and its gradient at the logits.
+        let (mut hn, mut rinv) = (vec![0f32; n * hidden], vec![0f32; n]);
+        kernels::rms_norm(&x, final_norm, d.eps, &mut hn, &mut rinv);
+        let mut logits = vec![0f32; n * vocab];
+        matmul(MatMut::new(&mut logits, n, vocab), Mat::new(&hn, n, hidden), Mat::new(head, vocab, hidden).t(), 1.0, Out::Overwrite, Threads::All);
+        let logits = Var::from_vec(logits, (b, t, vocab), &Device::Cpu)?;
+        let l = loss(logits.as_tensor())?;
+        let mut store = l.backward()?;
+        let Some(dlogits) = store.remove(logits.as_tensor()) else {
+            return Ok(Some((l.detach(), store))); // the loss does not depend on the logits
+        };
+        drop(logits);
+        let dlogits = dlogits.to_dtype(DType::F32)?.contiguous()?;
+        let dl = hold(&dlogits).expect("a contiguous f32 CPU tensor");
+        matmul(MatMut::new(&mut hn, n, hidden), Mat::new(dl.slice(), n, vocab), Mat::new(head, vocab, hidden), 1.0, Out::Overwrite, Threads::All);
+        drop(dl);
+        drop(dlogits);
+        let mut g = vec![0f32; n * hidden];
+        kernels::rms_norm_backward(&x, final_norm, &rinv, &hn, &mut g);
+
+        // Backward, from the top layer down; with checkpointing each layer's forward first.
+        for (i, w) in layers.iter().enumerate().rev() {
+            let a = &mut acts[if checkpoint { 0 } else { i }];
+            if checkpoint {
+                layer::forward(w, &d, &inputs, &layer_inputs[i], a, &mut work, &seeds_of(i));
+            }
+            let grads = layer::backward(w, &d, &inputs, &layer_inputs[i], a, &mut work, &seeds_of(i), &mut g, i > 0);
+            for ((grad, vars), p) in grads.into_iter().zip(&plan.vars[i]).zip(&plan.layers[i].projs) {
+                if let (Some(grad), Some((va, vb)), Some(l)) = (grad, vars, &p.lora) {
+                    store.insert(va.as_tensor(), Tensor::from_vec(grad.a, (l.r, p.inp), &Device::Cpu)?);
+                    store.insert(vb.as_tensor(), Tensor::from_vec(grad.b, (p.out, l.r), &Device::Cpu)?);
+                }
+            }
+            if !checkpoint {
+                *a = Acts::empty(); // this layer's activations are done with
+            }
+        }
+        Ok(Some((l.detach(), store)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LlamaConfig;
+    use crate::lora::LoraConfig;
+
+    fn lora(targets: &[&str], dropout: f64) -> LoraConfig {
+        LoraConfig { r: 4, alpha: 8.0, dropout, targets: targets.iter().map(|t| t.to_string()).collect() }
+    }
+
+    const ALL: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+    fn model(cfg: &LlamaConfig, adapter: &LoraConfig) -> Llama {
+        let mut model = Llama::random(cfg, 3, &Device::Cpu, DType::F32).unwrap();
+        model.add_lora("a", adapter, 4).unwrap();
+        // B starts at zero, which would leave A's gradient zero: move it.
+        for (name, v) in model.lora_vars("a") {
+            if name.contains("lora_B") {
+                let n = v.elem_count();
+                let vals: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 0.05).collect();
+                v.set(&Tensor::from_vec(vals, v.shape(), &Device::Cpu).unwrap()).unwrap();
+            }
+        }
+        model
+    }
+
+    fn ids(cfg: &LlamaConfig, b: usize, t: usize) -> Tensor {
+        let ids: Vec<u32> = (0..b * t).map(|i| ((i * 7 + 3) % cfg.vocab_size) as u32).collect();
+        Tensor::from_vec(ids, (b, t), &Device::Cpu).unwrap()
+    }
+
+    /// Largest |a - b| over the largest |a| (at least 1e-12).
+    fn rel_diff(a: &Tensor, b: &Tensor) -> f32 {
+        let diff = (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        let scale = a.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+        diff / scale.max(1e-12)
+    }
+
+    /// The loss and every adapter gradient of this path equal candle graph's, with and without
+    /// checkpointing; the loss is one every logit moves.
+    fn agrees_with_the_graph(cfg: &LlamaConfig, adapter: &LoraConfig, mask: &[&[u32]]) {
+        let model = model(cfg, adapter);
+        let (b, t) = (mask.len(), mask[0].len());
+        let mask = Tensor::from_vec(mask.concat(), (b, t), &Device::Cpu).unwrap();
+        let ids = ids(cfg, b, t);
+        let loss = |logits: &Tensor| logits.sqr()?.mean_all();
+        for checkpoint in [false, true] {
+            let (l0, g0) = model.graph_loss_and_grads(&ids, &mask, 11, checkpoint, &loss).unwrap();
+            let (l1, g1) = model.cpu_loss_and_grads(&ids, &mask, 11, checkpoint, &loss).unwrap().expect("the hand-written path applies");
+            let (l0, l1) = (l0.to_scalar::<f32>().unwrap(), l1.to_scalar::<f32>().unwrap());
+            assert!((l0 - l1).abs() <= 1e-5 * l0.abs(), "checkpoint {checkpoint}: loss {l1} vs the graph's {l0}");
+            let vars = model.lora_vars("a");
+            assert!(!vars.is_empty());
+            for (name, var) in vars {
+                let want = g0.get(var.as_tensor()).unwrap_or_else(|| panic!("graph: no gradient for {name}"));
+                let got = g1.get(var.as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+                let d = rel_diff(want, got);
+                assert!(d <= 1e-4, "checkpoint {checkpoint}, {name}: gradients differ by {d} of their largest entry");
+            }
+        }
+    }
+
+    #[test]
+    fn grouped_query_attention_with_dropout_and_padding_on_either_side() {
+        let cfg = LlamaConfig::tiny(64);
+        agrees_with_the_graph(&cfg, &lora(&ALL, 0.2), &[&[1, 1, 1, 1, 1, 1, 1], &[1, 1, 1, 1, 1, 0, 0], &[0, 0, 1, 1, 1, 1, 1]]);
+    }
+
+    #[test]
+    fn qkv_biases_tied_head_some_targets_no_dropout() {
+        let cfg = LlamaConfig { attention_bias: Some(true), tie_word_embeddings: true, num_key_value_heads: Some(4), ..LlamaConfig::tiny(80) };
+        agrees_with_the_graph(&cfg, &lora(&["q_proj", "v_proj", "down_proj"], 0.0), &[&[1, 1, 1, 1, 1], &[1, 1, 1, 0, 0]]);
+    }
+
+    #[test]
+    fn head_dim_apart_from_hidden_over_heads() {
+        let cfg = LlamaConfig { head_dim: Some(12), num_key_value_heads: Some(1), ..LlamaConfig::tiny(50) };
+        agrees_with_the_graph(&cfg, &lora(&["q_proj", "k_proj", "o_proj", "gate_proj"], 0.1), &[&[1, 1, 1, 1, 1, 1, 1, 1, 1]]);
+    }
+
+    #[test]
+    fn applies_only_to_f32_cpu_models_training_an_adapter() {
+        let cfg = LlamaConfig::tiny(64);
+        let mut m = model(&cfg, &lora(&ALL, 0.0));
+        let (ids, mask) = (ids(&cfg, 1, 4), Tensor::ones((1, 4), DType::U32, &Device::Cpu).unwrap());
+        let loss = |logits: &Tensor| logits.sum_all();
+        assert!(m.cpu_loss_and_grads(&ids, &mask, 0, false, &loss).unwrap().is_some());
+        m.set_active_adapter(None).unwrap();
+        assert!(m.cpu_loss_and_grads(&ids, &mask, 0, false, &loss).unwrap().is_none());
+        let bf16 = Llama::random(&cfg, 3, &Device::Cpu, DType::BF16).unwrap();
+        assert!(bf16.cpu_loss_and_grads(&ids, &mask, 0, false, &loss).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_token_outside_the_vocabulary_is_an_error() {
+        let cfg = LlamaConfig::tiny(64);
+        let m = model(&cfg, &lora(&ALL, 0.0));
+        let ids = Tensor::new(&[[1u32, 64]], &Device::Cpu).unwrap();
+        let mask = Tensor::ones((1, 2), DType::U32, &Device::Cpu).unwrap();
+        let err = m.cpu_loss_and_grads(&ids, &mask, 0, false, &|l: &Tensor| l.sum_all()).unwrap_err();
+        assert!(format!("{err}").contains("token id 64"), "{err}");
+    }
+}
