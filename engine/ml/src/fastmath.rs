@@ -12,7 +12,9 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let p = ((((1.987_569_2e-4 * r + 1.398_2e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 0.166_666_65) * r + 0.5;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from n + 127 in the low mantissa bits of (n + 127 + MAGIC), shifted into the exponent:
+    // integer operations only, unlike `n as i32` (a saturating conversion LLVM keeps scalar).
+    let scale = f32::from_bits((n + (MAGIC + 127.0)).to_bits() << 23);
     let v = e * scale;
     if x <= -87.3 {
         0.0

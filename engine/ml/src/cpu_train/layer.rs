@@ -8,7 +8,6 @@
 use super::attention::{attention, attention_backward, AttnShape};
 use super::gemm::{matmul, Mat, MatMut, Out, Threads};
 use super::kernels;
-use crate::rng::dropout_mask_into;
 
 /// A projection's frozen weight (out, in), bias, and the active adapter's pair.
 pub(crate) struct ProjW<'a> {
@@ -113,8 +112,7 @@ impl Acts {
 pub(crate) struct Work {
     xn: Vec<f32>,
     act: Vec<f32>,
-    /// A dropout mask, or the dropped-out input (rows, widest input).
-    mask: Vec<f32>,
+    fwd: ForwardScratch,
     /// LoRA's share of an input gradient before masking (rows, widest input).
     tmp: Vec<f32>,
     /// g B (rows, r).
@@ -135,7 +133,7 @@ impl Work {
         Work {
             xn: z(n * d.hidden),
             act: z(n * d.inter),
-            mask: z(n * widest),
+            fwd: ForwardScratch { mask: z(n * widest), wt: z(d.hidden * widest) },
             tmp: z(n * widest),
             gb: Vec::new(),
             dxn: z(n * d.hidden),
@@ -159,21 +157,25 @@ pub(crate) type Seeds<'s> = &'s dyn Fn(usize) -> Option<u64>;
 
 /// `y = x Wᵀ + bias + B (scale · dropout(x) Aᵀ)`, or `y +=` that with `Out::Accumulate`. The
 /// adapter's (rows, r) product goes to `h`.
-fn project(p: &ProjW, x: &[f32], rows: usize, y: &mut [f32], out: Out, h: &mut Vec<f32>, mask: &mut [f32], seed: Option<u64>) {
+fn project(p: &ProjW, x: &[f32], rows: usize, y: &mut [f32], out: Out, h: &mut Vec<f32>, scratch: &mut ForwardScratch, seed: Option<u64>) {
     let mut base_out = out;
     if let Some(bias) = p.bias {
         match out {
             Out::Overwrite => kernels::fill_rows(y, bias),
-            Out::Accumulate => y.chunks_mut(p.out).for_each(|row| row.iter_mut().zip(bias).for_each(|(y, b)| *y += b)),
+            Out::Accumulate => kernels::add_rows(y, bias),
         }
         base_out = Out::Accumulate;
     }
-    matmul(MatMut::new(y, rows, p.out), Mat::new(x, rows, p.inp), Mat::new(p.w, p.out, p.inp).t(), 1.0, base_out, Threads::All);
+    // gemm multiplies by a row-major right-hand side markedly faster than by a transposed one;
+    // transposing the weight first costs a few per cent of the product.
+    let wt = &mut scratch.wt[..p.out * p.inp];
+    kernels::transpose(p.w, p.out, p.inp, wt);
+    matmul(MatMut::new(y, rows, p.out), Mat::new(x, rows, p.inp), Mat::new(wt, p.inp, p.out), 1.0, base_out, Threads::All);
     let Some(l) = &p.lora else {
         h.clear();
         return;
     };
-    let xm = dropped_out(x, l, mask, seed);
+    let xm = dropped_out(x, l, &mut scratch.mask, seed);
     h.resize(rows * l.r, 0.0);
     matmul(MatMut::new(h, rows, l.r), Mat::new(xm, rows, p.inp), Mat::new(l.a, l.r, p.inp).t(), l.scale, Out::Overwrite, Threads::All);
     matmul(MatMut::new(y, rows, p.out), Mat::new(h, rows, l.r), Mat::new(l.b, p.out, l.r).t(), 1.0, Out::Accumulate, Threads::All);
@@ -183,13 +185,20 @@ fn project(p: &ProjW, x: &[f32], rows: usize, y: &mut [f32], out: Out, h: &mut V
 fn dropped_out<'m>(x: &'m [f32], l: &LoraW, mask: &'m mut [f32], seed: Option<u64>) -> &'m [f32] {
     match seed.filter(|_| l.dropout > 0.0) {
         Some(seed) => {
-            let mask = &mut mask[..x.len()];
-            dropout_mask_into(mask, l.dropout, seed);
-            kernels::mul_assign(mask, x);
-            mask
+            let out = &mut mask[..x.len()];
+            kernels::dropout(x, out, l.dropout, seed);
+            out
         }
         None => x,
     }
+}
+
+/// Scratch a projection's forward uses.
+struct ForwardScratch {
+    /// The dropped-out input (rows, widest input).
+    mask: Vec<f32>,
+    /// The transposed weight (in, out) of the largest projection.
+    wt: Vec<f32>,
 }
 
 /// Scratch a projection's backward uses.
@@ -226,21 +235,26 @@ fn project_backward(
     let gb = Mat::new(s.gb, rows, l.r);
     let am = Mat::new(l.a, l.r, p.inp);
     let dropout = seed.filter(|_| l.dropout > 0.0);
-    if let Some((dx, out)) = dx {
-        matmul(MatMut::new(dx, rows, p.inp), gm, Mat::new(p.w, p.out, p.inp), 1.0, out, Threads::All);
-        match dropout {
-            // dx += scale · (gB A) ∘ mask
-            Some(seed) => {
-                let (tmp, mask) = (&mut s.tmp[..x.len()], &mut s.mask[..x.len()]);
-                matmul(MatMut::new(tmp, rows, p.inp), gb, am, 1.0, Out::Overwrite, Threads::All);
-                dropout_mask_into(mask, l.dropout, seed);
-                kernels::add_scaled_product(dx, tmp, mask, l.scale);
+    let xm: &[f32] = match dx {
+        Some((dx, out)) => {
+            matmul(MatMut::new(dx, rows, p.inp), gm, Mat::new(p.w, p.out, p.inp), 1.0, out, Threads::All);
+            match dropout {
+                // dx += scale · (gB A) ∘ mask, leaving dropout(x) in tmp
+                Some(seed) => {
+                    let tmp = &mut s.tmp[..x.len()];
+                    matmul(MatMut::new(tmp, rows, p.inp), gb, am, 1.0, Out::Overwrite, Threads::All);
+                    kernels::dropout_backward(tmp, x, dx, l.scale, l.dropout, seed);
+                    tmp
+                }
+                None => {
+                    matmul(MatMut::new(dx, rows, p.inp), gb, am, l.scale, Out::Accumulate, Threads::All);
+                    x
+                }
             }
-            None => matmul(MatMut::new(dx, rows, p.inp), gb, am, l.scale, Out::Accumulate, Threads::All),
         }
-    }
+        None => dropped_out(x, l, s.mask, dropout),
+    };
     // dA = scale · (gB)ᵀ dropout(x)
-    let xm = dropped_out(x, l, s.mask, dropout);
     matmul(MatMut::new(&mut grad.a, l.r, p.inp), gb.t(), Mat::new(xm, rows, p.inp), l.scale, Out::Overwrite, Threads::All);
     Some(grad)
 }
@@ -251,21 +265,21 @@ pub(crate) fn forward(w: &LayerW, d: &Dims, inputs: &StepInputs, x: &[f32], acts
     let (a, p) = (d.attn, &w.projs);
     kernels::rms_norm(x, w.input_norm, d.eps, &mut work.xn, &mut acts.rinv1);
     let [hq, hk, hv, ho, hg, hu, hd] = &mut acts.lora_h;
-    project(&p[0], &work.xn, n, &mut acts.q, Out::Overwrite, hq, &mut work.mask, seeds(0));
-    project(&p[1], &work.xn, n, &mut acts.k, Out::Overwrite, hk, &mut work.mask, seeds(1));
-    project(&p[2], &work.xn, n, &mut acts.v, Out::Overwrite, hv, &mut work.mask, seeds(2));
+    project(&p[0], &work.xn, n, &mut acts.q, Out::Overwrite, hq, &mut work.fwd, seeds(0));
+    project(&p[1], &work.xn, n, &mut acts.k, Out::Overwrite, hk, &mut work.fwd, seeds(1));
+    project(&p[2], &work.xn, n, &mut acts.v, Out::Overwrite, hv, &mut work.fwd, seeds(2));
     kernels::rope(&mut acts.q, &inputs.cos, &inputs.sin, a.heads, a.dim, false);
     kernels::rope(&mut acts.k, &inputs.cos, &inputs.sin, a.kv_heads, a.dim, false);
     attention(&a, &acts.q, &acts.k, &acts.v, &inputs.bias, &mut acts.attn, &mut acts.stats);
     acts.mid.copy_from_slice(x);
-    project(&p[3], &acts.attn, n, &mut acts.mid, Out::Accumulate, ho, &mut work.mask, seeds(3));
+    project(&p[3], &acts.attn, n, &mut acts.mid, Out::Accumulate, ho, &mut work.fwd, seeds(3));
 
     kernels::rms_norm(&acts.mid, w.post_norm, d.eps, &mut work.xn, &mut acts.rinv2);
-    project(&p[4], &work.xn, n, &mut acts.gate, Out::Overwrite, hg, &mut work.mask, seeds(4));
-    project(&p[5], &work.xn, n, &mut acts.up, Out::Overwrite, hu, &mut work.mask, seeds(5));
+    project(&p[4], &work.xn, n, &mut acts.gate, Out::Overwrite, hg, &mut work.fwd, seeds(4));
+    project(&p[5], &work.xn, n, &mut acts.up, Out::Overwrite, hu, &mut work.fwd, seeds(5));
     kernels::swiglu(&acts.gate, &acts.up, &mut work.act);
     let mut out = acts.mid.clone();
-    project(&p[6], &work.act, n, &mut out, Out::Accumulate, hd, &mut work.mask, seeds(6));
+    project(&p[6], &work.act, n, &mut out, Out::Accumulate, hd, &mut work.fwd, seeds(6));
     out
 }
 
@@ -289,7 +303,7 @@ pub(crate) fn backward(
     let mut grads: Vec<Option<LoraGrad>> = (0..7).map(|_| None).collect();
     macro_rules! scratch {
         () => {
-            ProjScratch { mask: &mut work.mask, tmp: &mut work.tmp, gb: &mut work.gb }
+            ProjScratch { mask: &mut work.fwd.mask, tmp: &mut work.tmp, gb: &mut work.gb }
         };
     }
 
