@@ -46,30 +46,58 @@ impl AttnShape {
     }
 }
 
-/// Scores of head `head` for one sequence, into `p` (seq x seq): `bias + scale · q kᵀ`.
-fn scores(s: &AttnShape, head: usize, q: &[f32], k: &[f32], bias: &[f32], p: &mut [f32]) {
+/// Queries handled together: a block attends to the keys up to its last query only.
+const QUERY_BLOCK: usize = 64;
+
+/// The query blocks of one sequence as (first query, end, keys to compute). Training is causal,
+/// so a block's later keys are masked for all its queries and their probabilities are exactly
+/// 0, except in a row with no key allowed at all, which softmax spreads over every key: a
+/// block holding such a row (a left-padded position) keeps all the keys.
+fn query_blocks(t: usize, bias: &[f32]) -> Vec<(usize, usize, usize)> {
+    (0..t)
+        .step_by(QUERY_BLOCK)
+        .map(|q0| {
+            let q1 = (q0 + QUERY_BLOCK).min(t);
+            let all_rows_attend = (q0..q1).all(|q| bias[q * t..(q + 1) * t].contains(&0.0));
+            (q0, q1, if all_rows_attend { q1 } else { t })
+        })
+        .collect()
+}
+
+/// Scores of head `head` for queries `q0..q1` against keys `..keys` of one sequence, into `p`
+/// ((q1 - q0) x keys): `bias + scale · q kᵀ`.
+#[allow(clippy::too_many_arguments)]
+fn scores(s: &AttnShape, head: usize, (q0, q1, keys): (usize, usize, usize), q: &[f32], k: &[f32], bias: &[f32], p: &mut [f32]) {
     let (t, d) = (s.seq, s.dim);
     let kv = head / s.group();
-    p.copy_from_slice(bias);
-    let qh = Mat::strided(&q[head * d..], t, d, s.q_width());
-    let kh = Mat::strided(&k[kv * d..], t, d, s.kv_width());
-    matmul(MatMut::new(p, t, t), qh, kh.t(), s.scale(), Out::Accumulate, Threads::One);
+    for (row, q) in p.chunks_mut(keys).zip(q0..q1) {
+        row.copy_from_slice(&bias[q * t..][..keys]);
+    }
+    let qh = Mat::strided(&q[q0 * s.q_width() + head * d..], q1 - q0, d, s.q_width());
+    let kh = Mat::strided(&k[kv * d..], keys, d, s.kv_width());
+    matmul(MatMut::new(p, q1 - q0, keys), qh, kh.t(), s.scale(), Out::Accumulate, Threads::One);
 }
 
 /// `out = softmax(scale · q kᵀ + bias) v` for every head; `bias` is (batch, seq, seq) with 0
-/// where a query may attend and the mask value elsewhere. Softmax stats go to `stats`.
+/// where a query may attend and the mask value elsewhere, and causal. Softmax stats go to
+/// `stats`.
 pub(crate) fn attention(s: &AttnShape, q: &[f32], k: &[f32], v: &[f32], bias: &[f32], out: &mut [f32], stats: &mut [f32]) {
     let (t, d) = (s.seq, s.dim);
     let (qw, kw) = (s.q_width(), s.kv_width());
     out.par_chunks_mut(t * qw).zip(stats.par_chunks_mut(s.heads * t * 2)).enumerate().for_each(|(b, (out, stats))| {
         let (q, k, v) = (&q[b * t * qw..][..t * qw], &k[b * t * kw..][..t * kw], &v[b * t * kw..][..t * kw]);
         let bias = &bias[b * t * t..][..t * t];
-        let mut p = vec![0f32; t * t];
+        let blocks = query_blocks(t, bias);
+        let mut p = vec![0f32; QUERY_BLOCK.min(t) * t];
         for head in 0..s.heads {
-            scores(s, head, q, k, bias, &mut p);
-            softmax_rows(&mut p, t, &mut stats[head * t * 2..][..t * 2]);
-            let vh = Mat::strided(&v[(head / s.group()) * d..], t, d, kw);
-            matmul(MatMut::strided(&mut out[head * d..], t, d, qw), Mat::new(&p, t, t), vh, 1.0, Out::Overwrite, Threads::One);
+            for &(q0, q1, keys) in &blocks {
+                let p = &mut p[..(q1 - q0) * keys];
+                scores(s, head, (q0, q1, keys), q, k, bias, p);
+                softmax_rows(p, keys, &mut stats[(head * t + q0) * 2..(head * t + q1) * 2]);
+                let vh = Mat::strided(&v[(head / s.group()) * d..], keys, d, kw);
+                let oh = MatMut::strided(&mut out[q0 * qw + head * d..], q1 - q0, d, qw);
+                matmul(oh, Mat::new(p, q1 - q0, keys), vh, 1.0, Out::Overwrite, Threads::One);
+            }
         }
     });
 }
@@ -95,22 +123,29 @@ pub(crate) fn attention_backward(
         let (q, k, v) = (&q[b * t * qw..][..t * qw], &k[b * t * kw..][..t * kw], &v[b * t * kw..][..t * kw]);
         let (bias, dout) = (&bias[b * t * t..][..t * t], &dout[b * t * qw..][..t * qw]);
         let stats = &stats[b * s.heads * t * 2..][..s.heads * t * 2];
+        let blocks = query_blocks(t, bias);
         dk.fill(0.0);
         dv.fill(0.0);
-        let (mut p, mut dp) = (vec![0f32; t * t], vec![0f32; t * t]);
+        let (mut p, mut dp) = (vec![0f32; QUERY_BLOCK.min(t) * t], vec![0f32; QUERY_BLOCK.min(t) * t]);
         for head in 0..s.heads {
             let kv = head / s.group();
-            scores(s, head, q, k, bias, &mut p);
-            softmax_rows_again(&mut p, t, &stats[head * t * 2..][..t * 2]);
-            let douth = Mat::strided(&dout[head * d..], t, d, qw);
-            let (qh, kh, vh) = (Mat::strided(&q[head * d..], t, d, qw), Mat::strided(&k[kv * d..], t, d, kw), Mat::strided(&v[kv * d..], t, d, kw));
-            // dP = dO vᵀ; dv += Pᵀ dO
-            matmul(MatMut::new(&mut dp, t, t), douth, vh.t(), 1.0, Out::Overwrite, Threads::One);
-            matmul(MatMut::strided(&mut dv[kv * d..], t, d, kw), Mat::new(&p, t, t).t(), douth, 1.0, Out::Accumulate, Threads::One);
-            // dS (gradient of the unscaled scores) = scale · P ∘ (dP - Σ dP∘P); dq = dS k, dk += dSᵀ q
-            softmax_backward_rows(&p, &mut dp, t, s.scale());
-            matmul(MatMut::strided(&mut dq[head * d..], t, d, qw), Mat::new(&dp, t, t), kh, 1.0, Out::Overwrite, Threads::One);
-            matmul(MatMut::strided(&mut dk[kv * d..], t, d, kw), Mat::new(&dp, t, t).t(), qh, 1.0, Out::Accumulate, Threads::One);
+            for &(q0, q1, keys) in &blocks {
+                let rows = q1 - q0;
+                let (p, dp) = (&mut p[..rows * keys], &mut dp[..rows * keys]);
+                scores(s, head, (q0, q1, keys), q, k, bias, p);
+                softmax_rows_again(p, keys, &stats[(head * t + q0) * 2..(head * t + q1) * 2]);
+                let douth = Mat::strided(&dout[q0 * qw + head * d..], rows, d, qw);
+                let qh = Mat::strided(&q[q0 * qw + head * d..], rows, d, qw);
+                let (kh, vh) = (Mat::strided(&k[kv * d..], keys, d, kw), Mat::strided(&v[kv * d..], keys, d, kw));
+                // dP = dO vᵀ; dv += Pᵀ dO
+                matmul(MatMut::new(dp, rows, keys), douth, vh.t(), 1.0, Out::Overwrite, Threads::One);
+                matmul(MatMut::strided(&mut dv[kv * d..], keys, d, kw), Mat::new(p, rows, keys).t(), douth, 1.0, Out::Accumulate, Threads::One);
+                // dS (gradient of the unscaled scores) = scale · P ∘ (dP - Σ dP∘P); dq = dS k, dk += dSᵀ q
+                softmax_backward_rows(p, dp, keys, s.scale());
+                let dqh = MatMut::strided(&mut dq[q0 * qw + head * d..], rows, d, qw);
+                matmul(dqh, Mat::new(dp, rows, keys), kh, 1.0, Out::Overwrite, Threads::One);
+                matmul(MatMut::strided(&mut dk[kv * d..], keys, d, kw), Mat::new(dp, rows, keys).t(), qh, 1.0, Out::Accumulate, Threads::One);
+            }
         }
     });
 }
