@@ -8,6 +8,7 @@
 use super::attention::{attention, attention_backward, AttnShape};
 use super::gemm::{matmul, Mat, MatMut, Out, Threads};
 use super::kernels;
+use super::narrow;
 
 /// A projection's frozen weight (out, in), bias, and the active adapter's pair.
 pub(crate) struct ProjW<'a> {
@@ -177,7 +178,10 @@ fn project(p: &ProjW, x: &[f32], rows: usize, y: &mut [f32], out: Out, h: &mut V
     };
     let xm = dropped_out(x, l, &mut scratch.mask, seed);
     h.resize(rows * l.r, 0.0);
-    matmul(MatMut::new(h, rows, l.r), Mat::new(xm, rows, p.inp), Mat::new(l.a, l.r, p.inp).t(), l.scale, Out::Overwrite, Threads::All);
+    let at = &mut scratch.wt[..l.r * p.inp];
+    kernels::transpose(l.a, l.r, p.inp, at);
+    narrow_product(xm, p.inp, at, l.r, h);
+    h.iter_mut().for_each(|v| *v *= l.scale);
     matmul(MatMut::new(y, rows, p.out), Mat::new(h, rows, l.r), Mat::new(l.b, p.out, l.r).t(), 1.0, Out::Accumulate, Threads::All);
 }
 
@@ -229,9 +233,9 @@ fn project_backward(
     };
     let mut grad = LoraGrad { a: vec![0f32; l.r * p.inp], b: vec![0f32; p.out * l.r] };
     // dB = gᵀ h (h carries the scale); gB = g B.
-    matmul(MatMut::new(&mut grad.b, p.out, l.r), gm.t(), Mat::new(h, rows, l.r), 1.0, Out::Overwrite, Threads::All);
+    transposed_narrow_product(g, p.out, h, l.r, &mut grad.b);
     s.gb.resize(rows * l.r, 0.0);
-    matmul(MatMut::new(s.gb, rows, l.r), gm, Mat::new(l.b, p.out, l.r), 1.0, Out::Overwrite, Threads::All);
+    narrow_product(g, p.out, l.b, l.r, s.gb);
     let gb = Mat::new(s.gb, rows, l.r);
     let am = Mat::new(l.a, l.r, p.inp);
     let dropout = seed.filter(|_| l.dropout > 0.0);
@@ -254,9 +258,28 @@ fn project_backward(
         }
         None => dropped_out(x, l, s.mask, dropout),
     };
-    // dA = scale · (gB)ᵀ dropout(x)
-    matmul(MatMut::new(&mut grad.a, l.r, p.inp), gb.t(), Mat::new(xm, rows, p.inp), l.scale, Out::Overwrite, Threads::All);
+    // dA = scale · (gB)ᵀ dropout(x), computed transposed (in, r) by the narrow kernel
+    let mut da_t = vec![0f32; p.inp * l.r];
+    transposed_narrow_product(xm, p.inp, s.gb, l.r, &mut da_t);
+    kernels::transpose(&da_t, p.inp, l.r, &mut grad.a);
+    grad.a.iter_mut().for_each(|v| *v *= l.scale);
     Some(grad)
+}
+
+/// `c (m x r) = a (m x k) · b (k x r)`: the narrow kernel, or `gemm` for a rank it lacks.
+fn narrow_product(a: &[f32], k: usize, b: &[f32], r: usize, c: &mut [f32]) {
+    if !narrow::rows_times_narrow(a, k, b, r, c) {
+        let m = c.len() / r;
+        matmul(MatMut::new(c, m, r), Mat::new(a, m, k), Mat::new(b, k, r), 1.0, Out::Overwrite, Threads::All);
+    }
+}
+
+/// `c (k x r) = aᵀ g` for `a` (m x k), `g` (m x r): the narrow kernel, or `gemm`.
+fn transposed_narrow_product(a: &[f32], k: usize, g: &[f32], r: usize, c: &mut [f32]) {
+    if !narrow::transposed_times_narrow(a, k, g, r, c) {
+        let m = g.len() / r;
+        matmul(MatMut::new(c, k, r), Mat::new(a, m, k).t(), Mat::new(g, m, r), 1.0, Out::Overwrite, Threads::All);
+    }
 }
 
 /// The layer's output for input `x`, filling `acts` for the backward.

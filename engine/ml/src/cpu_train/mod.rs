@@ -17,6 +17,7 @@ mod attention;
 mod gemm;
 mod kernels;
 mod layer;
+mod narrow;
 
 use std::ops::Deref;
 
@@ -264,7 +265,8 @@ mod tests {
     use crate::lora::LoraConfig;
 
     fn lora(targets: &[&str], dropout: f64) -> LoraConfig {
-        LoraConfig { r: 4, alpha: 8.0, dropout, targets: targets.iter().map(|t| t.to_string()).collect() }
+        // r 8 takes the narrow kernels; `head_dim_apart_from_hidden_over_heads` uses 4 (gemm).
+        LoraConfig { r: 8, alpha: 16.0, dropout, targets: targets.iter().map(|t| t.to_string()).collect() }
     }
 
     const ALL: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
@@ -343,7 +345,8 @@ mod tests {
     #[test]
     fn head_dim_apart_from_hidden_over_heads() {
         let cfg = LlamaConfig { head_dim: Some(12), num_key_value_heads: Some(1), ..LlamaConfig::tiny(50) };
-        agrees_with_the_graph(&cfg, &lora(&["q_proj", "k_proj", "o_proj", "gate_proj"], 0.1), &[&[1, 1, 1, 1, 1, 1, 1, 1, 1]]);
+        let adapter = LoraConfig { r: 4, alpha: 8.0, ..lora(&["q_proj", "k_proj", "o_proj", "gate_proj"], 0.1) };
+        agrees_with_the_graph(&cfg, &adapter, &[&[1, 1, 1, 1, 1, 1, 1, 1, 1]]);
     }
 
     #[test]
