@@ -158,6 +158,7 @@ pub(crate) type Seeds<'s> = &'s dyn Fn(usize) -> Option<u64>;
 
 /// `y = x Wᵀ + bias + B (scale · dropout(x) Aᵀ)`, or `y +=` that with `Out::Accumulate`. The
 /// adapter's (rows, r) product goes to `h`.
+#[allow(clippy::too_many_arguments)]
 fn project(p: &ProjW, x: &[f32], rows: usize, y: &mut [f32], out: Out, h: &mut Vec<f32>, scratch: &mut ForwardScratch, seed: Option<u64>) {
     let mut base_out = out;
     if let Some(bias) = p.bias {
@@ -214,6 +215,7 @@ struct ProjScratch<'w> {
 
 /// The backward of `project` for the gradient `g` (rows, out) at its output: the adapter's
 /// gradients (returned), and, when `dx` is given, the input's gradient written or added there.
+#[allow(clippy::too_many_arguments)]
 fn project_backward(
     p: &ProjW,
     x: &[f32],

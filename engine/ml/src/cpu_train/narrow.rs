@@ -138,7 +138,7 @@ unsafe fn transposed_times_avx512<const R: usize, const KB: usize>(a: &[f32], k:
     use std::arch::x86_64::*;
     const REGS: usize = 8;
     let lanes = R / 16; // registers per row of `c`
-    assert!(R % 16 == 0 && KB * lanes == REGS, "register blocking of rank {R}");
+    assert!(R.is_multiple_of(16) && KB * lanes == REGS, "register blocking of rank {R}");
     let cols = c.len() / R;
     let full = cols / KB * KB;
     for kb in (0..full).step_by(KB) {
