@@ -19,6 +19,32 @@ use crate::model::{full_positions, key_mask_rows, Llama, Pass};
 /// Maps the logits (B,T,V) of a micro-batch to the scalar to minimise.
 pub type LossFn<'a> = dyn Fn(&Tensor) -> candle_core::Result<Tensor> + 'a;
 
+/// What a training micro-batch minimises.
+#[derive(Clone, Copy)]
+pub struct Objective<'a> {
+    /// The loss as a function of the logits, for candle's graph.
+    pub loss: &'a LossFn<'a>,
+    /// Set when `loss` is a weighted cross-entropy: the hand-written CPU step then computes it
+    /// and its gradient in place in the logits buffer instead of through candle's graph (whose
+    /// backward holds three more logits-sized buffers: 600 MB at 8 x 128 with a 49k vocabulary).
+    pub cross_entropy: Option<CrossEntropy<'a>>,
+}
+
+/// `weight · Σ -log softmax(logits[i])[targets[i]]` over the positions i (of B*T) whose target
+/// is not negative (the trainer's `IGNORE`).
+#[derive(Clone, Copy)]
+pub struct CrossEntropy<'a> {
+    pub targets: &'a [i64],
+    pub weight: f64,
+}
+
+impl<'a> Objective<'a> {
+    /// Any loss of the logits, through candle's graph.
+    pub fn custom(loss: &'a LossFn<'a>) -> Self {
+        Objective { loss, cross_entropy: None }
+    }
+}
+
 impl Llama {
     /// Loss (a scalar, detached) and the gradients of the active adapter's tensors for one
     /// micro-batch. `loss` maps the logits (B,T,V) to the scalar to minimise; `ids`/`mask` are as
@@ -31,10 +57,23 @@ impl Llama {
         checkpoint: bool,
         loss: &LossFn,
     ) -> Result<(Tensor, GradStore)> {
-        if let Some(out) = self.cpu_loss_and_grads(ids, mask, dropout_seed, checkpoint, loss)? {
+        self.objective_and_grads(ids, mask, dropout_seed, checkpoint, Objective::custom(loss))
+    }
+
+    /// `loss_and_grads` for an `Objective`: a cross-entropy one runs without candle's graph
+    /// on the hand-written CPU path.
+    pub fn objective_and_grads(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        dropout_seed: u64,
+        checkpoint: bool,
+        objective: Objective,
+    ) -> Result<(Tensor, GradStore)> {
+        if let Some(out) = self.cpu_loss_and_grads(ids, mask, dropout_seed, checkpoint, objective)? {
             return Ok(out);
         }
-        self.graph_loss_and_grads(ids, mask, dropout_seed, checkpoint, loss)
+        self.graph_loss_and_grads(ids, mask, dropout_seed, checkpoint, objective.loss)
     }
 
     /// `loss_and_grads` through candle's graph: any device and dtype.

@@ -22,7 +22,7 @@ mod rng;
 pub mod source;
 pub mod tokenizer;
 
-pub use backward::LossFn;
+pub use backward::{CrossEntropy, LossFn, Objective};
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{LlamaConfig, RopeScaling};
 pub use generate::{generate, generate_tokens, loglik, token_logprobs, GenerationConfig, LoglikOut};

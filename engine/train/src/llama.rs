@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
-use syco_ml::{Llama, LoraConfig, LossFn};
+use syco_ml::{Llama, LoraConfig, Objective};
 
 use crate::error::{Result, TrainError};
 use crate::model::TrainableModel;
@@ -27,9 +27,9 @@ impl TrainableModel for Llama {
         mask: &Tensor,
         dropout_seed: u64,
         checkpoint: bool,
-        loss: &LossFn,
+        objective: Objective,
     ) -> candle_core::Result<(Tensor, GradStore)> {
-        Llama::loss_and_grads(self, ids, mask, dropout_seed, checkpoint, loss).map_err(ml_error)
+        self.objective_and_grads(ids, mask, dropout_seed, checkpoint, objective).map_err(ml_error)
     }
 
     fn trainable(&self, adapter: &str) -> Vec<(String, Var)> {

@@ -2,7 +2,7 @@
 //! `syco_ml::Llama` implements this (see `llama.rs`); tests implement it on toy models.
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
-use syco_ml::LossFn;
+use syco_ml::Objective;
 
 pub trait TrainableModel {
     /// Logits (B, T, V) for `ids` (B, T) u32 with attention `mask` (B, T) u32 (1 = real token,
@@ -14,19 +14,20 @@ pub trait TrainableModel {
     /// (`base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight`), in a stable order.
     fn trainable(&self, adapter: &str) -> Vec<(String, Var)>;
 
-    /// The scalar `loss(logits)` of one training micro-batch and the gradients of the trainable
-    /// tensors. The default is one forward and one backward; a model may instead recompute
-    /// activations per layer when `checkpoint` is set, trading one extra forward for memory.
+    /// The scalar objective of one training micro-batch and the gradients of the trainable
+    /// tensors. The default is one forward and one backward of `objective.loss`; a model may
+    /// instead recompute activations per layer when `checkpoint` is set, trading one extra
+    /// forward for memory, and compute a cross-entropy objective without a graph.
     fn loss_and_grads(
         &self,
         ids: &Tensor,
         mask: &Tensor,
         dropout_seed: u64,
         checkpoint: bool,
-        loss: &LossFn,
+        objective: Objective,
     ) -> candle_core::Result<(Tensor, GradStore)> {
         let _ = checkpoint;
-        let l = loss(&self.forward_logits(ids, mask, Some(dropout_seed))?)?;
+        let l = (objective.loss)(&self.forward_logits(ids, mask, Some(dropout_seed))?)?;
         let grads = l.backward()?;
         Ok((l, grads))
     }

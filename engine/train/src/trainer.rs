@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{Tensor, Var};
+use syco_ml::{CrossEntropy, Objective};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{collate, split_by_fraction, Batch, StepPlan, TokenizedExample};
@@ -243,7 +244,8 @@ fn step_gradients<M: TrainableModel + ?Sized>(model: &M, vars: &[Var], names: &[
             LossNorm::StepTokens => 1.0 / step_targets as f64,
         };
         let scaled_loss = |logits: &Tensor| cross_entropy_sum(logits, &batch.targets).map_err(|e| candle_core::Error::Msg(e.to_string()))? * weight;
-        let (scaled, store) = model.loss_and_grads(&batch.ids, &batch.mask, seed, cfg.gradient_checkpointing, &scaled_loss)?;
+        let objective = Objective { loss: &scaled_loss, cross_entropy: Some(CrossEntropy { targets: &batch.targets, weight }) };
+        let (scaled, store) = model.loss_and_grads(&batch.ids, &batch.mask, seed, cfg.gradient_checkpointing, objective)?;
         loss += scaled.to_scalar::<f32>()? as f64;
         for (i, v) in vars.iter().enumerate() {
             let g = store.get(v.as_tensor()).ok_or_else(|| TrainError::NoGradient(names[i].clone()))?;

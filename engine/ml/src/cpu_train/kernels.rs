@@ -303,6 +303,49 @@ simd_fn! {
     }
 }
 
+/// Cross-entropy of rows of `logits` (width `vocab`) at `targets` (negative: no target), and its
+/// gradient in place: returns `weight · Σ (lse - x[target])` (f64) and leaves
+/// `weight · (softmax(x) - onehot(target))` in each row with a target, zeros in the others.
+/// A non-finite row gives a non-finite loss (the trainer reports the step).
+pub(crate) fn cross_entropy_in_place(logits: &mut [f32], vocab: usize, targets: &[i64], weight: f32) -> f64 {
+    logits.par_chunks_mut(vocab).zip(targets.par_iter()).map(|(row, &target)| cross_entropy_row(row, target, weight)).sum()
+}
+
+simd_fn! {
+    fn cross_entropy_row_into(row: &mut [f32], target: i64, weight: f32, loss: &mut f64) {
+        let Ok(target) = usize::try_from(target) else {
+            row.fill(0.0);
+            *loss = 0.0;
+            return;
+        };
+        let mut lanes = [f32::NEG_INFINITY; 16];
+        for (j, &v) in row.iter().enumerate() {
+            lanes[j % 16] = if v > lanes[j % 16] { v } else { lanes[j % 16] };
+        }
+        let max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        // Summed in f64 lanes: 49k terms in f32 lose the last digits.
+        let mut sums = [0f64; 16];
+        for (j, &v) in row.iter().enumerate() {
+            sums[j % 16] += exp_nonpositive(v - max) as f64;
+        }
+        let lse = max + (sums.iter().sum::<f64>().ln() as f32);
+        *loss = (weight * (lse - row[target])) as f64;
+        if !lse.is_finite() {
+            *loss = f64::NAN;
+        }
+        for v in row.iter_mut() {
+            *v = weight * exp_nonpositive(*v - lse);
+        }
+        row[target] -= weight;
+    }
+}
+
+fn cross_entropy_row(row: &mut [f32], target: i64, weight: f32) -> f64 {
+    let mut loss = 0.0;
+    cross_entropy_row_into(row, target, weight, &mut loss);
+    loss
+}
+
 /// Each row of `dst` (width `row.len()`) set to `row`.
 pub(crate) fn fill_rows(dst: &mut [f32], row: &[f32]) {
     dst.chunks_mut(row.len()).for_each(|d| d.copy_from_slice(row));
