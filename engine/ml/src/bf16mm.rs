@@ -436,7 +436,7 @@ mod tests {
 
     #[test]
     fn rounding_matches_half_including_ties_and_specials() {
-        for v in [0.0f32, -0.0, 1.0, 1.00390625, 1.01171875, 3.1415927, -2.5e-39, 1e38, f32::MAX, f32::INFINITY, f32::NEG_INFINITY] {
+        for v in [0.0f32, -0.0, 1.0, 1.00390625, 1.01171875, std::f32::consts::PI, -2.5e-39, 1e38, f32::MAX, f32::INFINITY, f32::NEG_INFINITY] {
             assert_eq!(bf16_bits(v), half::bf16::from_f32(v).to_bits(), "{v}");
         }
         assert!(f32::from_bits((bf16_bits(f32::NAN) as u32) << 16).is_nan());

@@ -200,7 +200,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "overruns")]
     fn a_view_past_its_slice_is_refused() {
-        let data = vec![0f32; 10];
+        let data = [0f32; 10];
         Mat::strided(&data[4..], 2, 3, 4);
     }
 }
