@@ -1,9 +1,9 @@
 //! The Llama-family decoder (Llama-2/3, SmolLM2, Qwen2 biases) with HF weight names, in one file.
 //!
 //! Two paths through the same weights:
-//! - training (`train = true`): only composed candle ops, all with backward passes. candle_nn's
-//!   fast `softmax_last_dim`, `rms_norm` and `rope` are CustomOps without `bwd`, so using them
-//!   here would silently detach the LoRA gradients.
+//! - training (`train = true`): candle ops with backward passes, the fused kernels wrapped with
+//!   hand-written ones (`autograd.rs`). f32 CPU training steps skip this graph altogether
+//!   (`cpu_train/`), and are tested against it.
 //! - inference (`train = false`): the fast fused kernels, a KV cache and quantised matmuls.
 
 use crate::config::LlamaConfig;

@@ -4,10 +4,12 @@
 //! runs its element-wise ops on one thread; at SmolLM2 size that overhead was more than half of
 //! a training step. Here a step is the embedding lookup, each decoder layer's forward over flat
 //! buffers (`layer.rs`, keeping what its backward needs, or with checkpointing only its input),
-//! the head's product, the caller's loss and its gradient through candle (the only graph left:
-//! the loss stays any function of the logits), then each layer's backward from the top. The
-//! products are `gemm`'s, the kernels candle's CPU backend uses; element-wise work runs on all
-//! threads.
+//! the head's product, the loss and its gradient at the logits, then each layer's backward from
+//! the top. A cross-entropy objective is computed with its gradient in place in the logits
+//! buffer; any other loss goes through candle's backward (the only graph left, so the loss stays
+//! any function of the logits). Products are `gemm`'s, the kernels candle's CPU backend uses,
+//! called on strided views (`gemm.rs`), except the thin rank-r products of the adapters
+//! (`narrow.rs`); element-wise work (`kernels.rs`) runs on all threads.
 //!
 //! `Llama::loss_and_grads` takes this path for dense f32 models on the CPU training an active
 //! adapter. Everything else (CUDA, bf16, quantised bases) takes candle's graph (`autograd.rs`,
@@ -186,6 +188,7 @@ impl Llama {
         };
         let (n, hidden, vocab) = (d.rows, d.hidden, cfg.vocab_size);
         let ids: Vec<u32> = ids.to_dtype(DType::U32)?.flatten_all()?.to_vec1()?;
+        // Rotary angles and the attention bias as every pass makes them (the ids only give shape).
         let pass = self.pass_inputs(&Tensor::zeros((b, t), DType::U32, &Device::Cpu)?, &full_positions(b, t), &key_mask_rows(Some(mask), b, t)?, 0)?;
         let flat = |x: &Tensor| -> Result<Vec<f32>> { Ok(x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?) };
         let inputs = StepInputs { cos: flat(&pass.cos)?, sin: flat(&pass.sin)?, bias: flat(&pass.bias)? };
@@ -211,7 +214,7 @@ impl Llama {
         // gradient (the step's peak) are alive keeps ~40 MB off the peak at SmolLM2 size.
         drop(work);
 
-        // Head: final norm, logits, the caller's loss and its gradient at the logits.
+        // Head: final norm, logits, the loss and its gradient at the logits.
         let (mut hn, mut rinv) = (vec![0f32; n * hidden], vec![0f32; n]);
         kernels::rms_norm(&x, final_norm, d.eps, &mut hn, &mut rinv);
         let mut logits = vec![0f32; n * vocab];
