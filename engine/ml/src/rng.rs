@@ -78,7 +78,7 @@ pub(crate) fn mask_block(out: &mut [f32], p: f64, seed: u64, index: usize) {
     let threshold = (p * 65536.0).round() as u64; // drop when the 16-bit uniform is below it
     let state = derive(seed, 0x6d61_736b, index as u64);
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512dq") {
+    if crate::fastmath::avx512() {
         // SAFETY: the CPU has AVX-512F and DQ (64-bit lane multiplies).
         return unsafe { mask_block_avx512(out, state, threshold, keep) };
     }

@@ -23,7 +23,7 @@ macro_rules! simd_fn {
             }
 
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if crate::fastmath::avx512() {
                 // SAFETY: the CPU has AVX-512F.
                 return unsafe { avx512($($arg),*) };
             }

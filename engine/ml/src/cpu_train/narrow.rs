@@ -69,7 +69,7 @@ fn rows_times<const R: usize>(a: &[f32], k: usize, b: &[f32], c: &mut [f32]) {
     }
     c.par_chunks_mut(ROWS_PER_TASK * R).zip(a.par_chunks(ROWS_PER_TASK * k)).for_each(|(c, a)| {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if crate::fastmath::avx512() {
             // SAFETY: the CPU has AVX-512F (which implies FMA).
             return unsafe { rows_times_avx512::<R>(a, k, b, c) };
         }
@@ -122,7 +122,7 @@ fn transposed_times<const R: usize, const KB: usize>(a: &[f32], k: usize, g: &[f
     c.par_chunks_mut(COLS_PER_TASK * R).enumerate().for_each(|(block, c)| {
         let k0 = block * COLS_PER_TASK;
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if crate::fastmath::avx512() {
             // SAFETY: the CPU has AVX-512F.
             return unsafe { transposed_times_avx512::<R, KB>(a, k, k0, g, c) };
         }
