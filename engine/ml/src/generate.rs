@@ -324,7 +324,7 @@ fn pick_logprobs(logits: &[f32], vocab: usize, targets: &[u32]) -> Vec<(f32, boo
 /// Log-softmax of `row` at `target`, and whether `target` holds the maximum.
 fn log_softmax_at(row: &[f32], target: usize) -> (f32, bool) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if crate::fastmath::avx512() {
         // SAFETY: the CPU has AVX-512F.
         return unsafe { log_softmax_at_avx512(row, target) };
     }

@@ -54,6 +54,16 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + tail
 }
 
+/// The largest entry of `row` (NaNs skipped) in 16 lanes, which LLVM vectorises.
+#[inline(always)]
+fn row_max(row: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 16];
+    for (j, &v) in row.iter().enumerate() {
+        lanes[j % 16] = if v > lanes[j % 16] { v } else { lanes[j % 16] };
+    }
+    lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+}
+
 /// RMSNorm of each row of `x` (width `w.len()`): `out = x · r · w`, r = (mean(x²) + eps)^-½,
 /// with each row's r written to `rinv` for the backward.
 pub(crate) fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32], rinv: &mut [f32]) {
@@ -189,11 +199,7 @@ simd_fn! {
     /// all the mask value comes out uniform, as candle's softmax gives it.
     pub(crate) fn softmax_rows(z: &mut [f32], width: usize, stats: &mut [f32]) {
         for (row, stats) in z.chunks_mut(width).zip(stats.chunks_mut(2)) {
-            let mut lanes = [f32::NEG_INFINITY; 16];
-            for (j, &v) in row.iter().enumerate() {
-                lanes[j % 16] = if v > lanes[j % 16] { v } else { lanes[j % 16] };
-            }
-            let max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let max = row_max(row);
             let mut sums = [0f32; 16];
             for (j, v) in row.iter_mut().enumerate() {
                 *v = exp_nonpositive(*v - max);
@@ -318,11 +324,7 @@ simd_fn! {
             *loss = 0.0;
             return;
         };
-        let mut lanes = [f32::NEG_INFINITY; 16];
-        for (j, &v) in row.iter().enumerate() {
-            lanes[j % 16] = if v > lanes[j % 16] { v } else { lanes[j % 16] };
-        }
-        let max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let max = row_max(row);
         // Summed in f64 lanes: 49k terms in f32 lose the last digits.
         let mut sums = [0f64; 16];
         for (j, &v) in row.iter().enumerate() {

@@ -54,7 +54,9 @@ pub(crate) struct StepInputs {
     pub bias: Vec<f32>,
 }
 
-/// What one layer's forward leaves for its backward.
+/// What one layer's forward leaves for its backward (empty by default: a layer whose backward
+/// is done).
+#[derive(Default)]
 pub(crate) struct Acts {
     rinv1: Vec<f32>,
     q: Vec<f32>,
@@ -85,25 +87,6 @@ impl Acts {
             rinv2: z(n),
             gate: z(n * d.inter),
             up: z(n * d.inter),
-            lora_h: Default::default(),
-        }
-    }
-}
-
-impl Acts {
-    /// Holds nothing: what a layer's activations become once its backward is done.
-    pub fn empty() -> Self {
-        Acts {
-            rinv1: Vec::new(),
-            q: Vec::new(),
-            k: Vec::new(),
-            v: Vec::new(),
-            stats: Vec::new(),
-            attn: Vec::new(),
-            mid: Vec::new(),
-            rinv2: Vec::new(),
-            gate: Vec::new(),
-            up: Vec::new(),
             lora_h: Default::default(),
         }
     }

@@ -281,7 +281,7 @@ impl Llama {
                 }
             }
             if !checkpoint {
-                *a = Acts::empty(); // this layer's activations are done with
+                *a = Acts::default(); // this layer's activations are done with
             }
         }
         Ok(Some((l, store)))
