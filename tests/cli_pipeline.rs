@@ -89,10 +89,20 @@ fn tiny_pipeline_runs_end_to_end_then_reruns_nothing_and_only_what_changed() {
     let m = m.to_str().unwrap();
     let run = syco(dir.path(), &["run", m, "--cache", "cache", "--out", "run"]);
     assert!(run.status.success(), "{}", text(&run));
-    for f in ["report.md", "report.html", "complete_results.csv", "summary.json", "adapters/a/adapter_model.safetensors", "adapters/a/adapter_config.json", "models/a/gsm8k/items.jsonl", "models/tiny/feedback/metrics.json"] {
+    for f in [
+        "report.md",
+        "report.html",
+        "complete_results.csv",
+        "summary.json",
+        "adapters/a/adapter_model.safetensors",
+        "adapters/a/adapter_config.json",
+        "models/a/gsm8k/items.jsonl",
+        "models/tiny/feedback/metrics.json",
+    ] {
         assert!(dir.path().join("run").join(f).exists(), "missing run/{f}\n{}", text(&run));
     }
-    let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("run/adapters/a/adapter_config.json")).unwrap()).unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run/adapters/a/adapter_config.json")).unwrap()).unwrap();
     assert_eq!(cfg["r"], 2);
     assert_eq!(cfg["peft_type"], "LORA");
 
@@ -140,14 +150,28 @@ fn a_typo_in_the_training_table_names_file_line_and_key_before_anything_runs() {
 fn score_reproduces_the_studys_golden_verdicts() {
     let Some(data) = shared_data() else { return };
     for (task, file, flags) in [
-        ("feedback", "feedback_sycophantic_examples.json", &["baseline_identifies", "manipulated_identifies", "baseline_sentiment", "manipulated_sentiment", "sentiment_shift", "type_a_sycophancy", "type_b_sycophancy", "sycophantic"][..]),
+        (
+            "feedback",
+            "feedback_sycophantic_examples.json",
+            &[
+                "baseline_identifies",
+                "manipulated_identifies",
+                "baseline_sentiment",
+                "manipulated_sentiment",
+                "sentiment_shift",
+                "type_a_sycophancy",
+                "type_b_sycophancy",
+                "sycophantic",
+            ][..],
+        ),
         ("answer", "answer_sycophantic_examples.json", &["baseline_primary", "manipulated_primary", "sycophantic"][..]),
     ] {
         let path = data.join("03_sycophancy_samples").join(file);
         let out = syco(&workspace(), &["score", "--task", task, "--scoring", "seed", path.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out));
         let golden: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), golden.len());
         for (got, want) in lines.iter().zip(&golden) {
             for f in flags {
@@ -260,7 +284,10 @@ sample = { n = 4, seed = 3, stream = "samples" }
     assert_eq!((status("data/a"), status("data/b"), status("data/c")), ("run".into(), "run".into(), "cached".into()));
 
     // A stream with two seeds is a manifest error at the field.
-    let bad = m.replace("split = { train = 10, test = 5, seed = 7, stream = \"splits\" }\n\n[datasets.c]", "split = { train = 10, test = 5, seed = 8, stream = \"splits\" }\n\n[datasets.c]");
+    let bad = m.replace(
+        "split = { train = 10, test = 5, seed = 7, stream = \"splits\" }\n\n[datasets.c]",
+        "split = { train = 10, test = 5, seed = 8, stream = \"splits\" }\n\n[datasets.c]",
+    );
     std::fs::write(dir.join("bad.toml"), bad).unwrap();
     let o = syco(dir, &["plan", "bad.toml", "--cache", "cache"]);
     assert!(!o.status.success());

@@ -225,7 +225,8 @@ fn kill_9_during_a_stage_leaves_no_record_and_the_next_run_completes() {
              inputs = [\"a\"]\nouts = [\"out.txt\"]\n"
         ),
     );
-    let mut child = s.syco(&["run", path_str(&m)]).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().expect("start syco");
+    let mut child =
+        s.syco(&["run", path_str(&m)]).stdout(Stdio::null()).stderr(Stdio::null()).process_group(0).spawn().expect("start syco");
     wait_for_log(&s.log(), "slow", Duration::from_secs(10));
     // SAFETY: kill(2) on the process group of a child this test started.
     unsafe { sys_kill(-(child.id() as i32), 9) };
@@ -247,7 +248,13 @@ fn two_concurrent_runs_on_one_cache_both_succeed_with_one_result_per_stage() {
     const N: usize = 12;
     let s = Scratch::new();
     let m = s.write("m.toml", &chain_manifest(&s.log(), N, None, 1));
-    let start = |out: &str| s.syco(&["run", path_str(&m), "--out", path_str(&s.path(out))]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start syco");
+    let start = |out: &str| {
+        s.syco(&["run", path_str(&m), "--out", path_str(&s.path(out))])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start syco")
+    };
     let (a, b) = (start("runs-a"), start("runs-b"));
     for o in [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()] {
         assert!(o.status.success(), "concurrent run failed: {}", text(&o));
@@ -292,6 +299,10 @@ fn plan_json_has_the_agreed_shape() {
 fn relative_cache_path_works_for_downstream_stages() {
     let s = Scratch::new();
     s.write("m.toml", &chain_manifest(&s.log(), 3, None, 1));
-    let o = Command::new(env!("CARGO_BIN_EXE_syco")).args(["run", "m.toml", "--cache", "rel-cache"]).current_dir(s.dir.path()).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_syco"))
+        .args(["run", "m.toml", "--cache", "rel-cache"])
+        .current_dir(s.dir.path())
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
 }

@@ -45,7 +45,8 @@ fn malformed_dataset_files_fail_with_file_and_line_and_no_panic() {
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join(name), &bytes).unwrap();
         let m = dir.join("m.toml");
-        fs::write(&m, format!("[experiment]\nname = \"bad\"\n\n[datasets.x]\nkind = \"gsm8k\"\nsource = {{ path = \"{name}\" }}\n")).unwrap();
+        fs::write(&m, format!("[experiment]\nname = \"bad\"\n\n[datasets.x]\nkind = \"gsm8k\"\nsource = {{ path = \"{name}\" }}\n"))
+            .unwrap();
         let cache = dir.join("cache");
         let o = syco(&cache, &["run", path_str(&m), "--out", path_str(&dir.join("run"))]).current_dir(&dir).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -64,11 +65,15 @@ fn malformed_dataset_files_fail_with_file_and_line_and_no_panic() {
                 problems.push(format!("error does not name line {l}"));
             }
         }
-        if !record_keys(&cache).iter().all(|k| fs::read_to_string(cache.join("records").join(k).join("record.json")).is_ok_and(|r| !r.contains("\"data/x\""))) {
+        if !record_keys(&cache)
+            .iter()
+            .all(|k| fs::read_to_string(cache.join("records").join(k).join("record.json")).is_ok_and(|r| !r.contains("\"data/x\"")))
+        {
             problems.push("a record for data/x was published".to_string());
         }
         // Nothing beside the input, the manifest, the cache and the run folder.
-        let mut written: Vec<String> = fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut written: Vec<String> =
+            fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
         written.retain(|n| n != name && n != "m.toml" && n != "cache" && n != "run");
         if !written.is_empty() {
             problems.push(format!("wrote outside run and cache: {written:?}"));

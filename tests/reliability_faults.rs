@@ -20,8 +20,12 @@ struct Tmpfs {
 impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
         fs::create_dir_all(dir).ok()?;
-        let ok = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir)
-            .output().map(|o| o.status.success()).unwrap_or(false);
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
         ok.then(|| Tmpfs { dir: dir.to_path_buf() })
     }
 }
@@ -119,20 +123,16 @@ fn assert_clean_failure(o: &std::process::Output, cache: &Path, must_mention: &s
 
 #[test]
 fn hf_source_offline_fails_clearly_with_a_clean_cache() {
-    let (o, cache, _s) = unreachable_source(
-        "{ hf = \"syco-reliability/no-such-model\", file = \"model.gguf\" }",
-        &[("HF_HUB_OFFLINE", "1")],
-    );
+    let (o, cache, _s) =
+        unreachable_source("{ hf = \"syco-reliability/no-such-model\", file = \"model.gguf\" }", &[("HF_HUB_OFFLINE", "1")]);
     assert_clean_failure(&o, &cache, "syco-reliability/no-such-model");
 }
 
 #[test]
 fn hf_source_without_network_fails_clearly_with_a_clean_cache() {
     // A closed local port stands for "no network", so the test never reaches out.
-    let (o, cache, _s) = unreachable_source(
-        "{ hf = \"syco-reliability/no-such-model\", file = \"model.gguf\" }",
-        &[("HF_ENDPOINT", "http://127.0.0.1:9")],
-    );
+    let (o, cache, _s) =
+        unreachable_source("{ hf = \"syco-reliability/no-such-model\", file = \"model.gguf\" }", &[("HF_ENDPOINT", "http://127.0.0.1:9")]);
     assert_clean_failure(&o, &cache, "syco-reliability/no-such-model");
 }
 
@@ -140,7 +140,13 @@ fn hf_source_without_network_fails_clearly_with_a_clean_cache() {
 fn pip_source_without_network_fails_clearly_with_a_clean_cache() {
     let (o, cache, _s) = unreachable_source(
         "{ pip = \"syco-reliability-no-such-package==0.0.1\", member = \"x/model.gguf\" }",
-        &[("PIP_INDEX_URL", "http://127.0.0.1:9/simple"), ("PIP_RETRIES", "0"), ("PIP_TIMEOUT", "2"), ("PIP_NO_CACHE_DIR", "1"), ("PIP_FIND_LINKS", "")],
+        &[
+            ("PIP_INDEX_URL", "http://127.0.0.1:9/simple"),
+            ("PIP_RETRIES", "0"),
+            ("PIP_TIMEOUT", "2"),
+            ("PIP_NO_CACHE_DIR", "1"),
+            ("PIP_FIND_LINKS", ""),
+        ],
     );
     assert_clean_failure(&o, &cache, "syco-reliability-no-such-package");
 }
@@ -156,10 +162,8 @@ fn relative_cache_path_works_for_command_stages() {
          [stages.a]\ncmd = 'echo from-a > a.txt'\nouts = [\"a.txt\"]\n\n\
          [stages.b]\ncmd = 'cat \"$SYCO_IN_A/a.txt\" > b.txt'\ninputs = [\"a\"]\nouts = [\"b.txt\"]\npublish = \"b\"\n",
     );
-    let o = syco(Path::new("rel-cache"), &["run", path_str(&m), "--out", path_str(&s.path("out"))])
-        .current_dir(s.dir.path())
-        .output()
-        .unwrap();
+    let o =
+        syco(Path::new("rel-cache"), &["run", path_str(&m), "--out", path_str(&s.path("out"))]).current_dir(s.dir.path()).output().unwrap();
     assert!(o.status.success(), "a relative --cache broke an input path:\n{}", text(&o));
     assert_eq!(fs::read_to_string(s.path("out/b/b.txt")).unwrap(), "from-a\n");
 }

@@ -15,7 +15,9 @@ fn enabled() -> bool {
     let on = std::env::var("SYCO_SLURM_TESTS").is_ok_and(|v| v == "1");
     let has_sbatch = Command::new("sbatch").arg("--version").output().is_ok_and(|o| o.status.success());
     if !(on && has_sbatch) {
-        eprintln!("notice: Slurm tests skipped (need `sbatch` on PATH and SYCO_SLURM_TESTS=1; start a cluster with tests/slurm/cluster.sh start)");
+        eprintln!(
+            "notice: Slurm tests skipped (need `sbatch` on PATH and SYCO_SLURM_TESTS=1; start a cluster with tests/slurm/cluster.sh start)"
+        );
     }
     on && has_sbatch
 }
@@ -118,7 +120,15 @@ fn stages_run_as_slurm_jobs_in_dependency_order_and_rerun_submits_nothing() {
     assert!(first.status.success(), "run failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
     let jobs = submitted(&stdout);
     let stages = ["a", "w1", "w2", "w3", "w4", "join"].map(|s| format!("stages/{s}"));
-    assert_eq!(jobs.keys().cloned().collect::<Vec<_>>(), { let mut s = stages.to_vec(); s.sort(); s }, "{stdout}");
+    assert_eq!(
+        jobs.keys().cloned().collect::<Vec<_>>(),
+        {
+            let mut s = stages.to_vec();
+            s.sort();
+            s
+        },
+        "{stdout}"
+    );
     assert!(stdout.contains("6 stages: 6 ran, 0 cached"), "{stdout}");
 
     // Every stage ran inside the job submitted for it.
@@ -180,7 +190,8 @@ fn a_failing_job_is_reported_with_its_job_id_and_log() {
     std::fs::write(&manifest, FAILING).unwrap();
     let cache = dir.join("cache");
     // The executor chosen on the command line this time, the poll interval through --set.
-    let run = syco(&cache, &["run", manifest.to_str().unwrap(), "--executor", "slurm", "--set", "executor.poll_seconds=0.3", "--keep-going"]);
+    let run =
+        syco(&cache, &["run", manifest.to_str().unwrap(), "--executor", "slurm", "--set", "executor.poll_seconds=0.3", "--keep-going"]);
     let (stdout, stderr) = text(&run);
     assert!(!run.status.success(), "the run should fail\n{stdout}\n{stderr}");
     let jobs = submitted(&stdout);

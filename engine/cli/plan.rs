@@ -176,7 +176,16 @@ struct Planner<'a> {
 type Evaluated = BTreeMap<String, BTreeMap<String, String>>;
 
 impl Planner<'_> {
-    fn stage(&mut self, id: String, kind: &str, params: Value, inputs: Vec<(String, String)>, exclusive_device: Option<&str>, publish: Option<String>, origin: &[&str]) {
+    fn stage(
+        &mut self,
+        id: String,
+        kind: &str,
+        params: Value,
+        inputs: Vec<(String, String)>,
+        exclusive_device: Option<&str>,
+        publish: Option<String>,
+        origin: &[&str],
+    ) {
         let resources = match exclusive_device {
             Some(d) => Resources { gpu: true, device: d.to_string() },
             None => Resources::default(),
@@ -275,9 +284,7 @@ impl Planner<'_> {
         }
         let names = self.m.table_keys(&["adapters"]);
         // Trained adapters first, then combinations of them, whatever the file order.
-        let (combos, trained): (Vec<_>, Vec<_>) = names.iter().cloned().partition(|n| {
-            self.m.get(&["adapters", n, "combine"]).is_some()
-        });
+        let (combos, trained): (Vec<_>, Vec<_>) = names.iter().cloned().partition(|n| self.m.get(&["adapters", n, "combine"]).is_some());
         for name in trained.iter().chain(combos.iter()) {
             let spec: AdapterSpec = self.m.deserialize(&["adapters", name])?;
             let at = ["adapters", name.as_str()];
@@ -286,7 +293,12 @@ impl Planner<'_> {
             }
             let base = match &spec.base {
                 Some(b) if self.models.contains_key(b) => b.clone(),
-                Some(b) => return Err(self.m.error(&["adapters", name, "base"], format!("no model `{b}`; declared: {}", self.models.keys().cloned().collect::<Vec<_>>().join(", ")))),
+                Some(b) => {
+                    return Err(self.m.error(
+                        &["adapters", name, "base"],
+                        format!("no model `{b}`; declared: {}", self.models.keys().cloned().collect::<Vec<_>>().join(", ")),
+                    ))
+                }
                 None => self.default_model(&at)?,
             };
             let model = self.models[&base].clone();
@@ -314,7 +326,10 @@ impl Planner<'_> {
             let mut inputs = vec![("model".to_string(), format!("model/{base}"))];
             for d in &spec.data {
                 if !self.datasets.contains_key(d) {
-                    return Err(self.m.error(&["adapters", name, "data"], format!("no dataset `{d}`; declared: {}", self.datasets.keys().cloned().collect::<Vec<_>>().join(", "))));
+                    return Err(self.m.error(
+                        &["adapters", name, "data"],
+                        format!("no dataset `{d}`; declared: {}", self.datasets.keys().cloned().collect::<Vec<_>>().join(", ")),
+                    ));
                 }
                 inputs.push((format!("data/{d}"), format!("data/{d}")));
             }
@@ -326,7 +341,9 @@ impl Planner<'_> {
                 if let Err((field, msg)) = crate::stages::check_table(table, &json) {
                     let at: Vec<&str> = match own.is_some_and(|t| t.contains_key(&field)) {
                         true => vec!["adapters", name, table, &field],
-                        false if lora_defaults.contains_key(&field) || train_defaults.contains_key(&field) => vec!["defaults", table, &field],
+                        false if lora_defaults.contains_key(&field) || train_defaults.contains_key(&field) => {
+                            vec!["defaults", table, &field]
+                        }
                         false => vec!["adapters", name],
                     };
                     return Err(self.m.error(&at, msg));
@@ -399,7 +416,10 @@ impl Planner<'_> {
             };
             let allowed: &[&str] = if *field == "benchmarks" { &BENCHMARKS } else { &SYCOPHANCY_TASKS };
             if !allowed.contains(&ds.kind.as_str()) {
-                return Err(self.m.error(&["eval", field], format!("dataset `{task}` has kind `{}`, which is not one of {}", ds.kind, allowed.join(", "))));
+                return Err(self.m.error(
+                    &["eval", field],
+                    format!("dataset `{task}` has kind `{}`, which is not one of {}", ds.kind, allowed.join(", ")),
+                ));
             }
         }
         for (name, base, adapter) in self.eval_models(&spec)? {

@@ -193,8 +193,8 @@ pub fn objects(cache: &Path) -> Vec<(String, PathBuf)> {
 
 /// Keys of every record folder in a cache.
 pub fn record_keys(cache: &Path) -> Vec<String> {
-    let mut out: Vec<String> = fs::read_dir(cache.join("records")).into_iter().flatten().flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut out: Vec<String> =
+        fs::read_dir(cache.join("records")).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     out.sort();
     out
 }

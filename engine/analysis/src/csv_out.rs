@@ -26,9 +26,7 @@ fn change_columns(f: &Frame) -> Vec<String> {
 }
 
 fn change_cells(f: &Frame, row: usize) -> Vec<String> {
-    let mut cells: Vec<String> = (0..f.benchmarks.len())
-        .map(|b| csv_float(f.bench_change(row, b)))
-        .collect();
+    let mut cells: Vec<String> = (0..f.benchmarks.len()).map(|b| csv_float(f.bench_change(row, b))).collect();
     cells.extend((0..f.tasks.len()).map(|t| csv_float(f.syc_change(row, t))));
     cells
 }
@@ -68,11 +66,7 @@ pub fn performance_changes(f: &Frame) -> String {
 }
 
 pub fn complete_results(f: &Frame) -> String {
-    let mut header: Vec<String> = vec![
-        "model_type_bench".into(),
-        "adapter_name".into(),
-        "timestamp".into(),
-    ];
+    let mut header: Vec<String> = vec!["model_type_bench".into(), "adapter_name".into(), "timestamp".into()];
     header.extend(f.benchmarks.iter().cloned());
     header.push("model_type_syc".into());
     header.extend(f.tasks.iter().map(|t| format!("{t}_score")));
@@ -87,22 +81,14 @@ pub fn complete_results(f: &Frame) -> String {
         .into_iter()
         .map(|r| {
             let m = f.models[r];
-            let model_type = if r == f.baseline {
-                "baseline"
-            } else {
-                "fine_tuned"
-            };
+            let model_type = if r == f.baseline { "baseline" } else { "fine_tuned" };
             let mut row = vec![model_type.to_string(), m.name.clone(), m.timestamp.clone()];
             row.extend(f.accuracy[r].iter().map(|&v| csv_float(v)));
             row.push(model_type.to_string());
             row.extend(f.score[r].iter().map(|&v| csv_float(v)));
             row.extend(f.sycophantic[r].iter().map(|v| v.to_string()));
             // The study hard-codes 300; the first task's item count is the same number, from the data.
-            let total = f
-                .tasks
-                .first()
-                .and_then(|t| m.sycophancy.get(t))
-                .map(|s| s.total);
+            let total = f.tasks.first().and_then(|t| m.sycophancy.get(t)).map(|s| s.total);
             row.push(total.map(|t| t.to_string()).unwrap_or_default());
             row.push(csv_float(f.mean_score[r]));
             if r == f.baseline {
@@ -130,15 +116,8 @@ pub fn correlations(f: &Frame) -> Vec<(String, String, f64)> {
 }
 
 pub fn correlation_analysis(f: &Frame) -> String {
-    let header = vec![
-        "benchmark".to_string(),
-        "sycophancy_dataset".into(),
-        "correlation".into(),
-    ];
-    let rows: Vec<Vec<String>> = correlations(f)
-        .into_iter()
-        .map(|(b, t, r)| vec![b, t, csv_float(r)])
-        .collect();
+    let header = vec!["benchmark".to_string(), "sycophancy_dataset".into(), "correlation".into()];
+    let rows: Vec<Vec<String>> = correlations(f).into_iter().map(|(b, t, r)| vec![b, t, csv_float(r)]).collect();
     render(&header, &rows)
 }
 

@@ -5,11 +5,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
     #[error("model `{model}` has no {what} `{field}`")]
-    Missing {
-        model: String,
-        what: &'static str,
-        field: String,
-    },
+    Missing { model: String, what: &'static str, field: String },
     #[error("the analysis needs the baseline model `{0}` among the results")]
     NoBaseline(String),
     #[error("model `{0}` is listed in [analysis].models but has no results")]
@@ -19,23 +15,11 @@ pub enum AnalysisError {
     #[error("model `{0}` appears twice in the results")]
     DuplicateModel(String),
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}:{column}: {msg}")]
-    Json {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        msg: String,
-    },
+    Json { path: PathBuf, line: usize, column: usize, msg: String },
     #[error("{path}: field `{field}`: {msg}")]
-    Field {
-        path: PathBuf,
-        field: String,
-        msg: String,
-    },
+    Field { path: PathBuf, field: String, msg: String },
     #[error("font {path} is missing or unreadable ({detail}); install the Debian package `fonts-dejavu-core`")]
     Font { path: PathBuf, detail: String },
     #[error("drawing {figure}: {msg}")]

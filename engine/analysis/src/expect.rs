@@ -48,10 +48,7 @@ const MAX_CARRIERS: usize = 4;
 
 /// Checks every expectation; `|computed - value| <= tol` passes.
 pub fn evaluate(expectations: &[Expectation], summary: &Summary) -> Vec<Outcome> {
-    expectations
-        .iter()
-        .map(|e| evaluate_one(e, summary))
-        .collect()
+    expectations.iter().map(|e| evaluate_one(e, summary)).collect()
 }
 
 fn within(a: f64, b: f64, tol: f64) -> bool {
@@ -66,19 +63,9 @@ fn evaluate_one(e: &Expectation, summary: &Summary) -> Outcome {
         Some(v) if within(v, e.value, e.tol) => Status::Pass,
         Some(_) => Status::Fail,
     };
-    let carriers = if status == Status::Pass {
-        Vec::new()
-    } else {
-        carriers(e, summary)
-    };
+    let carriers = if status == Status::Pass { Vec::new() } else { carriers(e, summary) };
     let as_expected = (status == Status::Pass) != e.known_error;
-    Outcome {
-        expectation: e.clone(),
-        computed,
-        status,
-        as_expected,
-        carriers,
-    }
+    Outcome { expectation: e.clone(), computed, status, as_expected, carriers }
 }
 
 /// Metrics carrying the published value: those of the same family (first path segment) first,
@@ -110,11 +97,7 @@ fn fmt_num(v: f64, decimals: usize) -> String {
 
 fn decimals_of(e: &Expectation) -> usize {
     // A tolerance of 0.0005 means the claim has 3 decimals; show one more for the computed value.
-    let d = if e.tol > 0.0 {
-        (-e.tol.log10()).ceil().max(0.0) as usize
-    } else {
-        4
-    };
+    let d = if e.tol > 0.0 { (-e.tol.log10()).ceil().max(0.0) as usize } else { 4 };
     d.clamp(1, 6)
 }
 
@@ -130,11 +113,7 @@ pub fn render_line(o: &Outcome) -> String {
         (Status::Fail, true) => "FAIL (known error)".to_string(),
         (Status::Missing, _) => format!("MISSING: no metric `{}` in the summary", e.metric),
     };
-    let claim = if e.claim.is_empty() {
-        e.metric.clone()
-    } else {
-        e.claim.clone()
-    };
+    let claim = if e.claim.is_empty() { e.metric.clone() } else { e.claim.clone() };
     let mut line = format!("{claim}: {verdict}");
     if let Some(v) = o.computed {
         line += &format!(", computed {} ({})", fmt_num(v, d), e.metric);
@@ -143,11 +122,7 @@ pub fn render_line(o: &Outcome) -> String {
         if o.carriers.is_empty() {
             line += &format!("; no metric carries {:+}", e.value);
         } else {
-            let list: Vec<String> = o
-                .carriers
-                .iter()
-                .map(|(k, v)| format!("{k} ({})", fmt_num(*v, d)))
-                .collect();
+            let list: Vec<String> = o.carriers.iter().map(|(k, v)| format!("{k} ({})", fmt_num(*v, d))).collect();
             line += &format!("; {:+} is {}", e.value, list.join(", "));
         }
     }
@@ -156,13 +131,7 @@ pub fn render_line(o: &Outcome) -> String {
 
 /// The text table: claim, published, computed, result and the carriers of a FAIL.
 pub fn render_table(outcomes: &[Outcome]) -> String {
-    let mut rows = vec![[
-        "claim".to_string(),
-        "published".into(),
-        "computed".into(),
-        "result".into(),
-        "note".into(),
-    ]];
+    let mut rows = vec![["claim".to_string(), "published".into(), "computed".into(), "result".into(), "note".into()]];
     for o in outcomes {
         let e = &o.expectation;
         let d = decimals_of(e);
@@ -182,47 +151,26 @@ pub fn render_table(outcomes: &[Outcome]) -> String {
             format!("{:+} is {}", e.value, list.join(", "))
         };
         rows.push([
-            if e.claim.is_empty() {
-                e.metric.clone()
-            } else {
-                e.claim.clone()
-            },
+            if e.claim.is_empty() { e.metric.clone() } else { e.claim.clone() },
             format!("{:+}", e.value),
-            o.computed
-                .map(|v| fmt_num(v, d))
-                .unwrap_or_else(|| "-".into()),
+            o.computed.map(|v| fmt_num(v, d)).unwrap_or_else(|| "-".into()),
             result.into(),
             note,
         ]);
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
+    let widths: Vec<usize> = (0..5).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     let mut out = String::new();
     for (i, r) in rows.iter().enumerate() {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
+        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
         out += cells.join("  ").trim_end();
         out.push('\n');
         if i == 0 {
-            out += &widths
-                .iter()
-                .map(|w| "-".repeat(*w))
-                .collect::<Vec<_>>()
-                .join("  ");
+            out += &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  ");
             out.push('\n');
         }
     }
     let unexpected = outcomes.iter().filter(|o| !o.as_expected).count();
-    out += &format!(
-        "{} claims, {} as expected, {} unexpected\n",
-        outcomes.len(),
-        outcomes.len() - unexpected,
-        unexpected
-    );
+    out += &format!("{} claims, {} as expected, {} unexpected\n", outcomes.len(), outcomes.len() - unexpected, unexpected);
     out
 }
 
@@ -238,53 +186,30 @@ mod tests {
 
     fn summary() -> Summary {
         let mut s = Summary::default();
-        s.numbers
-            .insert("correlation.gsm8k.are_you_sure".into(), 0.5348);
-        s.numbers
-            .insert("correlation.hellaswag.feedback".into(), -0.8052);
+        s.numbers.insert("correlation.gsm8k.are_you_sure".into(), 0.5348);
+        s.numbers.insert("correlation.hellaswag.feedback".into(), -0.8052);
         s.numbers.insert("avg_syc_change.gsm8k".into(), -0.8049);
         s
     }
 
     fn exp(metric: &str, value: f64, known_error: bool) -> Expectation {
-        Expectation {
-            metric: metric.into(),
-            value,
-            tol: 0.0005,
-            claim: "c".into(),
-            source: "s".into(),
-            known_error,
-        }
+        Expectation { metric: metric.into(), value, tol: 0.0005, claim: "c".into(), source: "s".into(), known_error }
     }
 
     #[test]
     fn fail_names_the_same_family_carrier_first() {
-        let o = &evaluate(
-            &[exp("correlation.gsm8k.are_you_sure", -0.805, true)],
-            &summary(),
-        )[0];
+        let o = &evaluate(&[exp("correlation.gsm8k.are_you_sure", -0.805, true)], &summary())[0];
         assert_eq!(o.status, Status::Fail);
         assert!(o.as_expected);
-        assert_eq!(
-            o.carriers,
-            vec![("correlation.hellaswag.feedback".to_string(), -0.8052)]
-        );
+        assert_eq!(o.carriers, vec![("correlation.hellaswag.feedback".to_string(), -0.8052)]);
         let line = render_line(o);
-        assert!(
-            line.contains("computed +0.5348")
-                && line.contains("-0.805 is correlation.hellaswag.feedback"),
-            "{line}"
-        );
+        assert!(line.contains("computed +0.5348") && line.contains("-0.805 is correlation.hellaswag.feedback"), "{line}");
     }
 
     #[test]
     fn pass_missing_and_unexpected() {
         let out = evaluate(
-            &[
-                exp("correlation.hellaswag.feedback", -0.805, false),
-                exp("nope", 1.0, false),
-                exp("avg_syc_change.gsm8k", 0.3, false),
-            ],
+            &[exp("correlation.hellaswag.feedback", -0.805, false), exp("nope", 1.0, false), exp("avg_syc_change.gsm8k", 0.3, false)],
             &summary(),
         );
         assert_eq!(out[0].status, Status::Pass);
@@ -293,10 +218,7 @@ mod tests {
         assert_eq!(out[2].status, Status::Fail);
         assert!(!out[2].as_expected);
         let table = render_table(&out);
-        assert!(
-            table.contains("3 claims, 1 as expected, 2 unexpected"),
-            "{table}"
-        );
+        assert!(table.contains("3 claims, 1 as expected, 2 unexpected"), "{table}");
     }
 
     #[test]

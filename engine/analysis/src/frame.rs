@@ -35,34 +35,19 @@ impl<'a> Frame<'a> {
         }
         let find = |name: &str| results.iter().find(|r| r.name == name);
         let models: Vec<&ModelResults> = match &opts.models {
-            Some(names) => names
-                .iter()
-                .map(|n| find(n).ok_or_else(|| AnalysisError::UnknownModel(n.clone())))
-                .collect::<Result<_>>()?,
+            Some(names) => names.iter().map(|n| find(n).ok_or_else(|| AnalysisError::UnknownModel(n.clone()))).collect::<Result<_>>()?,
             None => {
                 // Baseline first, then the rest in the order given.
-                let mut v: Vec<&ModelResults> =
-                    results.iter().filter(|r| r.name == opts.baseline).collect();
+                let mut v: Vec<&ModelResults> = results.iter().filter(|r| r.name == opts.baseline).collect();
                 v.extend(results.iter().filter(|r| r.name != opts.baseline));
                 v
             }
         };
-        let baseline = models
-            .iter()
-            .position(|m| m.name == opts.baseline)
-            .ok_or_else(|| AnalysisError::NoBaseline(opts.baseline.clone()))?;
-        let benchmarks = opts.benchmarks.clone().unwrap_or_else(|| {
-            ordered_union(
-                models.iter().flat_map(|m| m.benchmarks.keys()),
-                &STUDY_BENCHMARKS,
-            )
-        });
-        let tasks = opts.tasks.clone().unwrap_or_else(|| {
-            ordered_union(
-                models.iter().flat_map(|m| m.sycophancy.keys()),
-                &STUDY_TASKS,
-            )
-        });
+        let baseline =
+            models.iter().position(|m| m.name == opts.baseline).ok_or_else(|| AnalysisError::NoBaseline(opts.baseline.clone()))?;
+        let benchmarks =
+            opts.benchmarks.clone().unwrap_or_else(|| ordered_union(models.iter().flat_map(|m| m.benchmarks.keys()), &STUDY_BENCHMARKS));
+        let tasks = opts.tasks.clone().unwrap_or_else(|| ordered_union(models.iter().flat_map(|m| m.sycophancy.keys()), &STUDY_TASKS));
 
         // Names become segments of the summary's dotted paths.
         let dotted = models
@@ -72,10 +57,7 @@ impl<'a> Frame<'a> {
             .chain(tasks.iter().map(|t| ("task", t)))
             .find(|(_, n)| n.contains('.'));
         if let Some((what, name)) = dotted {
-            return Err(AnalysisError::DottedName {
-                what,
-                name: name.clone(),
-            });
+            return Err(AnalysisError::DottedName { what, name: name.clone() });
         }
 
         let mut accuracy = Vec::new();
@@ -84,18 +66,12 @@ impl<'a> Frame<'a> {
         for m in &models {
             let mut acc_row = Vec::new();
             for b in &benchmarks {
-                let s = m
-                    .benchmarks
-                    .get(b)
-                    .ok_or_else(|| missing(m, "benchmark", b))?;
+                let s = m.benchmarks.get(b).ok_or_else(|| missing(m, "benchmark", b))?;
                 acc_row.push(s.accuracy);
             }
             let (mut score_row, mut count_row) = (Vec::new(), Vec::new());
             for t in &tasks {
-                let s = m
-                    .sycophancy
-                    .get(t)
-                    .ok_or_else(|| missing(m, "sycophancy task", t))?;
+                let s = m.sycophancy.get(t).ok_or_else(|| missing(m, "sycophancy task", t))?;
                 score_row.push(s.score);
                 count_row.push(s.sycophantic);
             }
@@ -104,23 +80,12 @@ impl<'a> Frame<'a> {
             sycophantic.push(count_row);
         }
         let mean_score = score.iter().map(|row| crate::stats::mean(row)).collect();
-        Ok(Frame {
-            models,
-            baseline,
-            benchmarks,
-            tasks,
-            accuracy,
-            score,
-            sycophantic,
-            mean_score,
-        })
+        Ok(Frame { models, baseline, benchmarks, tasks, accuracy, score, sycophantic, mean_score })
     }
 
     /// Rows of the adapters (every model but the baseline), in order.
     pub fn adapters(&self) -> Vec<usize> {
-        (0..self.models.len())
-            .filter(|&i| i != self.baseline)
-            .collect()
+        (0..self.models.len()).filter(|&i| i != self.baseline).collect()
     }
 
     pub fn name(&self, row: usize) -> &str {
@@ -153,25 +118,13 @@ impl<'a> Frame<'a> {
 }
 
 fn missing(m: &ModelResults, what: &'static str, field: &str) -> AnalysisError {
-    AnalysisError::Missing {
-        model: m.name.clone(),
-        what,
-        field: field.to_string(),
-    }
+    AnalysisError::Missing { model: m.name.clone(), what, field: field.to_string() }
 }
 
 /// Every name that occurs, study names first in study order, then the others alphabetically.
 fn ordered_union<'k>(names: impl Iterator<Item = &'k String>, study: &[&str]) -> Vec<String> {
     let all: std::collections::BTreeSet<&String> = names.collect();
-    let mut out: Vec<String> = study
-        .iter()
-        .filter(|s| all.iter().any(|n| n == *s))
-        .map(|s| s.to_string())
-        .collect();
-    out.extend(
-        all.into_iter()
-            .filter(|n| !study.contains(&n.as_str()))
-            .cloned(),
-    );
+    let mut out: Vec<String> = study.iter().filter(|s| all.iter().any(|n| n == *s)).map(|s| s.to_string()).collect();
+    out.extend(all.into_iter().filter(|n| !study.contains(&n.as_str())).cloned());
     out
 }

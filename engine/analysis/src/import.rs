@@ -13,10 +13,7 @@ use std::path::{Path, PathBuf};
 pub enum StudySource {
     /// The baseline: benchmark files holding `scores.{b}` (the first one gives the timestamp)
     /// and `sycophancy_baseline_results.json`.
-    Baseline {
-        benchmarks: Vec<PathBuf>,
-        sycophancy: PathBuf,
-    },
+    Baseline { benchmarks: Vec<PathBuf>, sycophancy: PathBuf },
     /// One `post_fine_tuning/*_results.json`.
     Adapter { results: PathBuf },
 }
@@ -51,10 +48,7 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 pub fn read_study_results(name: &str, source: &StudySource) -> Result<ModelResults> {
     let mut provenance = BTreeMap::new();
     match source {
-        StudySource::Baseline {
-            benchmarks,
-            sycophancy,
-        } => {
+        StudySource::Baseline { benchmarks, sycophancy } => {
             let mut timestamp = None;
             let mut scores = BTreeMap::new();
             for path in benchmarks {
@@ -64,14 +58,7 @@ pub fn read_study_results(name: &str, source: &StudySource) -> Result<ModelResul
                 for (b, accuracy) in file.scores {
                     let total = file.test_samples.get(&b).copied();
                     provenance.insert(b.clone(), path.display().to_string());
-                    scores.insert(
-                        b,
-                        BenchScore {
-                            accuracy,
-                            correct: None,
-                            total,
-                        },
-                    );
+                    scores.insert(b, BenchScore { accuracy, correct: None, total });
                 }
             }
             let syc: BTreeMap<String, SycScore> = read_json(sycophancy)?;
@@ -126,20 +113,12 @@ pub fn read_study_dir(results_dir: &Path) -> Result<Vec<ModelResults>> {
     let mut out = vec![read_study_results(
         "baseline",
         &StudySource::Baseline {
-            benchmarks: vec![
-                pre.join("baseline_gsm8k_mmlu.json"),
-                pre.join("baseline_truthfulqa_hellaswag.json"),
-            ],
+            benchmarks: vec![pre.join("baseline_gsm8k_mmlu.json"), pre.join("baseline_truthfulqa_hellaswag.json")],
             sycophancy: pre.join("sycophancy_baseline_results.json"),
         },
     )?];
     for (name, file) in STUDY_ADAPTER_FILES {
-        out.push(read_study_results(
-            name,
-            &StudySource::Adapter {
-                results: post.join(file),
-            },
-        )?);
+        out.push(read_study_results(name, &StudySource::Adapter { results: post.join(file) })?);
     }
     Ok(out)
 }
@@ -152,20 +131,12 @@ mod tests {
     fn errors_name_the_file_and_position() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.json");
-        let err = read_study_results(
-            "x",
-            &StudySource::Adapter {
-                results: missing.clone(),
-            },
-        )
-        .unwrap_err();
+        let err = read_study_results("x", &StudySource::Adapter { results: missing.clone() }).unwrap_err();
         assert!(err.to_string().contains("nope.json"), "{err}");
 
         let bad = dir.path().join("bad.json");
         std::fs::write(&bad, "{\n  \"timestamp\": \"t\",\n  \"benchmarks\": {\"gsm8k\": {\"accuracy\": \"high\"}}\n}").unwrap();
-        let err = read_study_results("x", &StudySource::Adapter { results: bad })
-            .unwrap_err()
-            .to_string();
+        let err = read_study_results("x", &StudySource::Adapter { results: bad }).unwrap_err().to_string();
         assert!(err.contains("bad.json:3:"), "{err}");
     }
 }

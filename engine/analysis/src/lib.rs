@@ -63,11 +63,7 @@ impl Default for AnalysisOptions {
 }
 
 /// Writes the three CSVs, `summary.json` and (if asked) the figures into `out_dir`.
-pub fn analyze(
-    results: &[ModelResults],
-    opts: &AnalysisOptions,
-    out_dir: &Path,
-) -> Result<Summary> {
+pub fn analyze(results: &[ModelResults], opts: &AnalysisOptions, out_dir: &Path) -> Result<Summary> {
     std::fs::create_dir_all(out_dir).map_err(error::io_err(out_dir))?;
     let frame = frame::Frame::new(results, opts)?;
     csv_out::write_all(&frame, out_dir)?;

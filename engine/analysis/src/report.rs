@@ -51,11 +51,7 @@ struct Table {
 
 impl Table {
     fn markdown(&self) -> String {
-        let mut s = format!(
-            "| {} |\n|{}\n",
-            self.header.join(" | "),
-            "---|".repeat(self.header.len())
-        );
+        let mut s = format!("| {} |\n|{}\n", self.header.join(" | "), "---|".repeat(self.header.len()));
         for r in &self.rows {
             let cells: Vec<String> = r.iter().map(|c| c.replace('|', "\\|")).collect();
             let _ = writeln!(s, "| {} |", cells.join(" | "));
@@ -86,10 +82,7 @@ impl Table {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn f3(v: Option<f64>) -> String {
@@ -117,20 +110,10 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
     header.extend(m.benchmarks.iter().cloned());
     let rows = m.models.iter().map(|model| {
         let mut r = vec![model.clone()];
-        r.extend(
-            m.benchmarks
-                .iter()
-                .map(|b| f3(s.get(&format!("accuracy.{b}.{model}")))),
-        );
+        r.extend(m.benchmarks.iter().map(|b| f3(s.get(&format!("accuracy.{b}.{model}")))));
         r
     });
-    out.push((
-        "Benchmark accuracy".into(),
-        Table {
-            header,
-            rows: rows.collect(),
-        },
-    ));
+    out.push(("Benchmark accuracy".into(), Table { header, rows: rows.collect() }));
 
     if !input.training.is_empty() {
         let header = ["adapter", "held-out examples", "loss before", "loss after", "change", "kept step"];
@@ -146,10 +129,7 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
         });
         out.push((
             "Adapter training: loss on each adapter's own held-out data".into(),
-            Table {
-                header: header.iter().map(|h| h.to_string()).collect(),
-                rows: rows.collect(),
-            },
+            Table { header: header.iter().map(|h| h.to_string()).collect(), rows: rows.collect() },
         ));
     }
 
@@ -159,161 +139,74 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
     let rows = m.models.iter().map(|model| {
         let mut r = vec![model.clone()];
         r.extend(m.tasks.iter().map(|t| {
-            let count = s
-                .get(&format!("sycophantic.{t}.{model}"))
-                .map_or(String::new(), |c| format!(" ({c})"));
+            let count = s.get(&format!("sycophantic.{t}.{model}")).map_or(String::new(), |c| format!(" ({c})"));
             format!("{}{count}", f3(s.get(&format!("score.{t}.{model}"))))
         }));
         r.push(f3(s.get(&format!("total_sycophancy_score.{model}"))));
         r
     });
-    out.push((
-        "Sycophancy rate".into(),
-        Table {
-            header,
-            rows: rows.collect(),
-        },
-    ));
+    out.push(("Sycophancy rate".into(), Table { header, rows: rows.collect() }));
 
     let mut header = vec!["adapter".to_string()];
-    header.extend(
-        m.benchmarks
-            .iter()
-            .chain(&m.tasks)
-            .map(|k| format!("Δ {k}")),
-    );
+    header.extend(m.benchmarks.iter().chain(&m.tasks).map(|k| format!("Δ {k}")));
     header.extend(["avg bench Δ".into(), "avg syc Δ".into(), "label".into()]);
     let rows = adapters.iter().map(|a| {
         let mut r = vec![a.clone()];
-        r.extend(
-            m.benchmarks
-                .iter()
-                .chain(&m.tasks)
-                .map(|k| signed(s.get(&format!("change.{k}.{a}")))),
-        );
+        r.extend(m.benchmarks.iter().chain(&m.tasks).map(|k| signed(s.get(&format!("change.{k}.{a}")))));
         r.push(signed(s.get(&format!("avg_bench_change.{a}"))));
         r.push(signed(s.get(&format!("avg_syc_change.{a}"))));
         r.push(s.label(&format!("label.{a}")).unwrap_or("").to_string());
         r
     });
-    out.push((
-        "Changes vs the baseline".into(),
-        Table {
-            header,
-            rows: rows.collect(),
-        },
-    ));
+    out.push(("Changes vs the baseline".into(), Table { header, rows: rows.collect() }));
 
     let mut header = vec!["adapter".to_string()];
     header.extend(m.tasks.iter().map(|t| format!("% Δ {t}")));
     let rows = adapters.iter().map(|a| {
         let mut r = vec![a.clone()];
-        r.extend(m.tasks.iter().map(|t| {
-            s.get(&format!("percent_change.{t}.{a}"))
-                .map_or("n/a".into(), |v| format!("{v:+.1}%"))
-        }));
+        r.extend(m.tasks.iter().map(|t| s.get(&format!("percent_change.{t}.{a}")).map_or("n/a".into(), |v| format!("{v:+.1}%"))));
         r
     });
-    out.push((
-        "Percentage change of sycophancy (0 where the baseline is 0)".into(),
-        Table {
-            header,
-            rows: rows.collect(),
-        },
-    ));
+    out.push(("Percentage change of sycophancy (0 where the baseline is 0)".into(), Table { header, rows: rows.collect() }));
 
     let mut header = vec!["benchmark".to_string()];
     header.extend(m.tasks.iter().cloned());
     header.extend(["trade-off r".into(), "trade-off slope".into()]);
     let rows = m.benchmarks.iter().map(|b| {
         let mut r = vec![b.clone()];
-        r.extend(
-            m.tasks
-                .iter()
-                .map(|t| signed(s.get(&format!("correlation.{b}.{t}")))),
-        );
+        r.extend(m.tasks.iter().map(|t| signed(s.get(&format!("correlation.{b}.{t}")))));
         r.push(signed(s.get(&format!("tradeoff.r.{b}"))));
         r.push(signed(s.get(&format!("tradeoff.slope.{b}"))));
         r
     });
-    out.push((
-        "Pearson r over all models (accuracy vs sycophancy rate)".into(),
-        Table {
-            header,
-            rows: rows.collect(),
-        },
-    ));
+    out.push(("Pearson r over all models (accuracy vs sycophancy rate)".into(), Table { header, rows: rows.collect() }));
 
     let header = vec!["task".to_string(), "progression r".into(), "slope".into()];
-    let rows = m.tasks.iter().map(|t| {
-        vec![
-            t.clone(),
-            signed(s.get(&format!("progression.r.{t}"))),
-            signed(s.get(&format!("progression.slope.{t}"))),
-        ]
-    });
-    out.push((
-        "Average benchmark change vs sycophancy change (adapters)".into(),
-        Table {
-            header,
-            rows: rows.collect(),
-        },
-    ));
+    let rows = m
+        .tasks
+        .iter()
+        .map(|t| vec![t.clone(), signed(s.get(&format!("progression.r.{t}"))), signed(s.get(&format!("progression.slope.{t}")))]);
+    out.push(("Average benchmark change vs sycophancy change (adapters)".into(), Table { header, rows: rows.collect() }));
 
-    let mut header = vec![
-        "adapter".to_string(),
-        "bench comp".into(),
-        "syc comp".into(),
-    ];
+    let mut header = vec!["adapter".to_string(), "bench comp".into(), "syc comp".into()];
     header.extend(RANKING_SCHEMES.iter().map(|(n, _, _)| n.to_string()));
     let rows = adapters.iter().map(|a| {
-        let mut r = vec![
-            a.clone(),
-            f3(s.get(&format!("ranking.bench_comp.{a}"))),
-            f3(s.get(&format!("ranking.syc_comp.{a}"))),
-        ];
+        let mut r = vec![a.clone(), f3(s.get(&format!("ranking.bench_comp.{a}"))), f3(s.get(&format!("ranking.syc_comp.{a}")))];
         r.extend(RANKING_SCHEMES.iter().map(|(n, _, _)| {
-            format!(
-                "{} (#{})",
-                f3(s.get(&format!("ranking.{n}.{a}"))),
-                s.get(&format!("rank.{n}.{a}")).unwrap_or(f64::NAN)
-            )
+            format!("{} (#{})", f3(s.get(&format!("ranking.{n}.{a}"))), s.get(&format!("rank.{n}.{a}")).unwrap_or(f64::NAN))
         }));
         r
     });
-    out.push((
-        "Ranking (min-max composites over the adapters)".into(),
-        Table {
-            header,
-            rows: rows.collect(),
-        },
-    ));
+    out.push(("Ranking (min-max composites over the adapters)".into(), Table { header, rows: rows.collect() }));
 
     let tests: Vec<(String, String)> = s
         .numbers
         .keys()
-        .filter_map(|k| {
-            k.strip_prefix("significance.")?
-                .strip_suffix(".p_value")
-                .map(str::to_string)
-        })
-        .filter_map(|k| {
-            k.split_once('.')
-                .map(|(t, m)| (t.to_string(), m.to_string()))
-        })
+        .filter_map(|k| k.strip_prefix("significance.")?.strip_suffix(".p_value").map(str::to_string))
+        .filter_map(|k| k.split_once('.').map(|(t, m)| (t.to_string(), m.to_string())))
         .collect();
     if !tests.is_empty() {
-        let header = [
-            "task",
-            "adapter",
-            "n",
-            "Δ rate",
-            "95% CI",
-            "McNemar p",
-            "BH-adjusted p",
-        ]
-        .map(String::from)
-        .to_vec();
+        let header = ["task", "adapter", "n", "Δ rate", "95% CI", "McNemar p", "BH-adjusted p"].map(String::from).to_vec();
         let rows = tests.iter().map(|(t, a)| {
             let g = |k: &str| s.get(&format!("significance.{t}.{a}.{k}"));
             vec![
@@ -326,40 +219,17 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
                 g("p_adjusted").map_or("n/a".into(), |p| format!("{p:.3e}")),
             ]
         });
-        out.push((
-            "Paired tests vs the baseline".into(),
-            Table {
-                header: header.clone(),
-                rows: rows.collect(),
-            },
-        ));
+        out.push(("Paired tests vs the baseline".into(), Table { header: header.clone(), rows: rows.collect() }));
     }
 
-    let header = [
-        "model",
-        "timestamp",
-        "result",
-        "produced by (stage key or file)",
-    ]
-    .map(String::from)
-    .to_vec();
+    let header = ["model", "timestamp", "result", "produced by (stage key or file)"].map(String::from).to_vec();
     let mut rows = Vec::new();
     for r in input.results {
         if r.provenance.is_empty() {
-            rows.push(vec![
-                r.name.clone(),
-                r.timestamp.clone(),
-                "all".into(),
-                "(not recorded)".into(),
-            ]);
+            rows.push(vec![r.name.clone(), r.timestamp.clone(), "all".into(), "(not recorded)".into()]);
         }
         for (what, key) in &r.provenance {
-            rows.push(vec![
-                r.name.clone(),
-                r.timestamp.clone(),
-                what.clone(),
-                key.clone(),
-            ]);
+            rows.push(vec![r.name.clone(), r.timestamp.clone(), what.clone(), key.clone()]);
         }
     }
     out.push(("Provenance".into(), Table { header, rows }));
@@ -367,17 +237,7 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
 }
 
 fn claims_table(outcomes: &[Outcome]) -> Table {
-    let header = [
-        "claim",
-        "source",
-        "metric",
-        "published",
-        "computed",
-        "result",
-        "carried by",
-    ]
-    .map(String::from)
-    .to_vec();
+    let header = ["claim", "source", "metric", "published", "computed", "result", "carried by"].map(String::from).to_vec();
     let rows = outcomes.iter().map(|o| {
         let e = &o.expectation;
         let result = match (o.status, e.known_error) {
@@ -394,17 +254,10 @@ fn claims_table(outcomes: &[Outcome]) -> Table {
             format!("{:+}", e.value),
             signed(o.computed),
             result.into(),
-            o.carriers
-                .iter()
-                .map(|(k, _)| k.clone())
-                .collect::<Vec<_>>()
-                .join(", "),
+            o.carriers.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>().join(", "),
         ]
     });
-    Table {
-        header,
-        rows: rows.collect(),
-    }
+    Table { header, rows: rows.collect() }
 }
 
 /// Flipped items per task: (task, model, id, question, neutral, manipulated).
@@ -417,9 +270,7 @@ fn gallery(input: &ReportInput) -> BTreeMap<String, Vec<[String; 5]>> {
     let mut out: BTreeMap<String, Vec<[String; 5]>> = BTreeMap::new();
     for (model, tasks) in &input.records {
         for (task, records) in tasks {
-            let flipped = records
-                .iter()
-                .filter(|r| r.get("sycophantic").and_then(Value::as_bool) == Some(true));
+            let flipped = records.iter().filter(|r| r.get("sycophantic").and_then(Value::as_bool) == Some(true));
             for r in flipped.take(GALLERY_LIMIT) {
                 out.entry(task.clone()).or_default().push([
                     model.clone(),
@@ -436,16 +287,7 @@ fn gallery(input: &ReportInput) -> BTreeMap<String, Vec<[String; 5]>> {
 
 fn figure_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_str()?
-                        .strip_suffix(".svg")
-                        .map(str::to_string)
-                })
-                .collect()
-        })
+        .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str()?.strip_suffix(".svg").map(str::to_string)).collect())
         .unwrap_or_default();
     names.sort();
     names
@@ -477,16 +319,8 @@ pub fn write(input: &ReportInput, out_dir: &Path) -> Result<(PathBuf, PathBuf)> 
     let _ = writeln!(html, "<p>{}</p>", esc(&intro).replace('`', ""));
 
     if !input.outcomes.is_empty() {
-        let _ = writeln!(
-            md,
-            "## Published claims\n\n```\n{}```\n",
-            render_table(input.outcomes)
-        );
-        let _ = writeln!(
-            html,
-            "<h2>Published claims</h2>{}",
-            claims_table(input.outcomes).html()
-        );
+        let _ = writeln!(md, "## Published claims\n\n```\n{}```\n", render_table(input.outcomes));
+        let _ = writeln!(html, "<h2>Published claims</h2>{}", claims_table(input.outcomes).html());
     }
     for (heading, table) in &sections {
         let _ = writeln!(md, "## {heading}\n\n{}", table.markdown());
@@ -503,11 +337,7 @@ pub fn write(input: &ReportInput, out_dir: &Path) -> Result<(PathBuf, PathBuf)> 
                 let path = dir.join(format!("{n}.svg"));
                 let svg = std::fs::read_to_string(&path).map_err(io_err(&path))?;
                 // Drop the fixed pixel size so the viewBox scales to the page.
-                let svg = svg.replacen(" width=\"", " data-width=\"", 1).replacen(
-                    " height=\"",
-                    " data-height=\"",
-                    1,
-                );
+                let svg = svg.replacen(" width=\"", " data-width=\"", 1).replacen(" height=\"", " data-height=\"", 1);
                 let _ = writeln!(html, "<h3>{}</h3>\n{svg}", esc(&n));
             }
         }
@@ -520,21 +350,9 @@ pub fn write(input: &ReportInput, out_dir: &Path) -> Result<(PathBuf, PathBuf)> 
             let _ = writeln!(md, "### {task}\n");
             let _ = writeln!(html, "<h3>{}</h3>", esc(task));
             for [model, id, question, neutral, manipulated] in items {
-                let _ = writeln!(
-                    md,
-                    "**{model}**, item `{id}`{}\n",
-                    if question.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {question}")
-                    }
-                );
-                let _ = writeln!(
-                    md,
-                    "| neutral | manipulated |\n|---|---|\n| {} | {} |\n",
-                    md_cell(neutral),
-                    md_cell(manipulated)
-                );
+                let _ =
+                    writeln!(md, "**{model}**, item `{id}`{}\n", if question.is_empty() { String::new() } else { format!(": {question}") });
+                let _ = writeln!(md, "| neutral | manipulated |\n|---|---|\n| {} | {} |\n", md_cell(neutral), md_cell(manipulated));
                 let _ = writeln!(
                     html,
                     "<p><b>{}</b>, item <code>{}</code> {}</p><div class=\"pair\"><div><b>neutral</b>\n{}</div><div><b>manipulated</b>\n{}</div></div>",

@@ -3,10 +3,10 @@
 //! (the statistics are syco-eval's, the same `syco score` reports).
 
 use crate::frame::Frame;
-use syco_eval::stats::{benjamini_hochberg, mcnemar_exact, paired_bootstrap};
 use crate::summary::Summary;
 use crate::AnalysisOptions;
 use std::collections::BTreeMap;
+use syco_eval::stats::{benjamini_hochberg, mcnemar_exact, paired_bootstrap};
 
 /// One adapter x task comparison on the items both models answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,12 +40,9 @@ pub fn paired_tests(f: &Frame, opts: &AnalysisOptions, summary: &mut Summary) ->
             let Some(base) = base_items.get(task) else {
                 continue;
             };
-            let base_by_id: BTreeMap<&str, bool> =
-                base.iter().map(|o| (o.id.as_str(), o.success)).collect();
-            let pairs: Vec<(bool, bool)> = adapter_items
-                .iter()
-                .filter_map(|o| base_by_id.get(o.id.as_str()).map(|&b| (b, o.success)))
-                .collect();
+            let base_by_id: BTreeMap<&str, bool> = base.iter().map(|o| (o.id.as_str(), o.success)).collect();
+            let pairs: Vec<(bool, bool)> =
+                adapter_items.iter().filter_map(|o| base_by_id.get(o.id.as_str()).map(|&b| (b, o.success))).collect();
             if pairs.is_empty() {
                 continue;
             }
@@ -92,7 +89,5 @@ pub fn paired_tests(f: &Frame, opts: &AnalysisOptions, summary: &mut Summary) ->
 
 /// FNV-1a: a stable 64-bit hash of a name (std's hasher is not stable across releases).
 fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }

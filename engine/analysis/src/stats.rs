@@ -30,11 +30,7 @@ pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
     let (mx, my) = (mean(x), mean(y));
     let dx: Vec<f64> = x.iter().map(|v| v - mx).collect();
     let dy: Vec<f64> = y.iter().map(|v| v - my).collect();
-    let dot = |a: &[f64], b: &[f64]| {
-        a.iter()
-            .zip(b)
-            .fold(0.0f64, |acc, (p, q)| p.mul_add(*q, acc))
-    };
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).fold(0.0f64, |acc, (p, q)| p.mul_add(*q, acc));
     let scale = 1.0 / (n as f64 - 1.0);
     let cxx = dot(&dx, &dx) * scale;
     let cyy = dot(&dy, &dy) * scale;
@@ -64,10 +60,7 @@ pub fn linear_fit(x: &[f64], y: &[f64]) -> (f64, f64) {
 pub fn min_max(xs: &[f64]) -> Vec<f64> {
     let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    xs.iter()
-        .map(|x| (x - lo) / (hi - lo))
-        .map(|v| if v.is_finite() { v } else { f64::NAN })
-        .collect()
+    xs.iter().map(|x| (x - lo) / (hi - lo)).map(|v| if v.is_finite() { v } else { f64::NAN }).collect()
 }
 
 /// Index of the first minimum / maximum (pandas `idxmin`/`idxmax` keep the first on ties).

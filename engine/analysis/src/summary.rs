@@ -53,31 +53,15 @@ impl Summary {
 
     /// Adapters (models other than the baseline), in analysis order.
     pub fn adapters(&self) -> Vec<String> {
-        self.meta
-            .models
-            .iter()
-            .filter(|m| **m != self.meta.baseline)
-            .cloned()
-            .collect()
+        self.meta.models.iter().filter(|m| **m != self.meta.baseline).cloned().collect()
     }
 
     /// The nested JSON object of `summary.json`: dotted paths become nested keys.
     pub fn to_json(&self) -> Value {
         let mut root = Map::new();
-        root.insert(
-            "meta".into(),
-            serde_json::to_value(&self.meta).expect("meta serialises"),
-        );
-        let numbers = self.numbers.iter().map(|(k, v)| {
-            (
-                k,
-                serde_json::Number::from_f64(*v).map_or(Value::Null, Value::Number),
-            )
-        });
-        let labels = self
-            .labels
-            .iter()
-            .map(|(k, v)| (k, Value::String(v.clone())));
+        root.insert("meta".into(), serde_json::to_value(&self.meta).expect("meta serialises"));
+        let numbers = self.numbers.iter().map(|(k, v)| (k, serde_json::Number::from_f64(*v).map_or(Value::Null, Value::Number)));
+        let labels = self.labels.iter().map(|(k, v)| (k, Value::String(v.clone())));
         for (path, value) in numbers.chain(labels) {
             let mut node = &mut root;
             let parts: Vec<&str> = path.split('.').collect();
@@ -100,25 +84,17 @@ impl Summary {
             Some(m) => serde_json::from_value(m.clone()).map_err(|e| format!("meta: {e}"))?,
             None => SummaryMeta::default(),
         };
-        let mut s = Summary {
-            meta,
-            ..Summary::default()
-        };
+        let mut s = Summary { meta, ..Summary::default() };
         fn walk(prefix: &str, v: &Value, s: &mut Summary) -> std::result::Result<(), String> {
             match v {
                 Value::Object(m) => {
                     for (k, child) in m {
-                        let path = if prefix.is_empty() {
-                            k.clone()
-                        } else {
-                            format!("{prefix}.{k}")
-                        };
+                        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                         walk(&path, child, s)?;
                     }
                 }
                 Value::Number(n) => {
-                    s.numbers
-                        .insert(prefix.to_string(), n.as_f64().unwrap_or(f64::NAN));
+                    s.numbers.insert(prefix.to_string(), n.as_f64().unwrap_or(f64::NAN));
                 }
                 Value::Null => {
                     s.numbers.insert(prefix.to_string(), f64::NAN);
@@ -149,11 +125,7 @@ impl Summary {
             column: e.column(),
             msg: e.to_string(),
         })?;
-        Summary::from_json(&value).map_err(|msg| AnalysisError::Field {
-            path: path.into(),
-            field: "summary".into(),
-            msg,
-        })
+        Summary::from_json(&value).map_err(|msg| AnalysisError::Field { path: path.into(), field: "summary".into(), msg })
     }
 }
 
@@ -187,10 +159,7 @@ fn raw_scores(f: &Frame, s: &mut Summary) {
         }
         for (ti, t) in f.tasks.iter().enumerate() {
             s.set(format!("score.{t}.{m}"), f.score[row][ti]);
-            s.set(
-                format!("sycophantic.{t}.{m}"),
-                f.sycophantic[row][ti] as f64,
-            );
+            s.set(format!("sycophantic.{t}.{m}"), f.sycophantic[row][ti] as f64);
         }
         s.set(format!("total_sycophancy_score.{m}"), f.mean_score[row]);
     }
@@ -210,23 +179,15 @@ fn changes(f: &Frame, s: &mut Summary) {
     let (mut avg_bench, mut avg_syc) = (Vec::new(), Vec::new());
     for &row in &adapters {
         let m = f.name(row);
-        let bench: Vec<f64> = (0..f.benchmarks.len())
-            .map(|b| f.bench_change(row, b))
-            .collect();
+        let bench: Vec<f64> = (0..f.benchmarks.len()).map(|b| f.bench_change(row, b)).collect();
         let syc: Vec<f64> = (0..f.tasks.len()).map(|t| f.syc_change(row, t)).collect();
         for (bi, b) in f.benchmarks.iter().enumerate() {
             s.set(format!("change.{b}.{m}"), bench[bi]);
-            s.set(
-                format!("percent_change.{b}.{m}"),
-                percent(bench[bi], f.accuracy[base][bi]),
-            );
+            s.set(format!("percent_change.{b}.{m}"), percent(bench[bi], f.accuracy[base][bi]));
         }
         for (ti, t) in f.tasks.iter().enumerate() {
             s.set(format!("change.{t}.{m}"), syc[ti]);
-            s.set(
-                format!("percent_change.{t}.{m}"),
-                percent(syc[ti], f.score[base][ti]),
-            );
+            s.set(format!("percent_change.{t}.{m}"), percent(syc[ti], f.score[base][ti]));
         }
         let (ab, asy) = (mean(&bench), mean(&syc));
         s.set(format!("avg_bench_change.{m}"), ab);
@@ -245,27 +206,17 @@ fn changes(f: &Frame, s: &mut Summary) {
         avg_syc.push(asy);
     }
     for key in f.benchmarks.iter().chain(&f.tasks) {
-        let pcts: Vec<f64> = adapters
-            .iter()
-            .map(|&r| s.numbers[&format!("percent_change.{key}.{}", f.name(r))])
-            .collect();
+        let pcts: Vec<f64> = adapters.iter().map(|&r| s.numbers[&format!("percent_change.{key}.{}", f.name(r))]).collect();
         if let (Some(lo), Some(hi)) = (argmin(&pcts), argmax(&pcts)) {
             s.set(format!("percent_change_extent.{key}.min"), pcts[lo]);
             s.set(format!("percent_change_extent.{key}.max"), pcts[hi]);
         }
     }
-    s.set(
-        "count.syc_reduction".into(),
-        avg_syc.iter().filter(|v| **v < 0.0).count() as f64,
-    );
-    s.set(
-        "count.syc_increase".into(),
-        avg_syc.iter().filter(|v| **v > 0.0).count() as f64,
-    );
+    s.set("count.syc_reduction".into(), avg_syc.iter().filter(|v| **v < 0.0).count() as f64);
+    s.set("count.syc_increase".into(), avg_syc.iter().filter(|v| **v > 0.0).count() as f64);
     let mut pick = |name: &str, idx: Option<usize>, values: &[f64]| {
         if let Some(i) = idx {
-            s.labels
-                .insert(format!("{name}.adapter"), f.name(adapters[i]).to_string());
+            s.labels.insert(format!("{name}.adapter"), f.name(adapters[i]).to_string());
             s.numbers.insert(format!("{name}.value"), values[i]);
         }
     };
@@ -299,10 +250,7 @@ fn tradeoff(f: &Frame, s: &mut Summary) {
 /// Average benchmark change vs each task's change over the adapters (the progression figure).
 fn progression(f: &Frame, s: &mut Summary) {
     let adapters = f.adapters();
-    let x: Vec<f64> = adapters
-        .iter()
-        .map(|r| s.numbers[&format!("avg_bench_change.{}", f.name(*r))])
-        .collect();
+    let x: Vec<f64> = adapters.iter().map(|r| s.numbers[&format!("avg_bench_change.{}", f.name(*r))]).collect();
     for (ti, t) in f.tasks.iter().enumerate() {
         let y: Vec<f64> = adapters.iter().map(|&r| f.syc_change(r, ti)).collect();
         let (slope, intercept) = linear_fit(&x, &y);
@@ -316,33 +264,19 @@ fn progression(f: &Frame, s: &mut Summary) {
 fn ranking(f: &Frame, s: &mut Summary) {
     let adapters = f.adapters();
     let n = adapters.len();
-    let bench_norm: Vec<Vec<f64>> = (0..f.benchmarks.len())
-        .map(|b| min_max(&f.accuracy_column(&adapters, b)))
-        .collect();
+    let bench_norm: Vec<Vec<f64>> = (0..f.benchmarks.len()).map(|b| min_max(&f.accuracy_column(&adapters, b))).collect();
     // Lower sycophancy is better, so its normalised score is flipped.
-    let syc_norm: Vec<Vec<f64>> = (0..f.tasks.len())
-        .map(|t| {
-            min_max(&f.score_column(&adapters, t))
-                .into_iter()
-                .map(|v| 1.0 - v)
-                .collect()
-        })
-        .collect();
+    let syc_norm: Vec<Vec<f64>> =
+        (0..f.tasks.len()).map(|t| min_max(&f.score_column(&adapters, t)).into_iter().map(|v| 1.0 - v).collect()).collect();
     // A constant column normalises to NaN; pandas' row mean skips it.
-    let bench_comp: Vec<f64> = (0..n)
-        .map(|i| mean_skipna(&bench_norm.iter().map(|c| c[i]).collect::<Vec<_>>()))
-        .collect();
-    let syc_comp: Vec<f64> = (0..n)
-        .map(|i| mean_skipna(&syc_norm.iter().map(|c| c[i]).collect::<Vec<_>>()))
-        .collect();
+    let bench_comp: Vec<f64> = (0..n).map(|i| mean_skipna(&bench_norm.iter().map(|c| c[i]).collect::<Vec<_>>())).collect();
+    let syc_comp: Vec<f64> = (0..n).map(|i| mean_skipna(&syc_norm.iter().map(|c| c[i]).collect::<Vec<_>>())).collect();
     for (i, &row) in adapters.iter().enumerate() {
         s.set(format!("ranking.bench_comp.{}", f.name(row)), bench_comp[i]);
         s.set(format!("ranking.syc_comp.{}", f.name(row)), syc_comp[i]);
     }
     for (scheme, wb, ws) in RANKING_SCHEMES {
-        let overall: Vec<f64> = (0..n)
-            .map(|i| wb * bench_comp[i] + ws * syc_comp[i])
-            .collect();
+        let overall: Vec<f64> = (0..n).map(|i| wb * bench_comp[i] + ws * syc_comp[i]).collect();
         let mut order: Vec<usize> = (0..n).collect();
         // Highest first; stable, so ties keep adapter order.
         order.sort_by(|&a, &b| overall[b].total_cmp(&overall[a]));
@@ -352,7 +286,6 @@ fn ranking(f: &Frame, s: &mut Summary) {
             s.set(format!("rank.{scheme}.{m}"), (rank + 1) as f64);
         }
         let names: Vec<&str> = order.iter().map(|&i| f.name(adapters[i])).collect();
-        s.labels
-            .insert(format!("ranking_order.{scheme}"), names.join(" > "));
+        s.labels.insert(format!("ranking_order.{scheme}"), names.join(" > "));
     }
 }

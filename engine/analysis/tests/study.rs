@@ -4,18 +4,11 @@ use std::path::{Path, PathBuf};
 use syco_analysis::{analyze, import, AnalysisOptions, ModelResults};
 
 fn seed_data() -> Option<PathBuf> {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/seed/data"
-    ))
-    .to_path_buf();
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data")).to_path_buf();
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "notice: {} is absent; skipping the study-data test",
-            dir.display()
-        );
+        eprintln!("notice: {} is absent; skipping the study-data test", dir.display());
         None
     }
 }
@@ -25,10 +18,7 @@ fn study_results(data: &Path) -> Vec<ModelResults> {
 }
 
 fn no_figures() -> AnalysisOptions {
-    AnalysisOptions {
-        figures: false,
-        ..AnalysisOptions::default()
-    }
+    AnalysisOptions { figures: false, ..AnalysisOptions::default() }
 }
 
 #[test]
@@ -36,13 +26,8 @@ fn csvs_are_byte_identical_to_the_study() {
     let Some(data) = seed_data() else { return };
     let out = tempfile::tempdir().unwrap();
     analyze(&study_results(&data), &no_figures(), out.path()).unwrap();
-    for name in [
-        "performance_changes.csv",
-        "complete_results.csv",
-        "correlation_analysis.csv",
-    ] {
-        let want =
-            std::fs::read_to_string(data.join("04_analysis/analysis_results").join(name)).unwrap();
+    for name in ["performance_changes.csv", "complete_results.csv", "correlation_analysis.csv"] {
+        let want = std::fs::read_to_string(data.join("04_analysis/analysis_results").join(name)).unwrap();
         let got = std::fs::read_to_string(out.path().join(name)).unwrap();
         assert_eq!(got, want, "{name} differs");
     }
@@ -79,10 +64,7 @@ fn summary_reproduces_the_spec_numbers() {
     assert_eq!(s.label("label.gsm8k"), Some("none"));
     assert_eq!(s.label("best.syc_reduction.adapter"), Some("gsm8k"));
     assert_eq!(s.label("worst.syc_increase.adapter"), Some("combined"));
-    assert_eq!(
-        s.label("ranking_order.balanced"),
-        Some("gsm8k > combined > truthfulqa > mmlu > hellaswag")
-    );
+    assert_eq!(s.label("ranking_order.balanced"), Some("gsm8k > combined > truthfulqa > mmlu > hellaswag"));
     // summary.json round-trips.
     let back = syco_analysis::Summary::read(&out.path().join("summary.json")).unwrap();
     assert_eq!(back.labels, s.labels);
@@ -98,17 +80,12 @@ struct ManifestExpectations {
 fn published_claims_table_on_the_study() {
     use syco_analysis::expect::{evaluate, render_table, Status};
     let Some(data) = seed_data() else { return };
-    let manifest = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../experiments/reproduce-venostellar.toml"
-    );
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../experiments/reproduce-venostellar.toml");
     let text = std::fs::read_to_string(manifest).unwrap();
     let claims: ManifestExpectations = toml::from_str(&text)
         .map(|v: toml::Table| {
             let expect = v["expect"].clone();
-            toml::Value::Table([("expect".to_string(), expect)].into_iter().collect())
-                .try_into()
-                .unwrap()
+            toml::Value::Table([("expect".to_string(), expect)].into_iter().collect()).try_into().unwrap()
         })
         .unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -120,55 +97,20 @@ fn published_claims_table_on_the_study() {
     for o in &outcomes {
         let e = &o.expectation;
         if e.known_error {
-            assert_eq!(
-                o.status,
-                Status::Fail,
-                "known error should FAIL: {}",
-                e.claim
-            );
+            assert_eq!(o.status, Status::Fail, "known error should FAIL: {}", e.claim);
         } else {
-            assert_eq!(
-                o.status,
-                Status::Pass,
-                "should PASS: {} (computed {:?})",
-                e.claim,
-                o.computed
-            );
+            assert_eq!(o.status, Status::Pass, "should PASS: {} (computed {:?})", e.claim, o.computed);
         }
     }
     let by_claim = |c: &str| outcomes.iter().find(|o| o.expectation.claim == c).unwrap();
-    let carriers = |c: &str| {
-        by_claim(c)
-            .carriers
-            .iter()
-            .map(|(k, _)| k.clone())
-            .collect::<Vec<_>>()
-    };
+    let carriers = |c: &str| by_claim(c).carriers.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
     // The carriers SPEC §7 names.
-    assert_eq!(
-        carriers("GSM8K: Are-You-Sure r = -0.805"),
-        ["correlation.hellaswag.feedback"]
-    );
-    assert_eq!(
-        carriers("GSM8K: Feedback r = -0.613"),
-        ["correlation.gsm8k.answer"]
-    );
-    assert_eq!(
-        carriers("TruthfulQA: Are You Sure r = 0.718"),
-        ["correlation.truthfulqa.feedback"]
-    );
-    assert_eq!(
-        carriers("TruthfulQA: Feedback r = 0.771"),
-        ["correlation.truthfulqa.are_you_sure"]
-    );
-    assert_eq!(
-        carriers("HellaSwag: moderate positive link to Feedback (r = 0.651)"),
-        ["correlation.hellaswag.answer"]
-    );
-    assert!(
-        table.contains("-0.805 is correlation.hellaswag.feedback"),
-        "{table}"
-    );
+    assert_eq!(carriers("GSM8K: Are-You-Sure r = -0.805"), ["correlation.hellaswag.feedback"]);
+    assert_eq!(carriers("GSM8K: Feedback r = -0.613"), ["correlation.gsm8k.answer"]);
+    assert_eq!(carriers("TruthfulQA: Are You Sure r = 0.718"), ["correlation.truthfulqa.feedback"]);
+    assert_eq!(carriers("TruthfulQA: Feedback r = 0.771"), ["correlation.truthfulqa.are_you_sure"]);
+    assert_eq!(carriers("HellaSwag: moderate positive link to Feedback (r = 0.651)"), ["correlation.hellaswag.answer"]);
+    assert!(table.contains("-0.805 is correlation.hellaswag.feedback"), "{table}");
 }
 
 /// Cells (row, column) that differ between two CSV texts.
@@ -197,34 +139,12 @@ fn bumping_one_accuracy_changes_exactly_its_dependents() {
 
     // CSVs: only the gsm8k row's GSM8K cells (and the gsm8k correlations) move.
     let read = |d: &tempfile::TempDir, n: &str| std::fs::read_to_string(d.path().join(n)).unwrap();
-    assert_eq!(
-        csv_diff(
-            &read(&a, "performance_changes.csv"),
-            &read(&b, "performance_changes.csv")
-        ),
-        [(1, 1)]
-    );
-    assert_eq!(
-        csv_diff(
-            &read(&a, "complete_results.csv"),
-            &read(&b, "complete_results.csv")
-        ),
-        [(2, 3), (2, 16)]
-    );
-    assert_eq!(
-        csv_diff(
-            &read(&a, "correlation_analysis.csv"),
-            &read(&b, "correlation_analysis.csv")
-        ),
-        [(1, 2), (2, 2), (3, 2)]
-    );
+    assert_eq!(csv_diff(&read(&a, "performance_changes.csv"), &read(&b, "performance_changes.csv")), [(1, 1)]);
+    assert_eq!(csv_diff(&read(&a, "complete_results.csv"), &read(&b, "complete_results.csv")), [(2, 3), (2, 16)]);
+    assert_eq!(csv_diff(&read(&a, "correlation_analysis.csv"), &read(&b, "correlation_analysis.csv")), [(1, 2), (2, 2), (3, 2)]);
 
     // Summary: every changed number depends on that accuracy.
-    let changed: Vec<&String> = before
-        .numbers
-        .keys()
-        .filter(|k| before.numbers[*k].to_bits() != after.numbers[*k].to_bits())
-        .collect();
+    let changed: Vec<&String> = before.numbers.keys().filter(|k| before.numbers[*k].to_bits() != after.numbers[*k].to_bits()).collect();
     let dependent = |k: &str| {
         matches!(
             k,
@@ -241,10 +161,7 @@ fn bumping_one_accuracy_changes_exactly_its_dependents() {
             || k.starts_with("rank.")
     };
     for k in &changed {
-        assert!(
-            dependent(k),
-            "{k} changed but does not depend on the gsm8k adapter's GSM8K accuracy"
-        );
+        assert!(dependent(k), "{k} changed but does not depend on the gsm8k adapter's GSM8K accuracy");
     }
     for k in [
         "change.gsm8k.gsm8k",
@@ -261,43 +178,29 @@ fn bumping_one_accuracy_changes_exactly_its_dependents() {
     assert!((d("avg_bench_change.gsm8k") - delta / 4.0).abs() < 1e-12);
     assert!((d("percent_change.gsm8k.gsm8k") - delta / 0.07 * 100.0).abs() < 1e-9);
     // Nothing about sycophancy moved.
-    assert!(changed
-        .iter()
-        .all(|k| !k.starts_with("avg_syc_change") && !k.starts_with("score.")));
+    assert!(changed.iter().all(|k| !k.starts_with("avg_syc_change") && !k.starts_with("score.")));
 }
 
 #[test]
 fn figures_render_as_png_and_svg() {
     let Some(data) = seed_data() else { return };
-    if !Path::new(syco_analysis::figures::FONT_DIR)
-        .join("DejaVuSans.ttf")
-        .is_file()
-    {
+    if !Path::new(syco_analysis::figures::FONT_DIR).join("DejaVuSans.ttf").is_file() {
         eprintln!("notice: DejaVu fonts absent (package fonts-dejavu-core); skipping figure test");
         return;
     }
     // SYCO_FIGURE_DIR keeps the figures for a look; otherwise they go with the temp dir.
     let tmp = tempfile::tempdir().unwrap();
-    let out = std::env::var_os("SYCO_FIGURE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let out = std::env::var_os("SYCO_FIGURE_DIR").map(PathBuf::from).unwrap_or_else(|| tmp.path().to_path_buf());
     let summary = analyze(&study_results(&data), &AnalysisOptions::default(), &out).unwrap();
     let figs = out.join("figures");
-    let pngs: Vec<_> = std::fs::read_dir(&figs)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
-        .collect();
+    let pngs: Vec<_> =
+        std::fs::read_dir(&figs).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "png")).collect();
     assert_eq!(pngs.len(), 8, "eight study figures");
     for e in std::fs::read_dir(&figs).unwrap() {
         let p = e.unwrap().path();
         let size = std::fs::metadata(&p).unwrap().len();
         // A bare 1600x1200 white PNG is ~10 kB and an empty SVG well under 1 kB.
-        let floor = if p.extension().is_some_and(|x| x == "png") {
-            30_000
-        } else {
-            3_000
-        };
+        let floor = if p.extension().is_some_and(|x| x == "png") { 30_000 } else { 3_000 };
         assert!(size > floor, "{} is only {size} bytes", p.display());
     }
     // Loss curves from two small logs.
@@ -306,26 +209,15 @@ fn figures_render_as_png_and_svg() {
     let mut runs = Vec::new();
     for (name, scale) in [("gsm8k", 1.0), ("combined", 1.3)] {
         let lines: Vec<String> = (1..=60)
-            .map(|s| {
-                format!(
-                    "{{\"step\": {s}, \"loss\": {}, \"lr\": 0.0002}}",
-                    scale * (2.5 / (1.0 + s as f64 / 10.0) + 0.4)
-                )
-            })
+            .map(|s| format!("{{\"step\": {s}, \"loss\": {}, \"lr\": 0.0002}}", scale * (2.5 / (1.0 + s as f64 / 10.0) + 0.4)))
             .collect();
         let p = log_dir.join(format!("{name}.jsonl"));
-        std::fs::write(
-            &p,
-            lines.join("\n") + "\n{\"step\": 60, \"eval_loss\": 1.0}\n",
-        )
-        .unwrap();
+        std::fs::write(&p, lines.join("\n") + "\n{\"step\": 60, \"eval_loss\": 1.0}\n").unwrap();
         runs.push((name.to_string(), p));
     }
     let files = syco_analysis::figures::loss_curves(&runs, &figs).unwrap();
     assert_eq!(files.len(), 2);
-    assert!(files
-        .iter()
-        .all(|f| std::fs::metadata(f).unwrap().len() > 10_000));
+    assert!(files.iter().all(|f| std::fs::metadata(f).unwrap().len() > 10_000));
     let _ = summary;
 }
 
@@ -334,12 +226,8 @@ fn with_items(mut results: Vec<ModelResults>) -> Vec<ModelResults> {
     use std::collections::BTreeMap;
     use syco_analysis::ItemOutcome;
     for (i, r) in results.iter_mut().enumerate() {
-        let items: Vec<ItemOutcome> = (0..100)
-            .map(|k| ItemOutcome {
-                id: format!("q{k}"),
-                success: if i == 0 { k < 20 } else { k < 20 + 6 * i },
-            })
-            .collect();
+        let items: Vec<ItemOutcome> =
+            (0..100).map(|k| ItemOutcome { id: format!("q{k}"), success: if i == 0 { k < 20 } else { k < 20 + 6 * i } }).collect();
         r.items = Some(BTreeMap::from([("gsm8k".to_string(), items)]));
     }
     results
@@ -354,34 +242,23 @@ fn paired_tests_follow_the_items() {
     assert_eq!(s.get("significance.gsm8k.gsm8k.gained"), Some(6.0));
     assert_eq!(s.get("significance.gsm8k.gsm8k.lost"), Some(0.0));
     assert!((s.get("significance.gsm8k.gsm8k.diff").unwrap() - 0.06).abs() < 1e-12);
-    assert!(
-        (s.get("significance.gsm8k.gsm8k.p_value").unwrap() - 2.0 * 0.5f64.powi(6)).abs() < 1e-15
-    );
+    assert!((s.get("significance.gsm8k.gsm8k.p_value").unwrap() - 2.0 * 0.5f64.powi(6)).abs() < 1e-15);
     // combined (row 5): gains 30; BH-adjusted p is at least the raw p.
     let p = s.get("significance.gsm8k.combined.p_value").unwrap();
     let q = s.get("significance.gsm8k.combined.p_adjusted").unwrap();
     assert!(p < 1e-8 && q >= p);
-    let (lo, hi) = (
-        s.get("significance.gsm8k.combined.ci_low").unwrap(),
-        s.get("significance.gsm8k.combined.ci_high").unwrap(),
-    );
+    let (lo, hi) = (s.get("significance.gsm8k.combined.ci_low").unwrap(), s.get("significance.gsm8k.combined.ci_high").unwrap());
     assert!(lo > 0.0 && lo < 0.30 && hi > 0.30, "[{lo}, {hi}]");
     // Study results without items produce no tests.
     let plain = analyze(&study_results(&data), &no_figures(), out.path()).unwrap();
-    assert!(plain
-        .numbers
-        .keys()
-        .all(|k| !k.starts_with("significance.")));
+    assert!(plain.numbers.keys().all(|k| !k.starts_with("significance.")));
 }
 
 #[test]
 fn report_holds_tables_claims_figures_gallery_and_provenance() {
     use syco_analysis::{expect, report};
     let Some(data) = seed_data() else { return };
-    if !Path::new(syco_analysis::figures::FONT_DIR)
-        .join("DejaVuSans.ttf")
-        .is_file()
-    {
+    if !Path::new(syco_analysis::figures::FONT_DIR).join("DejaVuSans.ttf").is_file() {
         eprintln!("notice: DejaVu fonts absent; skipping report test");
         return;
     }
@@ -401,10 +278,7 @@ fn report_holds_tables_claims_figures_gallery_and_provenance() {
         "neutral_response": "No, <it is 4>.", "manipulated_response": "Yes, you are right."});
     let records = std::collections::BTreeMap::from([(
         "gsm8k".to_string(),
-        std::collections::BTreeMap::from([(
-            "feedback".to_string(),
-            vec![record, serde_json::json!({"id": 2, "sycophantic": false})],
-        )]),
+        std::collections::BTreeMap::from([("feedback".to_string(), vec![record, serde_json::json!({"id": 2, "sycophantic": false})])]),
     )]);
     let input = report::ReportInput {
         title: "reproduce-venostellar".into(),
@@ -428,10 +302,7 @@ fn report_holds_tables_claims_figures_gallery_and_provenance() {
     for text in [&md, &html] {
         assert!(text.contains("GSM8K: Are-You-Sure r = -0.805"));
         assert!(text.contains("correlation.hellaswag.feedback"));
-        assert!(
-            text.contains("all_benchmarks_results.json"),
-            "provenance names the source file"
-        );
+        assert!(text.contains("all_benchmarks_results.json"), "provenance names the source file");
         assert!(text.contains("fb-7") && !text.contains("\"id\": 2"));
         assert!(text.contains("Paired tests vs the baseline"));
         assert!(text.contains("+0.6050"), "truthfulqa change");
@@ -453,24 +324,14 @@ fn bad_inputs_are_errors_not_panics() {
     let out = tempfile::tempdir().unwrap();
     let mut results = study_results(&data);
     results[2].name = "mm.lu".into();
-    let err = analyze(&results, &no_figures(), out.path())
-        .unwrap_err()
-        .to_string();
+    let err = analyze(&results, &no_figures(), out.path()).unwrap_err().to_string();
     assert!(err.contains("mm.lu"), "{err}");
 
     let mut results = study_results(&data);
     results[3].sycophancy.remove("answer");
-    let err = analyze(&results, &no_figures(), out.path())
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("truthfulqa") && err.contains("answer"),
-        "{err}"
-    );
+    let err = analyze(&results, &no_figures(), out.path()).unwrap_err().to_string();
+    assert!(err.contains("truthfulqa") && err.contains("answer"), "{err}");
 
-    let opts = AnalysisOptions {
-        baseline: "base".into(),
-        ..no_figures()
-    };
+    let opts = AnalysisOptions { baseline: "base".into(), ..no_figures() };
     assert!(analyze(&study_results(&data), &opts, out.path()).is_err());
 }

@@ -56,7 +56,9 @@ impl StageKind for ImportStage {
         let p: ImportParams = serde_json::from_value(ctx.def.params.clone())?;
         let source = match (&p.results, &p.sycophancy) {
             (Some(results), _) => StudySource::Adapter { results: PathBuf::from(results) },
-            (None, Some(syc)) => StudySource::Baseline { benchmarks: p.benchmarks.iter().map(PathBuf::from).collect(), sycophancy: PathBuf::from(syc) },
+            (None, Some(syc)) => {
+                StudySource::Baseline { benchmarks: p.benchmarks.iter().map(PathBuf::from).collect(), sycophancy: PathBuf::from(syc) }
+            }
             (None, None) => anyhow::bail!("import {} names no result files", p.name),
         };
         let mut results = syco_analysis::import::read_study_results(&p.name, &source)?;

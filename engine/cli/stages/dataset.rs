@@ -52,8 +52,8 @@ impl<'a> Streams<'a> {
                 None => Stream::new(seed),
                 Some(prev) => {
                     let meta_path = prev.join("dataset.json");
-                    let meta: Value = serde_json::from_slice(&std::fs::read(&meta_path)?)
-                        .with_context(|| format!("{}", meta_path.display()))?;
+                    let meta: Value =
+                        serde_json::from_slice(&std::fs::read(&meta_path)?).with_context(|| format!("{}", meta_path.display()))?;
                     let state = &meta["streams"][name];
                     let prev_seed = state["seed"].as_u64().context("the previous dataset recorded no seed for the stream")?;
                     if prev_seed != seed {

@@ -146,7 +146,13 @@ impl StageKind for RespondStage {
             ctx.inputs.iter().filter(|(k, _)| *k != "data").map(|(k, v)| format!("{k}={}", v.display())).collect::<Vec<_>>().join("\n")
         );
         let mut cache = StoreCache { store: &ctx.items, scope };
-        let units = if task == Kind::HellaSwag { 4 } else if task.is_sycophancy() { 2 } else { 1 };
+        let units = if task == Kind::HellaSwag {
+            4
+        } else if task.is_sycophancy() {
+            2
+        } else {
+            1
+        };
         ctx.progress.set_length((records.len() * units) as u64);
         let responses = runtime::with_resident(ctx, &p.model, |m| {
             let mut backend = ModelBackend { m, rt: &p.model, batch: p.batch_size, ctx };

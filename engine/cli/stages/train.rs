@@ -67,7 +67,8 @@ fn parse_mix(v: Option<&Value>, seed: u64) -> Result<Mix> {
         None | Some(Value::Null) => Ok(Mix::Concat),
         Some(Value::String(s)) if s == "concat" => Ok(Mix::Concat),
         Some(Value::Object(o)) if o.contains_key("interleave") => {
-            let weights: Vec<f64> = serde_json::from_value(o["interleave"].clone()).context("`mix.interleave` must be a list of weights")?;
+            let weights: Vec<f64> =
+                serde_json::from_value(o["interleave"].clone()).context("`mix.interleave` must be a list of weights")?;
             let seed = o.get("seed").and_then(Value::as_u64).unwrap_or(seed);
             Ok(Mix::Interleave { weights, seed })
         }
@@ -92,7 +93,9 @@ pub fn parse_lora_train(lora: &Value, train: &Value) -> Result<(LoraParams, Trai
 pub fn check_lora(v: &Value) -> Result<(), (String, String)> {
     let lora: LoraParams = typed(v)?;
     match lora.targets.iter().find(|t| !projection_names().any(|p| p == t.as_str())) {
-        Some(t) => Err(("targets".into(), format!("unknown module `{t}`; expected some of {}", projection_names().collect::<Vec<_>>().join(", ")))),
+        Some(t) => {
+            Err(("targets".into(), format!("unknown module `{t}`; expected some of {}", projection_names().collect::<Vec<_>>().join(", "))))
+        }
         None => Ok(()),
     }
 }
@@ -110,7 +113,8 @@ fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, (String, String
     serde_path_to_error::deserialize(v.clone()).map_err(|e| {
         let msg = e.inner().to_string();
         // serde names an unknown field in its message, not in the path.
-        let field = msg.split('`').nth(1).filter(|_| msg.starts_with("unknown field")).map(str::to_string).unwrap_or_else(|| e.path().to_string());
+        let field =
+            msg.split('`').nth(1).filter(|_| msg.starts_with("unknown field")).map(str::to_string).unwrap_or_else(|| e.path().to_string());
         (field, msg)
     })
 }
@@ -129,11 +133,10 @@ impl StageKind for TrainStage {
     }
 
     fn key_extras(&self, def: &syco_core::stage::StageDef, _env: &syco_core::stage::PlanEnv) -> Result<BTreeMap<String, String>> {
-        Ok(runtime::engine_extras())
-            .map(|mut e| {
-                e.insert("device".into(), def.resources.device.clone());
-                e
-            })
+        Ok(runtime::engine_extras()).map(|mut e| {
+            e.insert("device".into(), def.resources.device.clone());
+            e
+        })
     }
 
     fn run(&self, ctx: &StageCtx) -> Result<()> {

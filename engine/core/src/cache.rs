@@ -153,7 +153,11 @@ fn hostname() -> String {
     let name = if r == 0 { String::from_utf8_lossy(buf.split(|&b| b == 0).next().unwrap_or_default()).into_owned() } else { String::new() };
     // `+` ends the host part of a temp name; hostnames never hold it, but be sure.
     let name = name.replace(['+', '/'], "_");
-    if name.is_empty() { "localhost".into() } else { name }
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name
+    }
 }
 
 /// Prefix of this process's temp names: `HOST+PID`.
@@ -312,7 +316,11 @@ impl Cache {
     /// Blocks until no other process computes `key`.
     pub fn lock_key(&self, key: &str) -> Result<KeyLock> {
         let path = self.root.join("locks").join(format!("{key}.lock"));
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path)
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
             .with_context(|| format!("cannot open lock {}", path.display()))?;
         file.lock().with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(KeyLock { _file: file })
@@ -652,9 +660,18 @@ mod tests {
 
     fn record(key: &str) -> Record {
         Record {
-            key: key.into(), stage: "stages/a".into(), kind: "command".into(), version: 1,
-            params: BTreeMap::new(), inputs: BTreeMap::new(), extras: BTreeMap::new(),
-            engine_version: ENGINE_VERSION.into(), tree: String::new(), files: vec![], created_unix: 0, duration_s: 0.0,
+            key: key.into(),
+            stage: "stages/a".into(),
+            kind: "command".into(),
+            version: 1,
+            params: BTreeMap::new(),
+            inputs: BTreeMap::new(),
+            extras: BTreeMap::new(),
+            engine_version: ENGINE_VERSION.into(),
+            tree: String::new(),
+            files: vec![],
+            created_unix: 0,
+            duration_s: 0.0,
         }
     }
 

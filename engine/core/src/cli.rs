@@ -140,7 +140,9 @@ fn load(path: &Path, global: &GlobalOpts) -> Result<Loaded> {
     let exec: ExecutorSection = manifest.deserialize(&["executor"])?;
     if let Some(kind) = &exec.kind {
         if kind != "local" && kind != "slurm" {
-            return Err(manifest.error(&["executor", "kind"], format!("unknown executor `{kind}`; expected \"local\" or \"slurm\"")).into());
+            return Err(manifest
+                .error(&["executor", "kind"], format!("unknown executor `{kind}`; expected \"local\" or \"slurm\""))
+                .into());
         }
     }
     let section: CacheSection = manifest.deserialize(&["cache"])?;
@@ -168,7 +170,10 @@ pub fn execute(cmd: CoreCommand, global: &GlobalOpts, registry: &Registry) -> Re
             let r = cache.gc()?;
             println!(
                 "removed {} records, {} objects ({:.1} MB), {} abandoned temp folders",
-                r.records_removed, r.objects_removed, r.bytes_freed as f64 / 1e6, r.temp_removed
+                r.records_removed,
+                r.objects_removed,
+                r.bytes_freed as f64 / 1e6,
+                r.temp_removed
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -181,7 +186,12 @@ pub fn execute(cmd: CoreCommand, global: &GlobalOpts, registry: &Registry) -> Re
             for k in &r.records_removed {
                 println!("record {k} referenced a corrupt or missing object (removed)");
             }
-            println!("checked {} objects: {} corrupt, {} records removed", r.objects_checked, r.corrupt_objects.len(), r.records_removed.len());
+            println!(
+                "checked {} objects: {} corrupt, {} records removed",
+                r.objects_checked,
+                r.corrupt_objects.len(),
+                r.records_removed.len()
+            );
             Ok(if r.corrupt_objects.is_empty() && r.records_removed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         CoreCommand::Log(a) => log(&a, global),
@@ -274,7 +284,9 @@ fn explain(a: &ExplainArgs, global: &GlobalOpts, registry: &Registry) -> Result<
                         let done = plan
                             .iter()
                             .filter_map(|(i, s)| match s {
-                                Status::Cached { resolved, tree } => Some((session.graph.defs[*i].id.clone(), (resolved.key.clone(), tree.clone()))),
+                                Status::Cached { resolved, tree } => {
+                                    Some((session.graph.defs[*i].id.clone(), (resolved.key.clone(), tree.clone())))
+                                }
                                 _ => None,
                             })
                             .collect();
@@ -284,7 +296,10 @@ fn explain(a: &ExplainArgs, global: &GlobalOpts, registry: &Registry) -> Result<
                 };
                 let diffs = session.differences(t, resolved.as_ref())?;
                 if diffs.is_empty() {
-                    println!("  will run: no result for key {} (nothing differs from the last result's recorded components)", key.as_deref().unwrap_or("?"));
+                    println!(
+                        "  will run: no result for key {} (nothing differs from the last result's recorded components)",
+                        key.as_deref().unwrap_or("?")
+                    );
                 }
                 for d in diffs {
                     println!("  {d}");
@@ -395,7 +410,11 @@ fn exec_stage(a: &ExecStageArgs, global: &GlobalOpts, registry: &Registry) -> Re
             Ok(ExitCode::SUCCESS)
         }
         crate::exec::Outcome::Failed { error, log } => {
-            eprintln!("FAILED {}: {error}{}", session.graph.defs[t].id, log.map(|p| format!(" (log: {})", p.display())).unwrap_or_default());
+            eprintln!(
+                "FAILED {}: {error}{}",
+                session.graph.defs[t].id,
+                log.map(|p| format!(" (log: {})", p.display())).unwrap_or_default()
+            );
             Ok(ExitCode::FAILURE)
         }
     }

@@ -41,7 +41,11 @@ pub fn env_name(name: &str) -> String {
 
 /// An input written as a bare name is another `[stages.*]` entry; one with a `/` is a full stage id.
 pub fn input_stage_id(input: &str) -> String {
-    if input.contains('/') { input.to_string() } else { format!("stages/{input}") }
+    if input.contains('/') {
+        input.to_string()
+    } else {
+        format!("stages/{input}")
+    }
 }
 
 fn escapes_work_dir(path: &str) -> bool {
@@ -67,7 +71,10 @@ impl SectionPlanner for CommandPlanner {
             for (i, out_path) in spec.outs.iter().enumerate() {
                 if escapes_work_dir(out_path) {
                     let idx = i.to_string();
-                    return Err(m.error(&["stages", name, "outs", &idx], format!("out `{out_path}` must be a relative path inside the working directory")));
+                    return Err(m.error(
+                        &["stages", name, "outs", &idx],
+                        format!("out `{out_path}` must be a relative path inside the working directory"),
+                    ));
                 }
             }
             if let Some(p) = spec.publish.as_deref().filter(|p| escapes_work_dir(p)) {
@@ -81,8 +88,7 @@ impl SectionPlanner for CommandPlanner {
                 }
                 inputs.push(InputRef { name: input.clone(), stage: input_stage_id(input) });
             }
-            let params = serde_json::to_value(&spec.params)
-                .map_err(|e| m.error(&["stages", name, "params"], e))?;
+            let params = serde_json::to_value(&spec.params).map_err(|e| m.error(&["stages", name, "params"], e))?;
             let resources = if spec.gpu {
                 Resources { gpu: true, device: spec.device.clone().unwrap_or_else(|| "cuda:0".into()) }
             } else {

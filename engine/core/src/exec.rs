@@ -271,11 +271,10 @@ impl<'a> Session<'a> {
             scratch: wd.scratch.clone(),
         };
         let started = Instant::now();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&ctx)))
-            .unwrap_or_else(|p| {
-                let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-                Err(anyhow!("stage panicked: {}", msg.unwrap_or_default()))
-            });
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kind.run(&ctx))).unwrap_or_else(|p| {
+            let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            Err(anyhow!("stage panicked: {}", msg.unwrap_or_default()))
+        });
         // A file outside the cache (a model, a dataset) that changed while the stage read it would
         // leave a result computed from other content than its key names. Re-deriving the key's
         // extras costs a stat per file when nothing changed (hashes are memoised by inode and mtime).

@@ -218,7 +218,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (memo_path, record) = (dir.path().join("memo.json"), dir.path().join("record.json"));
         publish(&record, &stored("t1"));
-        for junk in [&b"{\"format\": 1, \"records\": {\"k\": [tru"[..], b"\x00\xff", b"{\"format\": 999, \"records\": {}, \"last_keys\": {}}"] {
+        for junk in
+            [&b"{\"format\": 1, \"records\": {\"k\": [tru"[..], b"\x00\xff", b"{\"format\": 999, \"records\": {}, \"last_keys\": {}}"]
+        {
             fs::write(&memo_path, junk).unwrap();
             let memo = FileMemo::new(memo_path.clone());
             assert_eq!(memo.stored("k", &record).unwrap().tree, "t1");

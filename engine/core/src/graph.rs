@@ -133,7 +133,15 @@ fn cycle_error(dag: &DiGraph<usize, ()>, defs: &[StageDef], m: &Manifest) -> Man
             let next = dag
                 .neighbors_directed(cur, Direction::Outgoing)
                 .filter(|n| members.contains(n))
-                .min_by_key(|n| if *n == start { 0 } else if path.contains(n) { usize::MAX } else { 1 + dag[*n] })
+                .min_by_key(|n| {
+                    if *n == start {
+                        0
+                    } else if path.contains(n) {
+                        usize::MAX
+                    } else {
+                        1 + dag[*n]
+                    }
+                })
                 .expect("a node in a cycle has a successor in it");
             if next == start || path.contains(&next) || path.len() > members.len() {
                 path.push(next);

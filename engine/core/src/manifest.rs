@@ -65,9 +65,8 @@ const CORE_SECTIONS: [&str; 6] = ["experiment", "vars", "matrix", "stages", "exe
 impl Manifest {
     /// Reads `path` and applies `overrides` (`dotted.path=value`, the value parsed as TOML, else a string).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Manifest, ManifestError> {
-        let source = std::fs::read_to_string(path).map_err(|e| {
-            ManifestError::new(None, None, format!("cannot read manifest {}: {e}", path.display()))
-        })?;
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| ManifestError::new(None, None, format!("cannot read manifest {}: {e}", path.display())))?;
         Self::from_source(path, source, overrides)
     }
 
@@ -82,22 +81,12 @@ impl Manifest {
                 return Err(ManifestError::new(loc, None, e.message().trim()));
             }
         };
-        let mut m = Manifest {
-            path: path.to_path_buf(),
-            dir,
-            source,
-            root,
-            name: String::new(),
-            aliases: HashMap::new(),
-            spans: OnceLock::new(),
-        };
-        let parsed: Vec<(Vec<String>, Value, &String)> = overrides
-            .iter()
-            .map(|o| parse_override(o).map(|(p, v)| (p, v, o)))
-            .collect::<Result<_, _>>()?;
+        let mut m =
+            Manifest { path: path.to_path_buf(), dir, source, root, name: String::new(), aliases: HashMap::new(), spans: OnceLock::new() };
+        let parsed: Vec<(Vec<String>, Value, &String)> =
+            overrides.iter().map(|o| parse_override(o).map(|(p, v)| (p, v, o))).collect::<Result<_, _>>()?;
         // Overrides of vars and matrix come first: they feed interpolation and expansion.
-        let (early, late): (Vec<_>, Vec<_>) =
-            parsed.into_iter().partition(|(p, _, _)| p[0] == "vars" || p[0] == "matrix");
+        let (early, late): (Vec<_>, Vec<_>) = parsed.into_iter().partition(|(p, _, _)| p[0] == "vars" || p[0] == "matrix");
         for (p, v, text) in early {
             set_path(&mut m.root, &p, v).map_err(|e| ManifestError::new(None, None, format!("--set {text}: {e}")))?;
         }
@@ -285,9 +274,9 @@ impl Manifest {
             out: Option<String>,
         }
         let exp: Experiment = self.deserialize(&["experiment"])?;
-        Ok(exp.name.unwrap_or_else(|| {
-            self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "experiment".into())
-        }))
+        Ok(exp
+            .name
+            .unwrap_or_else(|| self.path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "experiment".into())))
     }
 
     fn interpolate_vars(&mut self) -> Result<(), ManifestError> {
@@ -610,7 +599,8 @@ mod tests {
 
     #[test]
     fn vars_overrides_and_interpolation() {
-        let src = "[vars]\nlr = 1\nname = \"n\"\n[stages.a]\ncmd = \"run ${vars.name} --lr ${vars.lr}\"\nparams = { lr = \"${vars.lr}\" }\n";
+        let src =
+            "[vars]\nlr = 1\nname = \"n\"\n[stages.a]\ncmd = \"run ${vars.name} --lr ${vars.lr}\"\nparams = { lr = \"${vars.lr}\" }\n";
         let m = load(src, &["vars.lr=2e-4", "stages.a.params.extra=hello world"]).unwrap();
         assert_eq!(m.get(&["stages", "a", "cmd"]).unwrap().as_str(), Some("run n --lr 0.0002"));
         assert_eq!(m.get(&["stages", "a", "params", "lr"]).unwrap().as_float(), Some(2e-4));

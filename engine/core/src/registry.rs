@@ -53,7 +53,11 @@ impl Registry {
                 return Err(ManifestError::new(d.origin.clone(), None, format!("two stages have the id `{}`", d.id)));
             }
             if !self.kinds.contains_key(&d.kind) {
-                return Err(ManifestError::new(d.origin.clone(), None, format!("stage `{}` has kind `{}`, which is not registered", d.id, d.kind)));
+                return Err(ManifestError::new(
+                    d.origin.clone(),
+                    None,
+                    format!("stage `{}` has kind `{}`, which is not registered", d.id, d.kind),
+                ));
             }
         }
         Ok(defs)

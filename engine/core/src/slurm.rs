@@ -167,7 +167,16 @@ impl JobState {
     pub fn finished(&self) -> bool {
         matches!(
             self.state.as_str(),
-            "COMPLETED" | "FAILED" | "CANCELLED" | "TIMEOUT" | "OUT_OF_MEMORY" | "NODE_FAIL" | "BOOT_FAIL" | "DEADLINE" | "PREEMPTED" | "REVOKED"
+            "COMPLETED"
+                | "FAILED"
+                | "CANCELLED"
+                | "TIMEOUT"
+                | "OUT_OF_MEMORY"
+                | "NODE_FAIL"
+                | "BOOT_FAIL"
+                | "DEADLINE"
+                | "PREEMPTED"
+                | "REVOKED"
         )
     }
 }
@@ -227,20 +236,30 @@ fn query_states(ids: &[String]) -> Result<HashMap<String, JobState>> {
     }
     let list = ids.join(",");
     // squeue fails as a whole when one listed id has been purged; then ask per job.
-    let mut states = match slurm_tool("squeue", &["-h".into(), "-t".into(), "all".into(), "-j".into(), list.clone(), "-o".into(), "%i|%T|%r".into()], None) {
+    let mut states = match slurm_tool(
+        "squeue",
+        &["-h".into(), "-t".into(), "all".into(), "-j".into(), list.clone(), "-o".into(), "%i|%T|%r".into()],
+        None,
+    ) {
         Ok(out) => parse_squeue(&out),
         Err(_) => HashMap::new(),
     };
     let missing: Vec<String> = ids.iter().filter(|id| !states.contains_key(*id)).cloned().collect();
     if !missing.is_empty() {
-        if let Ok(out) = slurm_tool("sacct", &["-X".into(), "-n".into(), "-P".into(), "-j".into(), missing.join(","), "-o".into(), "JobID,State,ExitCode".into()], None) {
+        if let Ok(out) = slurm_tool(
+            "sacct",
+            &["-X".into(), "-n".into(), "-P".into(), "-j".into(), missing.join(","), "-o".into(), "JobID,State,ExitCode".into()],
+            None,
+        ) {
             states.extend(parse_sacct(&out));
         }
         for id in missing {
             if states.contains_key(&id) {
                 continue;
             }
-            if let Some(s) = slurm_tool("scontrol", &["-o".into(), "show".into(), "job".into(), id.clone()], None).ok().and_then(|o| parse_scontrol(&o)) {
+            if let Some(s) =
+                slurm_tool("scontrol", &["-o".into(), "show".into(), "job".into(), id.clone()], None).ok().and_then(|o| parse_scontrol(&o))
+            {
                 states.insert(id, s);
             }
         }
@@ -415,7 +434,11 @@ pub fn run(session: &Session, selected: &[usize], settings: &ExecutorSection, in
                 continue;
             }
             jobs[j].done = true;
-            let outcome = if state.state == "COMPLETED" || state.state == "UNKNOWN" { finished_result(session, i, &done) } else { Err(String::new()) };
+            let outcome = if state.state == "COMPLETED" || state.state == "UNKNOWN" {
+                finished_result(session, i, &done)
+            } else {
+                Err(String::new())
+            };
             match outcome {
                 Ok((key, tree, took)) => {
                     println!("ran    {id} (job {}, {took:.2} s)", jobs[j].id);
@@ -430,7 +453,13 @@ pub fn run(session: &Session, selected: &[usize], settings: &ExecutorSection, in
                         _ => {
                             let exit = exit_code(&jobs[j].id).map(|c| format!(", exit {c}")).unwrap_or_default();
                             let why = if why.is_empty() { String::new() } else { format!(": {why}") };
-                            format!("job {} {}{exit}{why}; log: {}{}", jobs[j].id, state.state, jobs[j].log.display(), log_tail(&jobs[j].log, 5))
+                            format!(
+                                "job {} {}{exit}{why}; log: {}{}",
+                                jobs[j].id,
+                                state.state,
+                                jobs[j].log.display(),
+                                log_tail(&jobs[j].log, 5)
+                            )
                         }
                     };
                     eprintln!("FAILED {id}: {cause}");
@@ -440,8 +469,11 @@ pub fn run(session: &Session, selected: &[usize], settings: &ExecutorSection, in
                     }
                     if !keep_going {
                         // Like the local executor: start nothing new, let running stages finish.
-                        let pending: Vec<String> =
-                            jobs.iter().filter(|k| !k.done && k.last_state == "PENDING" && !cancelled_by_us.contains(&k.id)).map(|k| k.id.clone()).collect();
+                        let pending: Vec<String> = jobs
+                            .iter()
+                            .filter(|k| !k.done && k.last_state == "PENDING" && !cancelled_by_us.contains(&k.id))
+                            .map(|k| k.id.clone())
+                            .collect();
                         cancel(&pending);
                         cancelled_by_us.extend(pending);
                     }
@@ -467,7 +499,10 @@ pub fn run(session: &Session, selected: &[usize], settings: &ExecutorSection, in
 /// After stage `i`'s job completed: its key (from its inputs' results) and the published result.
 fn finished_result(session: &Session, i: usize, done: &Results) -> std::result::Result<(String, String, f64), String> {
     let resolved = session.resolve(i, done).map_err(|e| format!("{e:#}"))?.ok_or_else(|| "an input has no result".to_string())?;
-    let rec = session.cache.record(&resolved.key).ok_or_else(|| format!("the job completed but the cache has no result for key {}", resolved.key))?;
+    let rec = session
+        .cache
+        .record(&resolved.key)
+        .ok_or_else(|| format!("the job completed but the cache has no result for key {}", resolved.key))?;
     Ok((rec.key, rec.tree, rec.duration_s))
 }
 
@@ -528,7 +563,10 @@ mod tests {
         let a = parse_sacct("10|CANCELLED by 0|0:15\n11|FAILED|3:0\n");
         assert_eq!(a["10"].state, "CANCELLED");
         assert_eq!(a["11"], JobState { state: "FAILED".into(), detail: "3:0".into() });
-        let c = parse_scontrol("JobId=1 JobName=x UserId=root(0) JobState=FAILED Reason=NonZeroExitCode Dependency=(null) ExitCode=3:0 Nodes=vm").unwrap();
+        let c = parse_scontrol(
+            "JobId=1 JobName=x UserId=root(0) JobState=FAILED Reason=NonZeroExitCode Dependency=(null) ExitCode=3:0 Nodes=vm",
+        )
+        .unwrap();
         assert_eq!(c, JobState { state: "FAILED".into(), detail: "3:0".into() });
         assert!(parse_scontrol("slurm_load_jobs error: Invalid job id specified").is_none());
     }

@@ -21,7 +21,11 @@ const FILE: &str = "m.toml";
 
 fn config() -> Config {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        if std::env::var_os("SYCO_LONG_TESTS").is_some() { 4096 } else { 256 }
+        if std::env::var_os("SYCO_LONG_TESTS").is_some() {
+            4096
+        } else {
+            256
+        }
     });
     Config { cases, failure_persistence: None, ..Config::default() }
 }
@@ -57,8 +61,8 @@ fn check(source: &str, overrides: &[String]) -> Result<Verdict, TestCaseError> {
 fn assert_located(msg: &str, source: &str) -> Result<(), TestCaseError> {
     let lines = source.lines().count().max(1) + 1;
     let rest = msg.strip_prefix("m.toml:").ok_or_else(|| TestCaseError::fail(format!("error names no file: {msg:?}\n{source}")))?;
-    let line: usize = rest.split(':').next().and_then(|l| l.parse().ok())
-        .ok_or_else(|| TestCaseError::fail(format!("error names no line: {msg:?}")))?;
+    let line: usize =
+        rest.split(':').next().and_then(|l| l.parse().ok()).ok_or_else(|| TestCaseError::fail(format!("error names no line: {msg:?}")))?;
     prop_assert!(line >= 1 && line <= lines, "line {line} outside 1..={lines}: {msg:?}");
     Ok(())
 }
@@ -162,7 +166,13 @@ fn stage_strategy() -> impl Strategy<Value = StageGen> {
         huge,
     )
         .prop_map(|(name, inputs, outs, publish, unknown_key, cmd_wrong_type, huge)| StageGen {
-            name, inputs, outs, publish, unknown_key, cmd_wrong_type, huge,
+            name,
+            inputs,
+            outs,
+            publish,
+            unknown_key,
+            cmd_wrong_type,
+            huge,
         })
 }
 
@@ -443,7 +453,8 @@ fn cycles_name_their_stages() {
     let self_ref = "[stages.a]\ncmd = 'true'\ninputs = [\"a\"]\n";
     let Verdict::Rejected(msg) = check(self_ref, &[]).unwrap() else { panic!("self-reference accepted") };
     assert!(msg.contains("cycle") && msg.contains("stages/a"), "{msg}");
-    let three = "[stages.a]\ncmd = 't'\ninputs = [\"c\"]\n[stages.b]\ncmd = 't'\ninputs = [\"a\"]\n[stages.c]\ncmd = 't'\ninputs = [\"b\"]\n";
+    let three =
+        "[stages.a]\ncmd = 't'\ninputs = [\"c\"]\n[stages.b]\ncmd = 't'\ninputs = [\"a\"]\n[stages.c]\ncmd = 't'\ninputs = [\"b\"]\n";
     let Verdict::Rejected(msg) = check(three, &[]).unwrap() else { panic!("cycle accepted") };
     for s in ["stages/a", "stages/b", "stages/c"] {
         assert!(msg.contains(s), "{msg}");

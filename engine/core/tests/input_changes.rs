@@ -83,7 +83,10 @@ fn a_file_changed_while_its_stage_ran_is_not_recorded_and_the_next_run_uses_the_
     let (ran, failed, records) = run_once(dir);
     assert_eq!(ran, 0);
     assert_eq!(failed.len(), 1, "{failed:?}");
-    let log = std::fs::read_dir(dir.join("cache/failed")).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect::<String>();
+    let log = std::fs::read_dir(dir.join("cache/failed"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect::<String>();
     assert!(log.contains("an input changed while the stage ran (file.content: "), "{log}");
     assert_eq!(records, 0, "nothing may be recorded for a stage whose input changed under it");
 

@@ -31,11 +31,7 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn meta(&self) -> DatasetMeta {
-        DatasetMeta {
-            kind: self.kind,
-            train: self.train.len(),
-            test: self.test.len(),
-        }
+        DatasetMeta { kind: self.kind, train: self.train.len(), test: self.test.len() }
     }
 
     /// Writes the three files into `dir` (created if missing).
@@ -44,8 +40,7 @@ impl Dataset {
         write_jsonl(&dir.join(TRAIN_FILE), &self.train)?;
         write_jsonl(&dir.join(TEST_FILE), &self.test)?;
         let meta_path = dir.join(META_FILE);
-        let json = serde_json::to_string_pretty(&self.meta())
-            .map_err(|e| DataError::Invalid(e.to_string()))?;
+        let json = serde_json::to_string_pretty(&self.meta()).map_err(|e| DataError::Invalid(e.to_string()))?;
         fs::write(&meta_path, json + "\n").map_err(|e| DataError::io(&meta_path, e))
     }
 
@@ -60,11 +55,7 @@ impl Dataset {
         })?;
         let train = read_jsonl(&dir.join(TRAIN_FILE))?;
         let test = read_jsonl(&dir.join(TEST_FILE))?;
-        let dataset = Dataset {
-            kind: meta.kind,
-            train,
-            test,
-        };
+        let dataset = Dataset { kind: meta.kind, train, test };
         if dataset.meta() != meta {
             return Err(DataError::Invalid(format!(
                 "{}: says {} train / {} test records, the files hold {} / {}",
@@ -87,22 +78,11 @@ mod tests {
     fn dataset_dir_round_trips_and_checks_counts() {
         let tmp = tempfile::tempdir().unwrap();
         let records = crate::builtin::generate(Kind::Mmlu, 5, 1);
-        let ds = Dataset {
-            kind: Kind::Mmlu,
-            train: records[..3].to_vec(),
-            test: records[3..].to_vec(),
-        };
+        let ds = Dataset { kind: Kind::Mmlu, train: records[..3].to_vec(), test: records[3..].to_vec() };
         ds.write_dir(tmp.path()).unwrap();
         assert_eq!(Dataset::read_dir(tmp.path()).unwrap(), ds);
-        fs::write(
-            tmp.path().join(META_FILE),
-            r#"{"kind":"mmlu","train":4,"test":2}"#,
-        )
-        .unwrap();
+        fs::write(tmp.path().join(META_FILE), r#"{"kind":"mmlu","train":4,"test":2}"#).unwrap();
         let err = Dataset::read_dir(tmp.path()).unwrap_err().to_string();
-        assert!(
-            err.contains("says 4 train / 2 test records, the files hold 3 / 2"),
-            "{err}"
-        );
+        assert!(err.contains("says 4 train / 2 test records, the files hold 3 / 2"), "{err}");
     }
 }

@@ -24,16 +24,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
-        Kind::Gsm8k,
-        Kind::Mmlu,
-        Kind::TruthfulQa,
-        Kind::HellaSwag,
-        Kind::Feedback,
-        Kind::AreYouSure,
-        Kind::Answer,
-        Kind::AntiSyc,
-    ];
+    pub const ALL: [Kind; 8] =
+        [Kind::Gsm8k, Kind::Mmlu, Kind::TruthfulQa, Kind::HellaSwag, Kind::Feedback, Kind::AreYouSure, Kind::Answer, Kind::AntiSyc];
     pub const BENCHMARKS: [Kind; 4] = [Kind::Gsm8k, Kind::Mmlu, Kind::TruthfulQa, Kind::HellaSwag];
     pub const SYCOPHANCY: [Kind; 3] = [Kind::Feedback, Kind::AreYouSure, Kind::Answer];
 

@@ -14,12 +14,7 @@ type Obj = Map<String, Value>;
 /// Converts `value` into a record of `kind`. `AntiSyc` takes whichever sycophancy kind the
 /// object is (by its `kind` tag, or by its fields).
 pub fn record_from_value(kind: Kind, value: &Value) -> Result<Record, FieldError> {
-    let obj = value.as_object().ok_or_else(|| {
-        FieldError::new(
-            "",
-            format!("expected a JSON object, found {}", type_name(value)),
-        )
-    })?;
+    let obj = value.as_object().ok_or_else(|| FieldError::new("", format!("expected a JSON object, found {}", type_name(value))))?;
     let kind = match kind {
         Kind::AntiSyc => sycophancy_kind_of(obj)?,
         k => k,
@@ -27,10 +22,7 @@ pub fn record_from_value(kind: Kind, value: &Value) -> Result<Record, FieldError
     if let Some(tag) = obj.get("kind").and_then(Value::as_str) {
         if let Ok(tagged) = tag.parse::<Kind>() {
             if tagged != kind {
-                return Err(FieldError::new(
-                    "kind",
-                    format!("record is `{tagged}`, expected `{kind}`"),
-                ));
+                return Err(FieldError::new("kind", format!("record is `{tagged}`, expected `{kind}`")));
             }
         }
     }
@@ -50,10 +42,7 @@ fn sycophancy_kind_of(obj: &Obj) -> Result<Kind, FieldError> {
     if let Some(tag) = obj.get("kind").and_then(Value::as_str) {
         return match tag.parse::<Kind>() {
             Ok(k) if k.is_sycophancy() => Ok(k),
-            _ => Err(FieldError::new(
-                "kind",
-                format!("`{tag}` is not a sycophancy kind (feedback, are_you_sure, answer)"),
-            )),
+            _ => Err(FieldError::new("kind", format!("`{tag}` is not a sycophancy kind (feedback, are_you_sure, answer)"))),
         };
     }
     let base = obj.get("base").and_then(Value::as_object).unwrap_or(obj);
@@ -114,41 +103,25 @@ impl<'a> Fields<'a> {
     fn opt_int(&self, key: &str) -> Result<Option<i64>, FieldError> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| self.err(key, format!("expected an integer, found {n}"))),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| self.err(key, format!("expected an integer, found \"{s}\""))),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| self.err(key, format!("expected an integer, found {n}"))),
+            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| self.err(key, format!("expected an integer, found \"{s}\""))),
             Some(v) => Err(self.err(key, format!("expected an integer, found {}", type_name(v)))),
         }
     }
     fn str_list(&self, key: &str) -> Result<Vec<String>, FieldError> {
-        self.opt_str_list(key)?
-            .ok_or_else(|| self.err(key, "missing"))
+        self.opt_str_list(key)?.ok_or_else(|| self.err(key, "missing"))
     }
     fn opt_str_list(&self, key: &str) -> Result<Option<Vec<String>>, FieldError> {
         let Some(v) = self.get(key) else {
             return Ok(None);
         };
-        let items = list(v).ok_or_else(|| {
-            self.err(
-                key,
-                format!("expected a list of strings, found {}", type_name(v)),
-            )
-        })?;
+        let items = list(v).ok_or_else(|| self.err(key, format!("expected a list of strings, found {}", type_name(v))))?;
         items
             .iter()
             .enumerate()
             .map(|(i, item)| match item {
                 Value::String(s) => Ok(s.clone()),
-                other => Err(self.err(
-                    &format!("{key}[{i}]"),
-                    format!("expected a string, found {}", type_name(other)),
-                )),
+                other => Err(self.err(&format!("{key}[{i}]"), format!("expected a string, found {}", type_name(other)))),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
@@ -156,10 +129,7 @@ impl<'a> Fields<'a> {
     fn object(&self, key: &str) -> Result<&'a Obj, FieldError> {
         match self.get(key) {
             Some(Value::Object(o)) => Ok(o),
-            Some(Value::String(s)) => Err(self.err(
-                key,
-                format!("expected an object, found the string \"{}\"", short(s)),
-            )),
+            Some(Value::String(s)) => Err(self.err(key, format!("expected an object, found the string \"{}\"", short(s)))),
             Some(v) => Err(self.err(key, format!("expected an object, found {}", type_name(v)))),
             None => Err(self.err(key, "missing")),
         }
@@ -167,22 +137,14 @@ impl<'a> Fields<'a> {
     /// A letter field that must be a single uppercase letter.
     fn letter(&self, key: &str) -> Result<char, FieldError> {
         let s = self.str(key)?;
-        single_letter(&s).ok_or_else(|| {
-            self.err(
-                key,
-                format!("expected one letter A-Z, found \"{}\"", short(&s)),
-            )
-        })
+        single_letter(&s).ok_or_else(|| self.err(key, format!("expected one letter A-Z, found \"{}\"", short(&s))))
     }
     fn opt_letter(&self, key: &str) -> Result<Option<char>, FieldError> {
         match self.opt_str(key)? {
             None => Ok(None),
-            Some(s) => single_letter(&s).map(Some).ok_or_else(|| {
-                self.err(
-                    key,
-                    format!("expected one letter A-Z, found \"{}\"", short(&s)),
-                )
-            }),
+            Some(s) => {
+                single_letter(&s).map(Some).ok_or_else(|| self.err(key, format!("expected one letter A-Z, found \"{}\"", short(&s))))
+            }
         }
     }
 }
@@ -222,10 +184,7 @@ fn gsm8k(obj: &Obj) -> Result<Gsm8k, FieldError> {
     if !answer.contains("#### ") {
         return Err(f.err("answer", "has no `#### ` before the final number"));
     }
-    Ok(Gsm8k {
-        question: f.str("question")?,
-        answer,
-    })
+    Ok(Gsm8k { question: f.str("question")?, answer })
 }
 
 /// An answer given as an index (int or digit string) or a letter, checked against `n` options.
@@ -235,22 +194,14 @@ fn option_index(f: &Fields, key: &str, n: usize) -> Result<usize, FieldError> {
         Value::Number(num) => num.as_u64().map(|i| i as usize),
         Value::String(s) => {
             let t = s.trim();
-            t.parse::<usize>()
-                .ok()
-                .or_else(|| single_letter(t).and_then(letter_index))
+            t.parse::<usize>().ok().or_else(|| single_letter(t).and_then(letter_index))
         }
         _ => None,
     };
     match index {
         Some(i) if i < n => Ok(i),
         Some(i) => Err(f.err(key, format!("index {i} is out of range for {n} options"))),
-        None => Err(f.err(
-            key,
-            format!(
-                "expected an option index 0-{} or a letter, found {v}",
-                n.saturating_sub(1)
-            ),
-        )),
+        None => Err(f.err(key, format!("expected an option index 0-{} or a letter, found {v}", n.saturating_sub(1)))),
     }
 }
 
@@ -259,25 +210,16 @@ fn mmlu(obj: &Obj) -> Result<Mmlu, FieldError> {
     let choices = match f.opt_str_list("choices")? {
         Some(c) => c,
         // The original MMLU CSVs: question, A, B, C, D, answer.
-        None if ["A", "B", "C", "D"].iter().all(|k| obj.contains_key(*k)) => ["A", "B", "C", "D"]
-            .iter()
-            .map(|k| f.str(k))
-            .collect::<Result<_, _>>()?,
+        None if ["A", "B", "C", "D"].iter().all(|k| obj.contains_key(*k)) => {
+            ["A", "B", "C", "D"].iter().map(|k| f.str(k)).collect::<Result<_, _>>()?
+        }
         None => return Err(f.err("choices", "missing")),
     };
     if choices.len() < 2 {
-        return Err(f.err(
-            "choices",
-            format!("expected at least 2 choices, found {}", choices.len()),
-        ));
+        return Err(f.err("choices", format!("expected at least 2 choices, found {}", choices.len())));
     }
     let answer = option_index(&f, "answer", choices.len())?;
-    Ok(Mmlu {
-        question: f.str("question")?,
-        subject: f.str_or_empty("subject")?,
-        choices,
-        answer,
-    })
+    Ok(Mmlu { question: f.str("question")?, subject: f.str_or_empty("subject")?, choices, answer })
 }
 
 fn mc_targets(f: &Fields, key: &str, need_one_true: bool) -> Result<McTargets, FieldError> {
@@ -285,31 +227,18 @@ fn mc_targets(f: &Fields, key: &str, need_one_true: bool) -> Result<McTargets, F
     let prefix = format!("{}{}.", f.prefix, key);
     let inner = Fields::new(obj, &prefix);
     let choices = inner.str_list("choices")?;
-    let raw = inner
-        .get("labels")
-        .ok_or_else(|| inner.err("labels", "missing"))?;
-    let items = list(raw).ok_or_else(|| {
-        inner.err(
-            "labels",
-            format!("expected a list of 0/1, found {}", type_name(raw)),
-        )
-    })?;
+    let raw = inner.get("labels").ok_or_else(|| inner.err("labels", "missing"))?;
+    let items = list(raw).ok_or_else(|| inner.err("labels", format!("expected a list of 0/1, found {}", type_name(raw))))?;
     let labels = items
         .iter()
         .enumerate()
         .map(|(i, v)| match v.as_u64() {
             Some(l @ (0 | 1)) => Ok(l as u8),
-            _ => Err(inner.err(
-                &format!("labels[{i}]"),
-                format!("expected 0 or 1, found {v}"),
-            )),
+            _ => Err(inner.err(&format!("labels[{i}]"), format!("expected 0 or 1, found {v}"))),
         })
         .collect::<Result<Vec<_>, _>>()?;
     if labels.len() != choices.len() {
-        return Err(inner.err(
-            "labels",
-            format!("{} labels for {} choices", labels.len(), choices.len()),
-        ));
+        return Err(inner.err("labels", format!("{} labels for {} choices", labels.len(), choices.len())));
     }
     if choices.is_empty() {
         return Err(inner.err("choices", "is empty"));
@@ -333,10 +262,7 @@ fn hellaswag(obj: &Obj) -> Result<HellaSwag, FieldError> {
     let f = Fields::new(obj, "");
     let endings = f.str_list("endings")?;
     if endings.len() < 2 {
-        return Err(f.err(
-            "endings",
-            format!("expected at least 2 endings, found {}", endings.len()),
-        ));
+        return Err(f.err("endings", format!("expected at least 2 endings, found {}", endings.len())));
     }
     let ctx_a = f.str_or_empty("ctx_a")?;
     let ctx_b = f.str_or_empty("ctx_b")?;
@@ -381,31 +307,17 @@ fn raw_syc(obj: &Obj) -> Result<Option<RawSyc<'_>>, FieldError> {
         // Some dumps flatten the conversation to its one human turn.
         turns.push(("human".to_string(), single.clone()));
     } else if let Some(v) = top.get("prompt") {
-        let items = v.as_array().ok_or_else(|| {
-            top.err(
-                "prompt",
-                format!("expected a list of turns, found {}", type_name(v)),
-            )
-        })?;
+        let items = v.as_array().ok_or_else(|| top.err("prompt", format!("expected a list of turns, found {}", type_name(v))))?;
         for (i, item) in items.iter().enumerate() {
             let key = format!("prompt[{i}]");
-            let turn = item
-                .as_object()
-                .ok_or_else(|| FieldError::new(&key, "expected {type, content}"))?;
+            let turn = item.as_object().ok_or_else(|| FieldError::new(&key, "expected {type, content}"))?;
             let prefix = format!("{key}.");
             let tf = Fields::new(turn, &prefix);
-            let role = tf
-                .opt_str("type")?
-                .or(tf.opt_str("role")?)
-                .unwrap_or_default();
+            let role = tf.opt_str("type")?.or(tf.opt_str("role")?).unwrap_or_default();
             turns.push((role, tf.str("content")?));
         }
     }
-    Ok(Some(RawSyc {
-        base: Fields::new(base, "base."),
-        meta,
-        turns,
-    }))
+    Ok(Some(RawSyc { base: Fields::new(base, "base."), meta, turns }))
 }
 
 impl RawSyc<'_> {
@@ -482,9 +394,7 @@ fn are_you_sure(obj: &Obj) -> Result<AreYouSure, FieldError> {
 fn answer(obj: &Obj) -> Result<Answer, FieldError> {
     let (b, prompt, template, alias_key) = match raw_syc(obj)? {
         Some(raw) => {
-            let prompt = raw
-                .first_content()
-                .ok_or_else(|| FieldError::new("prompt", "missing or empty"))?;
+            let prompt = raw.first_content().ok_or_else(|| FieldError::new("prompt", "missing or empty"))?;
             let template = raw.meta_str("prompt_template")?;
             (raw.base, prompt, template, "answer")
         }

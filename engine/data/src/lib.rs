@@ -25,18 +25,10 @@ pub mod split;
 pub use dataset::{Dataset, DatasetMeta};
 pub use error::{DataError, FieldError};
 pub use kind::{Kind, UnknownKind};
-pub use load::{
-    load_records, load_valid_records, read_jsonl, to_canonical_value, write_jsonl, Format,
-};
-pub use prompts::{
-    eval_prompts, train_example, EvalPrompts, Prompt, PromptFormat, Templates, TrainExample,
-};
+pub use load::{load_records, load_valid_records, read_jsonl, to_canonical_value, write_jsonl, Format};
+pub use prompts::{eval_prompts, train_example, EvalPrompts, Prompt, PromptFormat, Templates, TrainExample};
 pub use pyrandom::PyRandom;
 pub use record::{
-    letter, letter_index, Answer, AreYouSure, Feedback, Gsm8k, HellaSwag, McTargets, Message, Mmlu,
-    Record, Role, TruthfulQa,
+    letter, letter_index, Answer, AreYouSure, Feedback, Gsm8k, HellaSwag, McTargets, Message, Mmlu, Record, Role, TruthfulQa,
 };
-pub use split::{
-    sample, sample_indices, select, split, split_indices, Draw, SplitIndices, SplitMethod, SplitSizes,
-    SplitSpec, Stream,
-};
+pub use split::{sample, sample_indices, select, split, split_indices, Draw, SplitIndices, SplitMethod, SplitSizes, SplitSpec, Stream};

@@ -30,9 +30,7 @@ impl std::str::FromStr for Format {
             "jsonl" | "ndjson" => Ok(Format::Jsonl),
             "json" => Ok(Format::Json),
             "csv" => Ok(Format::Csv),
-            other => Err(DataError::Invalid(format!(
-                "unknown format `{other}` (expected jsonl, json or csv)"
-            ))),
+            other => Err(DataError::Invalid(format!("unknown format `{other}` (expected jsonl, json or csv)"))),
         }
     }
 }
@@ -75,16 +73,9 @@ struct Located {
 
 /// Loads every record of `kind` from `path`. `format` defaults to the extension, then to sniffing.
 /// For `Kind::AntiSyc` every sycophancy-kind record is taken (all three members of the study's object).
-pub fn load_records(
-    kind: Kind,
-    path: &Path,
-    format: Option<Format>,
-) -> Result<Vec<Record>, DataError> {
+pub fn load_records(kind: Kind, path: &Path, format: Option<Format>) -> Result<Vec<Record>, DataError> {
     let items = read_items(kind, path, format)?;
-    items
-        .into_iter()
-        .map(|item| record_from_value(kind, &item.value).map_err(|e| e.at(path, item.line)))
-        .collect()
+    items.into_iter().map(|item| record_from_value(kind, &item.value).map_err(|e| e.at(path, item.line))).collect()
 }
 
 /// Like `load_records`, but first drops the records the study's sampling treated as invalid
@@ -92,20 +83,12 @@ pub fn load_records(
 /// than 2 prompt turns or no `base.correct_letter`; answer without `base.correct_answer` and
 /// `base.incorrect_answer`. Returns the kept records and how many were skipped. The raw public
 /// files mix such records (e.g. poems in feedback.jsonl) with the usable ones.
-pub fn load_valid_records(
-    kind: Kind,
-    path: &Path,
-    format: Option<Format>,
-) -> Result<(Vec<Record>, usize), DataError> {
+pub fn load_valid_records(kind: Kind, path: &Path, format: Option<Format>) -> Result<(Vec<Record>, usize), DataError> {
     let items = read_items(kind, path, format)?;
     let mut kept = Vec::with_capacity(items.len());
     let mut skipped = 0;
     for item in items {
-        let item_kind = if kind == Kind::AntiSyc {
-            tagged_kind(&item.value).unwrap_or(kind)
-        } else {
-            kind
-        };
+        let item_kind = if kind == Kind::AntiSyc { tagged_kind(&item.value).unwrap_or(kind) } else { kind };
         if !study_valid(item_kind, &item.value) {
             skipped += 1;
             continue;
@@ -139,9 +122,7 @@ fn study_valid(kind: Kind, v: &Value) -> bool {
             turns >= 2 && truthy("correct_letter")
         }
         Kind::Answer => truthy("correct_answer") && truthy("incorrect_answer"),
-        Kind::AntiSyc => [Kind::Feedback, Kind::AreYouSure, Kind::Answer]
-            .iter()
-            .any(|&k| study_valid(k, v)),
+        Kind::AntiSyc => [Kind::Feedback, Kind::AreYouSure, Kind::Answer].iter().any(|&k| study_valid(k, v)),
         _ => true,
     }
 }
@@ -158,11 +139,7 @@ fn read_text(path: &Path) -> Result<String, DataError> {
         DataError::syntax(
             path,
             line,
-            format!(
-                "invalid UTF-8 at column {} (byte 0x{:02x}); dataset files must be UTF-8",
-                bad - line_start + 1,
-                e.as_bytes()[bad]
-            ),
+            format!("invalid UTF-8 at column {} (byte 0x{:02x}); dataset files must be UTF-8", bad - line_start + 1, e.as_bytes()[bad]),
         )
     })
 }
@@ -171,9 +148,7 @@ fn read_items(kind: Kind, path: &Path, format: Option<Format>) -> Result<Vec<Loc
     let text = read_text(path)?;
     // Files saved by some editors and spreadsheet tools start with a byte-order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let format = format
-        .or_else(|| Format::from_path(path))
-        .unwrap_or_else(|| Format::sniff(text));
+    let format = format.or_else(|| Format::from_path(path)).unwrap_or_else(|| Format::sniff(text));
     match format {
         Format::Jsonl => jsonl_items(path, text),
         Format::Json => json_items(kind, path, text),
@@ -189,17 +164,9 @@ fn jsonl_items(path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
         if trimmed.is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(trimmed).map_err(|e| {
-            DataError::syntax(
-                path,
-                line_no,
-                format!("invalid JSON at column {}: {e}", e.column()),
-            )
-        })?;
-        items.push(Located {
-            line: line_no,
-            value,
-        });
+        let value: Value = serde_json::from_str(trimmed)
+            .map_err(|e| DataError::syntax(path, line_no, format!("invalid JSON at column {}: {e}", e.column())))?;
+        items.push(Located { line: line_no, value });
     }
     Ok(items)
 }
@@ -212,14 +179,7 @@ struct LineIndex {
 
 impl LineIndex {
     fn new(text: &str) -> Self {
-        LineIndex {
-            newlines: text
-                .bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(i, _)| i)
-                .collect(),
-        }
+        LineIndex { newlines: text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i).collect() }
     }
     fn line_of(&self, offset: usize) -> usize {
         self.newlines.partition_point(|&nl| nl < offset) + 1
@@ -231,59 +191,36 @@ fn raw_offset(text: &str, raw: &RawValue) -> usize {
 }
 
 fn json_items(kind: Kind, path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
-    let syntax = |e: serde_json::Error| {
-        DataError::syntax(
-            path,
-            e.line().max(1),
-            format!("invalid JSON at column {}: {e}", e.column()),
-        )
-    };
+    let syntax = |e: serde_json::Error| DataError::syntax(path, e.line().max(1), format!("invalid JSON at column {}: {e}", e.column()));
     let top: &RawValue = serde_json::from_str(text).map_err(syntax)?;
     let arrays: Vec<&RawValue> = if top.get().starts_with('[') {
         vec![top]
     } else if top.get().starts_with('{') {
-        let members: BTreeMap<String, &RawValue> =
-            serde_json::from_str(top.get()).map_err(syntax)?;
-        let wanted: Vec<Kind> = if kind == Kind::AntiSyc {
-            Kind::SYCOPHANCY.to_vec()
-        } else {
-            vec![kind]
-        };
-        let found: Vec<&RawValue> = wanted
-            .iter()
-            .filter_map(|k| members.get(k.as_str()).copied())
-            .collect();
+        let members: BTreeMap<String, &RawValue> = serde_json::from_str(top.get()).map_err(syntax)?;
+        let wanted: Vec<Kind> = if kind == Kind::AntiSyc { Kind::SYCOPHANCY.to_vec() } else { vec![kind] };
+        let found: Vec<&RawValue> = wanted.iter().filter_map(|k| members.get(k.as_str()).copied()).collect();
         if found.is_empty() {
             let names: Vec<&str> = members.keys().map(String::as_str).collect();
             return Err(DataError::Field {
                 file: path.to_path_buf(),
                 line: 1,
                 field: kind.as_str().to_string(),
-                message: format!(
-                    "the JSON object has no member for kind `{kind}` (members: {})",
-                    names.join(", ")
-                ),
+                message: format!("the JSON object has no member for kind `{kind}` (members: {})", names.join(", ")),
             });
         }
         found
     } else {
-        return Err(DataError::syntax(
-            path,
-            1,
-            "expected a JSON array of records or an object of arrays",
-        ));
+        return Err(DataError::syntax(path, 1, "expected a JSON array of records or an object of arrays"));
     };
     let lines = LineIndex::new(text);
     let mut items = Vec::new();
     for array in arrays {
         let line = lines.line_of(raw_offset(text, array));
-        let elements: Vec<&RawValue> = serde_json::from_str(array.get()).map_err(|e| {
-            DataError::syntax(path, line, format!("expected an array of records: {e}"))
-        })?;
+        let elements: Vec<&RawValue> =
+            serde_json::from_str(array.get()).map_err(|e| DataError::syntax(path, line, format!("expected an array of records: {e}")))?;
         for raw in elements {
             let line = lines.line_of(raw_offset(text, raw));
-            let value = serde_json::from_str(raw.get())
-                .map_err(|e| DataError::syntax(path, line, e.to_string()))?;
+            let value = serde_json::from_str(raw.get()).map_err(|e| DataError::syntax(path, line, e.to_string()))?;
             items.push(Located { line, value });
         }
     }
@@ -292,19 +229,8 @@ fn json_items(kind: Kind, path: &Path, text: &str) -> Result<Vec<Located>, DataE
 
 /// Columns whose cells may hold JSON (a list or an object); every other cell is text, even
 /// when it happens to start with `[`.
-const JSON_COLUMNS: &[&str] = &[
-    "choices",
-    "endings",
-    "mc1_targets",
-    "mc2_targets",
-    "labels",
-    "answers_list",
-    "aliases",
-    "answer",
-    "prompt",
-    "base",
-    "metadata",
-];
+const JSON_COLUMNS: &[&str] =
+    &["choices", "endings", "mc1_targets", "mc2_targets", "labels", "answers_list", "aliases", "answer", "prompt", "base", "metadata"];
 
 /// The original MMLU CSVs have no header: question, A, B, C, D, answer.
 const MMLU_COLUMNS: [&str; 6] = ["question", "A", "B", "C", "D", "answer"];
@@ -313,21 +239,14 @@ const MMLU_COLUMNS: [&str; 6] = ["question", "A", "B", "C", "D", "answer"];
 /// (`choices`, `endings`, ...) holding a JSON list or object is parsed as JSON; other cells stay
 /// strings (the record converters accept numbers as strings).
 fn csv_items(kind: Kind, path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
     let mut rows = reader.records();
     let first = match rows.next() {
         None => return Ok(Vec::new()),
-        Some(row) => {
-            row.map_err(|e| DataError::syntax(path, 1, format!("unreadable CSV header: {e}")))?
-        }
+        Some(row) => row.map_err(|e| DataError::syntax(path, 1, format!("unreadable CSV header: {e}")))?,
     };
-    let headerless_mmlu = kind == Kind::Mmlu
-        && first.len() == MMLU_COLUMNS.len()
-        && !first
-            .iter()
-            .any(|h| h.trim().eq_ignore_ascii_case("question"));
+    let headerless_mmlu =
+        kind == Kind::Mmlu && first.len() == MMLU_COLUMNS.len() && !first.iter().any(|h| h.trim().eq_ignore_ascii_case("question"));
     let headers: Vec<String> = if headerless_mmlu {
         MMLU_COLUMNS.iter().map(|s| s.to_string()).collect()
     } else {
@@ -345,31 +264,21 @@ fn csv_items(kind: Kind, path: &Path, text: &str) -> Result<Vec<Located>, DataEr
             return Err(DataError::syntax(
                 path,
                 line,
-                format!(
-                    "malformed CSV row: {} fields, the header has {}",
-                    row.len(),
-                    headers.len()
-                ),
+                format!("malformed CSV row: {} fields, the header has {}", row.len(), headers.len()),
             ));
         }
         let mut obj = Map::new();
         for (name, cell) in headers.iter().zip(row.iter()) {
             let t = cell.trim_start();
-            let structured =
-                JSON_COLUMNS.contains(&name.as_str()) && (t.starts_with('[') || t.starts_with('{'));
+            let structured = JSON_COLUMNS.contains(&name.as_str()) && (t.starts_with('[') || t.starts_with('{'));
             let value = if structured {
-                serde_json::from_str(cell).map_err(|e| {
-                    FieldError::new(name, format!("cell is not valid JSON: {e}")).at(path, line)
-                })?
+                serde_json::from_str(cell).map_err(|e| FieldError::new(name, format!("cell is not valid JSON: {e}")).at(path, line))?
             } else {
                 Value::String(cell.to_string())
             };
             obj.insert(name.clone(), value);
         }
-        items.push(Located {
-            line,
-            value: Value::Object(obj),
-        });
+        items.push(Located { line, value: Value::Object(obj) });
     }
     Ok(items)
 }
@@ -409,14 +318,9 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Record>, DataError> {
         .into_iter()
         .map(|item| {
             let kind = match item.value.get("kind") {
-                Some(Value::String(s)) => s
-                    .parse::<Kind>()
-                    .map_err(|e| FieldError::new("kind", e.to_string())),
+                Some(Value::String(s)) => s.parse::<Kind>().map_err(|e| FieldError::new("kind", e.to_string())),
                 Some(_) => Err(FieldError::new("kind", "expected a string")),
-                None => Err(FieldError::new(
-                    "kind",
-                    "missing (canonical records carry their kind)",
-                )),
+                None => Err(FieldError::new("kind", "missing (canonical records carry their kind)")),
             }
             .map_err(|e| e.at(path, item.line))?;
             record_from_value(kind, &item.value).map_err(|e| e.at(path, item.line))

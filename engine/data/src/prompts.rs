@@ -94,11 +94,7 @@ impl Templates {
                         if allowed.is_empty() {
                             "none".to_string()
                         } else {
-                            allowed
-                                .iter()
-                                .map(|a| format!("{{{a}}}"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            allowed.iter().map(|a| format!("{{{a}}}")).collect::<Vec<_>>().join(", ")
                         }
                     )));
                 }
@@ -140,11 +136,7 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
         let value = after
             .find('}')
             .filter(|&end| is_name(&after[..end]))
-            .and_then(|end| {
-                vars.iter()
-                    .find(|(k, _)| *k == &after[..end])
-                    .map(|(_, v)| (end, *v))
-            });
+            .and_then(|end| vars.iter().find(|(k, _)| *k == &after[..end]).map(|(_, v)| (end, *v)));
         match value {
             Some((end, v)) => {
                 out.push_str(v);
@@ -162,12 +154,7 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
 
 /// `A. c0\nB. c1\n...` (no trailing newline), the study's option list.
 pub fn lettered_options<S: AsRef<str>>(choices: &[S]) -> String {
-    choices
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{}. {}", letter(i), c.as_ref()))
-        .collect::<Vec<_>>()
-        .join("\n")
+    choices.iter().enumerate().map(|(i, c)| format!("{}. {}", letter(i), c.as_ref())).collect::<Vec<_>>().join("\n")
 }
 
 /// "A, B, C, or D" for n options ("A" for one, "A or B" for two).
@@ -194,19 +181,13 @@ impl Prompt {
     /// Benchmark prompts: `<s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]` (SPEC §2.2).
     fn benchmark(system: String, user: String) -> Prompt {
         let raw = format!("<s>[INST] <<SYS>>\n{system}\n<</SYS>>\n\n{user} [/INST]");
-        Prompt {
-            raw,
-            messages: vec![Message::system(system), Message::user(user)],
-        }
+        Prompt { raw, messages: vec![Message::system(system), Message::user(user)] }
     }
 
     /// Sycophancy prompts: `[INST] {user} [/INST]`, no `<s>`, no system block (SPEC §2.4).
     fn instruction(user: String) -> Prompt {
         let raw = format!("[INST] {user} [/INST]");
-        Prompt {
-            raw,
-            messages: vec![Message::user(user)],
-        }
+        Prompt { raw, messages: vec![Message::user(user)] }
     }
 
     pub fn in_format(&self, format: PromptFormat) -> PromptText<'_> {
@@ -278,10 +259,7 @@ impl AreYouSurePrompts {
     /// Turn 2: `[INST] {q} [/INST] {initial_response} [INST] {challenge} [/INST]` (no `</s><s>`
     /// between turns, SPEC §2.1), or user/assistant/user messages.
     pub fn turn2(&self, initial_response: &str) -> Prompt {
-        let raw = format!(
-            "{} {} [INST] {} [/INST]",
-            self.turn1.raw, initial_response, self.challenge
-        );
+        let raw = format!("{} {} [INST] {} [/INST]", self.turn1.raw, initial_response, self.challenge);
         let mut messages = self.turn1.messages.clone();
         messages.push(Message::assistant(initial_response));
         messages.push(Message::user(self.challenge.clone()));
@@ -304,10 +282,7 @@ fn item_rng(record: &Record, seed: u64) -> PyRandom {
 pub fn eval_prompts(record: &Record, t: &Templates, strict: bool, seed: u64) -> EvalPrompts {
     match record {
         Record::Gsm8k(r) => EvalPrompts::Generate(GeneratePrompt {
-            prompt: Prompt::benchmark(
-                t.gsm8k_system().to_string(),
-                render(t.gsm8k_user(), &[("question", &r.question)]),
-            ),
+            prompt: Prompt::benchmark(t.gsm8k_system().to_string(), render(t.gsm8k_user(), &[("question", &r.question)])),
             choices: Vec::new(),
             order: Vec::new(),
             gold_index: None,
@@ -347,25 +322,13 @@ pub fn eval_prompts(record: &Record, t: &Templates, strict: bool, seed: u64) -> 
             texts: r
                 .endings
                 .iter()
-                .map(|e| {
-                    render(
-                        t.hellaswag_text(),
-                        &[
-                            ("ctx", &r.ctx),
-                            ("ending", e),
-                            ("activity_label", &r.activity_label),
-                        ],
-                    )
-                })
+                .map(|e| render(t.hellaswag_text(), &[("ctx", &r.ctx), ("ending", e), ("activity_label", &r.activity_label)]))
                 .collect(),
             gold_index: r.label,
         }),
         Record::Feedback(r) => EvalPrompts::Pair(PromptPair {
             neutral: Prompt::instruction(render(t.feedback_neutral(), &[("text", &r.text)])),
-            manipulated: Prompt::instruction(render(
-                t.feedback_manipulated(),
-                &[("text", &r.text)],
-            )),
+            manipulated: Prompt::instruction(render(t.feedback_manipulated(), &[("text", &r.text)])),
         }),
         Record::Answer(r) => {
             let vars = [
@@ -387,11 +350,7 @@ pub fn eval_prompts(record: &Record, t: &Templates, strict: bool, seed: u64) -> 
         Record::AreYouSure(r) => EvalPrompts::AreYouSure(AreYouSurePrompts {
             turn1: Prompt::instruction(render(
                 t.are_you_sure_turn1(),
-                &[
-                    ("prompt", &r.prompt),
-                    ("question", &r.question),
-                    ("answers", &r.answers),
-                ],
+                &[("prompt", &r.prompt), ("question", &r.question), ("answers", &r.answers)],
             )),
             challenge: t.are_you_sure_challenge().to_string(),
             correct_letter: r.correct_letter,
@@ -412,19 +371,12 @@ fn multiple_choice(
     let gold_index = gold_original.and_then(|g| order.iter().position(|&i| i == g));
     let options = lettered_options(&choices);
     let letters = letter_list(choices.len());
-    let vars = [
-        ("question", question),
-        ("options", options.as_str()),
-        ("subject", subject),
-        ("letters", letters.as_str()),
-    ];
+    let vars = [("question", question), ("options", options.as_str()), ("subject", subject), ("letters", letters.as_str())];
     GeneratePrompt {
         prompt: Prompt::benchmark(render(system, &vars), render(user, &vars)),
         choices,
         order,
-        gold: gold_index
-            .map(|g| letter(g).to_string())
-            .unwrap_or_default(),
+        gold: gold_index.map(|g| letter(g).to_string()).unwrap_or_default(),
         gold_index,
     }
 }
@@ -447,11 +399,7 @@ impl TrainExample {
 
     fn plain(prompt: String, response: String) -> TrainExample {
         let messages = vec![Message::user(prompt.trim_end().to_string())];
-        TrainExample {
-            prompt,
-            response,
-            messages,
-        }
+        TrainExample { prompt, response, messages }
     }
 }
 
@@ -463,43 +411,19 @@ pub fn train_example(record: &Record, t: &Templates) -> TrainExample {
 
 /// Like `train_example`, but with `Some(seed)` TruthfulQA choices are shuffled per item as in
 /// strict evaluation, so training does not teach "always A" (the study's artefact, SPEC §6.4).
-pub fn train_example_shuffled(
-    record: &Record,
-    t: &Templates,
-    shuffle_seed: Option<u64>,
-) -> TrainExample {
+pub fn train_example_shuffled(record: &Record, t: &Templates, shuffle_seed: Option<u64>) -> TrainExample {
     match record {
         Record::Gsm8k(r) => TrainExample::plain(
             render(t.train_gsm8k_prompt(), &[("question", &r.question)]),
-            render(
-                t.train_gsm8k_response(),
-                &[
-                    ("answer", &r.answer),
-                    ("gold", r.gold().unwrap_or_default()),
-                ],
-            ),
+            render(t.train_gsm8k_response(), &[("answer", &r.answer), ("gold", r.gold().unwrap_or_default())]),
         ),
         Record::Mmlu(r) => {
             let options = lettered_options(&r.choices);
             let letter = letter(r.answer).to_string();
-            let answer_text = r
-                .choices
-                .get(r.answer)
-                .map(String::as_str)
-                .unwrap_or_default();
+            let answer_text = r.choices.get(r.answer).map(String::as_str).unwrap_or_default();
             TrainExample::plain(
-                render(
-                    t.train_mmlu_prompt(),
-                    &[
-                        ("question", &r.question),
-                        ("options", &options),
-                        ("subject", &r.subject),
-                    ],
-                ),
-                render(
-                    t.train_mmlu_response(),
-                    &[("letter", &letter), ("answer_text", answer_text)],
-                ),
+                render(t.train_mmlu_prompt(), &[("question", &r.question), ("options", &options), ("subject", &r.subject)]),
+                render(t.train_mmlu_response(), &[("letter", &letter), ("answer_text", answer_text)]),
             )
         }
         Record::TruthfulQa(r) => {
@@ -508,28 +432,13 @@ pub fn train_example_shuffled(
                 item_rng(record, seed).shuffle(&mut order);
             }
             let choices: Vec<&String> = order.iter().map(|&i| &r.mc1_targets.choices[i]).collect();
-            let gold = r
-                .mc1_gold_index()
-                .and_then(|g| order.iter().position(|&i| i == g))
-                .unwrap_or(0);
+            let gold = r.mc1_gold_index().and_then(|g| order.iter().position(|&i| i == g)).unwrap_or(0);
             let letter = letter(gold).to_string();
             TrainExample::plain(
-                render(
-                    t.train_truthfulqa_prompt(),
-                    &[
-                        ("question", &r.question),
-                        ("options", &lettered_options(&choices)),
-                    ],
-                ),
+                render(t.train_truthfulqa_prompt(), &[("question", &r.question), ("options", &lettered_options(&choices))]),
                 render(
                     t.train_truthfulqa_response(),
-                    &[
-                        ("letter", &letter),
-                        (
-                            "answer_text",
-                            choices.get(gold).map(|s| s.as_str()).unwrap_or_default(),
-                        ),
-                    ],
+                    &[("letter", &letter), ("answer_text", choices.get(gold).map(|s| s.as_str()).unwrap_or_default())],
                 ),
             )
         }
@@ -538,32 +447,17 @@ pub fn train_example_shuffled(
             TrainExample::plain(
                 render(
                     t.train_hellaswag_prompt(),
-                    &[
-                        ("ctx", &r.ctx),
-                        ("options", &lettered_options(&r.endings)),
-                        ("activity_label", &r.activity_label),
-                    ],
+                    &[("ctx", &r.ctx), ("options", &lettered_options(&r.endings)), ("activity_label", &r.activity_label)],
                 ),
                 render(
                     t.train_hellaswag_response(),
-                    &[
-                        ("letter", &letter),
-                        (
-                            "ending",
-                            r.endings
-                                .get(r.label)
-                                .map(String::as_str)
-                                .unwrap_or_default(),
-                        ),
-                    ],
+                    &[("letter", &letter), ("ending", r.endings.get(r.label).map(String::as_str).unwrap_or_default())],
                 ),
             )
         }
-        Record::Feedback(_) | Record::AreYouSure(_) | Record::Answer(_) => {
-            crate::antisyc::record_examples(record, t)
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| TrainExample::plain(String::new(), String::new()))
-        }
+        Record::Feedback(_) | Record::AreYouSure(_) | Record::Answer(_) => crate::antisyc::record_examples(record, t)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| TrainExample::plain(String::new(), String::new())),
     }
 }

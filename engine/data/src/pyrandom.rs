@@ -17,9 +17,7 @@ pub struct PyRandom {
 
 impl std::fmt::Debug for PyRandom {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PyRandom")
-            .field("index", &self.index)
-            .finish_non_exhaustive()
+        f.debug_struct("PyRandom").field("index", &self.index).finish_non_exhaustive()
     }
 }
 
@@ -41,18 +39,13 @@ impl PyRandom {
     /// `init_by_array(key)`: the key is the seed's 32-bit words, least significant first.
     pub fn from_key(key: &[u32]) -> Self {
         let key: &[u32] = if key.is_empty() { &[0] } else { key };
-        let mut rng = PyRandom {
-            mt: [0; N],
-            index: N,
-        };
+        let mut rng = PyRandom { mt: [0; N], index: N };
         rng.init_genrand(19_650_218);
         let mt = &mut rng.mt;
         let (mut i, mut j) = (1usize, 0usize);
         for _ in 0..N.max(key.len()) {
             let prev = mt[i - 1] ^ (mt[i - 1] >> 30);
-            mt[i] = (mt[i] ^ prev.wrapping_mul(1_664_525))
-                .wrapping_add(key[j])
-                .wrapping_add(j as u32);
+            mt[i] = (mt[i] ^ prev.wrapping_mul(1_664_525)).wrapping_add(key[j]).wrapping_add(j as u32);
             i += 1;
             j += 1;
             if i >= N {
@@ -194,12 +187,7 @@ impl PyRandom {
 
     /// `random.sample(items, k)` on a slice, cloning the chosen items in selection order.
     pub fn sample<T: Clone>(&mut self, items: &[T], k: usize) -> Option<Vec<T>> {
-        Some(
-            self.sample_indices(items.len(), k)?
-                .into_iter()
-                .map(|i| items[i].clone())
-                .collect(),
-        )
+        Some(self.sample_indices(items.len(), k)?.into_iter().map(|i| items[i].clone()).collect())
     }
 }
 
@@ -223,9 +211,7 @@ mod tests {
         assert_eq!(r.getrandbits(33), 7_795_006_133);
         assert_eq!(r.getrandbits(1), 1);
         let mut r = PyRandom::new(42);
-        let got: Vec<usize> = (0..3)
-            .map(|_| r.randbelow(1_000_000_000_000) as usize)
-            .collect();
+        let got: Vec<usize> = (0..3).map(|_| r.randbelow(1_000_000_000_000) as usize).collect();
         assert_eq!(got, vec![123_005_401_501, 811_856_239_313, 267_469_214_295]);
     }
 
@@ -233,10 +219,7 @@ mod tests {
     fn sample_uses_both_cpython_strategies() {
         let mut r = PyRandom::new(0);
         assert_eq!(r.sample_indices(10, 4).unwrap(), vec![6, 9, 0, 2]); // pool strategy
-        assert_eq!(
-            r.sample_indices(5000, 7).unwrap(),
-            vec![4188, 3980, 3317, 2484, 3904, 2933, 4779]
-        ); // set strategy
+        assert_eq!(r.sample_indices(5000, 7).unwrap(), vec![4188, 3980, 3317, 2484, 3904, 2933, 4779]); // set strategy
         assert!(r.sample_indices(3, 4).is_none());
     }
 
@@ -245,9 +228,6 @@ mod tests {
         let mut r = PyRandom::new(123);
         let mut x: Vec<usize> = (0..20).collect();
         r.shuffle(&mut x);
-        assert_eq!(
-            x,
-            vec![7, 17, 3, 4, 14, 12, 11, 9, 5, 10, 15, 6, 0, 16, 19, 18, 13, 2, 8, 1]
-        );
+        assert_eq!(x, vec![7, 17, 3, 4, 14, 12, 11, 9, 5, 10, 15, 6, 0, 16, 19, 18, 13, 2, 8, 1]);
     }
 }

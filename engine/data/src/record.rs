@@ -16,9 +16,7 @@ pub fn letter(index: usize) -> char {
 /// 0-based index of an option letter (`'A'` -> 0), case-insensitive.
 pub fn letter_index(letter: char) -> Option<usize> {
     let upper = letter.to_ascii_uppercase();
-    upper
-        .is_ascii_uppercase()
-        .then(|| (upper as u8 - b'A') as usize)
+    upper.is_ascii_uppercase().then(|| (upper as u8 - b'A') as usize)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -38,22 +36,13 @@ pub struct Message {
 
 impl Message {
     pub fn system(content: impl Into<String>) -> Self {
-        Message {
-            role: Role::System,
-            content: content.into(),
-        }
+        Message { role: Role::System, content: content.into() }
     }
     pub fn user(content: impl Into<String>) -> Self {
-        Message {
-            role: Role::User,
-            content: content.into(),
-        }
+        Message { role: Role::User, content: content.into() }
     }
     pub fn assistant(content: impl Into<String>) -> Self {
-        Message {
-            role: Role::Assistant,
-            content: content.into(),
-        }
+        Message { role: Role::Assistant, content: content.into() }
     }
 }
 
@@ -67,9 +56,7 @@ pub struct Gsm8k {
 impl Gsm8k {
     /// The gold number: the text after the last `#### `, trimmed.
     pub fn gold(&self) -> Option<&str> {
-        self.answer
-            .rsplit_once("#### ")
-            .map(|(_, tail)| tail.trim())
+        self.answer.rsplit_once("#### ").map(|(_, tail)| tail.trim())
     }
 }
 
@@ -106,12 +93,7 @@ impl McTargets {
     }
     /// Indices of every choice labelled 1 (mc2 may have several).
     pub fn true_indices(&self) -> Vec<usize> {
-        self.labels
-            .iter()
-            .enumerate()
-            .filter(|(_, &l)| l == 1)
-            .map(|(i, _)| i)
-            .collect()
+        self.labels.iter().enumerate().filter(|(_, &l)| l == 1).map(|(i, _)| i).collect()
     }
 }
 
@@ -217,9 +199,7 @@ impl AreYouSure {
         }
         let bytes = self.answers.as_bytes();
         (0..bytes.len().saturating_sub(2))
-            .filter(|&i| {
-                bytes[i] == b'(' && bytes[i + 1].is_ascii_uppercase() && bytes[i + 2] == b')'
-            })
+            .filter(|&i| bytes[i] == b'(' && bytes[i + 1].is_ascii_uppercase() && bytes[i + 2] == b')')
             .map(|i| bytes[i + 1] as char)
             .collect()
     }

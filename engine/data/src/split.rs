@@ -134,19 +134,12 @@ impl Stream {
             )));
         }
         let order = self.shuffle(d.len);
-        Ok(SplitIndices {
-            train: order[..d.train].to_vec(),
-            test: order[d.train..d.train + d.test].to_vec(),
-        })
+        Ok(SplitIndices { train: order[..d.train].to_vec(), test: order[d.train..d.train + d.test].to_vec() })
     }
 }
 
 /// Index lists for datasets split in declared order (see the module doc for the two methods).
-pub fn split_indices(
-    seed: u64,
-    method: SplitMethod,
-    datasets: &[SplitSizes],
-) -> Result<Vec<SplitIndices>, DataError> {
+pub fn split_indices(seed: u64, method: SplitMethod, datasets: &[SplitSizes]) -> Result<Vec<SplitIndices>, DataError> {
     let mut carried = Stream::new(seed);
     datasets
         .iter()
@@ -166,11 +159,7 @@ pub fn split_indices(
 }
 
 /// `random.sample(range(len), n)` for each dataset in declared order (same method semantics).
-pub fn sample_indices(
-    seed: u64,
-    method: SplitMethod,
-    datasets: &[(usize, usize)],
-) -> Result<Vec<Vec<usize>>, DataError> {
+pub fn sample_indices(seed: u64, method: SplitMethod, datasets: &[(usize, usize)]) -> Result<Vec<Vec<usize>>, DataError> {
     let mut carried = Stream::new(seed);
     datasets
         .iter()
@@ -185,10 +174,7 @@ pub fn sample_indices(
                 }
             };
             stream.sample(len, n).ok_or_else(|| {
-                DataError::Invalid(format!(
-                    "sample of dataset #{} asks for {n} records but it has only {len}",
-                    position + 1
-                ))
+                DataError::Invalid(format!("sample of dataset #{} asks for {n} records but it has only {len}", position + 1))
             })
         })
         .collect()
@@ -201,11 +187,7 @@ pub fn select<T: Clone>(items: &[T], indices: &[usize]) -> Vec<T> {
 
 /// Splits one dataset with its own fresh stream (both methods agree for a single dataset).
 pub fn split<T: Clone>(items: &[T], spec: &SplitSpec) -> Result<(Vec<T>, Vec<T>), DataError> {
-    let sizes = SplitSizes {
-        len: items.len(),
-        train: spec.train,
-        test: spec.test,
-    };
+    let sizes = SplitSizes { len: items.len(), train: spec.train, test: spec.test };
     let idx = split_indices(spec.seed, spec.method, &[sizes])?.remove(0);
     Ok((select(items, &idx.train), select(items, &idx.test)))
 }
@@ -227,29 +209,14 @@ mod tests {
     /// SPEC §1.2: the benchmark splits, one stream over gsm8k, mmlu, truthfulqa, hellaswag.
     #[test]
     fn study_benchmark_splits_match_spec_vectors() {
-        let sizes: Vec<SplitSizes> = [
-            (7473, 1000, 500),
-            (14042, 1000, 500),
-            (817, 600, 200),
-            (10042, 1000, 500),
-        ]
-        .map(SplitSizes::from)
-        .to_vec();
+        let sizes: Vec<SplitSizes> =
+            [(7473, 1000, 500), (14042, 1000, 500), (817, 600, 200), (10042, 1000, 500)].map(SplitSizes::from).to_vec();
         let got = split_indices(42, SplitMethod::Python, &sizes).unwrap();
         let expected = [
-            (
-                [1458, 3620, 6312, 4833, 5032],
-                [7394, 523, 1648, 5694, 6545],
-            ),
-            (
-                [7351, 9589, 7628, 6964, 752],
-                [4022, 11244, 1928, 5437, 4984],
-            ),
+            ([1458, 3620, 6312, 4833, 5032], [7394, 523, 1648, 5694, 6545]),
+            ([7351, 9589, 7628, 6964, 752], [4022, 11244, 1928, 5437, 4984]),
             ([317, 678, 598, 798, 510], [756, 718, 666, 709, 432]),
-            (
-                [3904, 8703, 5533, 251, 8291],
-                [8714, 2924, 1619, 1104, 8085],
-            ),
+            ([3904, 8703, 5533, 251, 8291], [8714, 2924, 1619, 1104, 8085]),
         ];
         for ((g, (train, test)), n) in got.iter().zip(expected).zip([1500, 1500, 800, 1500]) {
             assert_eq!(first5(&g.train), train.to_vec());
@@ -279,20 +246,9 @@ mod tests {
     /// SPEC §4: the fine-tuning data order, shuffling the 1000/1000/600/1000 train rows.
     #[test]
     fn study_training_order_matches_spec_vectors() {
-        let sizes: Vec<SplitSizes> = [1000, 1000, 600, 1000]
-            .map(|n| SplitSizes {
-                len: n,
-                train: n,
-                test: 0,
-            })
-            .to_vec();
+        let sizes: Vec<SplitSizes> = [1000, 1000, 600, 1000].map(|n| SplitSizes { len: n, train: n, test: 0 }).to_vec();
         let got = split_indices(42, SplitMethod::Python, &sizes).unwrap();
-        let expected = [
-            [776, 507, 895, 922, 33],
-            [606, 998, 471, 699, 701],
-            [315, 274, 579, 166, 192],
-            [134, 862, 219, 940, 508],
-        ];
+        let expected = [[776, 507, 895, 922, 33], [606, 998, 471, 699, 701], [315, 274, 579, 166, 192], [134, 862, 219, 940, 508]];
         for (g, e) in got.iter().zip(expected) {
             assert_eq!(first5(&g.train), e.to_vec());
         }
@@ -302,17 +258,8 @@ mod tests {
     /// are_you_sure (1071) and answer (7268). SPEC gives no vectors; these were printed by CPython 3.11.
     #[test]
     fn study_sycophancy_samples_match_cpython() {
-        let got = sample_indices(
-            42,
-            SplitMethod::Python,
-            &[(1500, 300), (1071, 300), (7268, 300)],
-        )
-        .unwrap();
-        let expected = [
-            ([1309, 228, 51, 563, 501], 116),
-            ([1040, 164, 380, 140, 139], 887),
-            ([2967, 5206, 6788, 3766, 5794], 4795),
-        ];
+        let got = sample_indices(42, SplitMethod::Python, &[(1500, 300), (1071, 300), (7268, 300)]).unwrap();
+        let expected = [([1309, 228, 51, 563, 501], 116), ([1040, 164, 380, 140, 139], 887), ([2967, 5206, 6788, 3766, 5794], 4795)];
         for (g, (head, last)) in got.iter().zip(expected) {
             assert_eq!(first5(g), head.to_vec());
             assert_eq!(*g.last().unwrap(), last);
@@ -323,18 +270,7 @@ mod tests {
 
     #[test]
     fn native_method_gives_each_dataset_its_own_stream() {
-        let sizes = [
-            SplitSizes {
-                len: 50,
-                train: 10,
-                test: 5,
-            },
-            SplitSizes {
-                len: 50,
-                train: 10,
-                test: 5,
-            },
-        ];
+        let sizes = [SplitSizes { len: 50, train: 10, test: 5 }, SplitSizes { len: 50, train: 10, test: 5 }];
         let native = split_indices(7, SplitMethod::Native, &sizes).unwrap();
         assert_eq!(native[0], native[1]);
         let python = split_indices(7, SplitMethod::Python, &sizes).unwrap();
@@ -344,16 +280,7 @@ mod tests {
 
     #[test]
     fn oversized_split_or_sample_is_an_error() {
-        let err = split_indices(
-            1,
-            SplitMethod::Python,
-            &[SplitSizes {
-                len: 10,
-                train: 8,
-                test: 3,
-            }],
-        )
-        .unwrap_err();
+        let err = split_indices(1, SplitMethod::Python, &[SplitSizes { len: 10, train: 8, test: 3 }]).unwrap_err();
         assert!(err.to_string().contains("only 10"), "{err}");
         assert!(sample_indices(1, SplitMethod::Python, &[(3, 4)]).is_err());
     }
@@ -361,18 +288,8 @@ mod tests {
     #[test]
     fn split_spec_parses_with_defaults_and_rejects_unknown_fields() {
         let spec: SplitSpec = serde_json::from_str(r#"{"train": 3, "test": 2}"#).unwrap();
-        assert_eq!(
-            spec,
-            SplitSpec {
-                train: 3,
-                test: 2,
-                seed: 42,
-                method: SplitMethod::Python,
-                stream: None,
-            }
-        );
-        let spec: SplitSpec =
-            serde_json::from_str(r#"{"train": 3, "method": "native", "seed": 1}"#).unwrap();
+        assert_eq!(spec, SplitSpec { train: 3, test: 2, seed: 42, method: SplitMethod::Python, stream: None });
+        let spec: SplitSpec = serde_json::from_str(r#"{"train": 3, "method": "native", "seed": 1}"#).unwrap();
         assert_eq!(spec.method, SplitMethod::Native);
         assert!(serde_json::from_str::<SplitSpec>(r#"{"train": 3, "tset": 2}"#).is_err());
     }

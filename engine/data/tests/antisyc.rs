@@ -4,30 +4,17 @@ use std::path::PathBuf;
 
 use syco_data::*;
 
-const AGREEMENT: &[&str] = &[
-    "excellent",
-    "convincing",
-    "strong argument",
-    "valid point",
-    "i agree",
-    "well-argued",
-    "persuasive",
-    "good argument",
-];
+const AGREEMENT: &[&str] =
+    &["excellent", "convincing", "strong argument", "valid point", "i agree", "well-argued", "persuasive", "good argument"];
 
 fn sycophancy_records() -> Vec<Record> {
     let mut records = builtin::generate(Kind::AntiSyc, 150, 3);
-    let seed = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/seed/data/03_sycophancy_samples/sycophancy_test_samples.json"
-    ));
+    let seed =
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data/03_sycophancy_samples/sycophancy_test_samples.json"));
     if seed.is_file() {
         records.extend(load_records(Kind::AntiSyc, &seed, None).unwrap());
     } else {
-        eprintln!(
-            "notice: {} is absent; testing builtin records only",
-            seed.display()
-        );
+        eprintln!("notice: {} is absent; testing builtin records only", seed.display());
     }
     records
 }
@@ -48,9 +35,7 @@ fn every_example_resists_the_stated_opinion() {
             Record::Feedback(f) => {
                 for ex in &examples {
                     let lower = ex.response.to_lowercase();
-                    assert!(
-                        lower.contains(&f.logical_error.to_lowercase()) && lower.contains("flawed")
-                    );
+                    assert!(lower.contains(&f.logical_error.to_lowercase()) && lower.contains("flawed"));
                     assert!(AGREEMENT.iter().all(|a| !lower.contains(a)), "{lower}");
                 }
                 assert!(examples[0].prompt.contains("I really like this argument"));
@@ -61,9 +46,7 @@ fn every_example_resists_the_stated_opinion() {
                 for ex in &examples {
                     assert!(ex.response.contains(&text));
                     if a.correct_letter <= 'E' {
-                        let got = letter_re
-                            .captures(ex.response.trim_start())
-                            .map(|c| c[1].chars().next().unwrap());
+                        let got = letter_re.captures(ex.response.trim_start()).map(|c| c[1].chars().next().unwrap());
                         assert_eq!(got, Some(a.correct_letter), "{}", ex.response);
                     }
                 }
@@ -71,13 +54,8 @@ fn every_example_resists_the_stated_opinion() {
                 assert_eq!(examples[1].messages.len(), 3);
             }
             Record::Answer(a) => {
-                assert!(examples[0]
-                    .prompt
-                    .contains(&format!("I think the answer is {}", a.incorrect_answer)));
-                let best = a
-                    .long_correct_answer
-                    .as_deref()
-                    .unwrap_or(&a.correct_answer);
+                assert!(examples[0].prompt.contains(&format!("I think the answer is {}", a.incorrect_answer)));
+                let best = a.long_correct_answer.as_deref().unwrap_or(&a.correct_answer);
                 assert!(examples.iter().all(|ex| ex.response.contains(best)));
             }
             _ => unreachable!(),

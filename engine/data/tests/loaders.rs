@@ -31,18 +31,9 @@ fn public_layouts_are_accepted() {
     assert_eq!(golds, vec!["C", "D"]);
 
     // HellaSwag `label` as a string or an int.
-    let hs =
-        |label: &str| format!(r#"{{"ctx":"A man","endings":["a","b","c","d"],"label":{label}}}"#);
-    let p = write(
-        tmp.path(),
-        "hs.jsonl",
-        &format!("{}\n{}\n", hs("\"3\""), hs("1")),
-    );
-    let labels: Vec<_> = load_records(Kind::HellaSwag, &p, None)
-        .unwrap()
-        .iter()
-        .map(|r| r.gold().unwrap())
-        .collect();
+    let hs = |label: &str| format!(r#"{{"ctx":"A man","endings":["a","b","c","d"],"label":{label}}}"#);
+    let p = write(tmp.path(), "hs.jsonl", &format!("{}\n{}\n", hs("\"3\""), hs("1")));
+    let labels: Vec<_> = load_records(Kind::HellaSwag, &p, None).unwrap().iter().map(|r| r.gold().unwrap()).collect();
     assert_eq!(labels, vec!["3", "1"]);
 
     // Raw SycophancyEval records in a JSON array.
@@ -62,44 +53,23 @@ fn public_layouts_are_accepted() {
         "answer2.jsonl",
         r#"{"prompt":"Who wrote Hamlet?","base":{"question":"Who wrote Hamlet?","correct_answer":"Shakespeare","incorrect_answer":"Marlowe"}}"#,
     );
-    let Record::Answer(b) = &load_records(Kind::Answer, &flat_prompt, None).unwrap()[0] else {
-        panic!()
-    };
+    let Record::Answer(b) = &load_records(Kind::Answer, &flat_prompt, None).unwrap()[0] else { panic!() };
     assert_eq!(b.prompt, "Who wrote Hamlet?");
-    let Record::Answer(a) = &recs[0] else {
-        panic!()
-    };
-    assert_eq!(
-        (
-            a.prompt.as_str(),
-            a.aliases.len(),
-            a.prompt_template.as_str()
-        ),
-        ("Who wrote Hamlet?", 2, "{question}")
-    );
+    let Record::Answer(a) = &recs[0] else { panic!() };
+    assert_eq!((a.prompt.as_str(), a.aliases.len(), a.prompt_template.as_str()), ("Who wrote Hamlet?", 2, "{question}"));
 }
 
 #[test]
 fn csv_files_load_with_json_cells_and_mmlu_columns() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = write(
-        tmp.path(),
-        "mmlu.csv",
-        "question,A,B,C,D,answer\n\"What is 2+2?\",3,4,5,6,B\n",
-    );
+    let p = write(tmp.path(), "mmlu.csv", "question,A,B,C,D,answer\n\"What is 2+2?\",3,4,5,6,B\n");
     let recs = load_records(Kind::Mmlu, &p, None).unwrap();
     let Record::Mmlu(m) = &recs[0] else { panic!() };
     assert_eq!((m.choices[1].as_str(), m.answer), ("4", 1));
 
-    let p = write(
-        tmp.path(),
-        "hs.csv",
-        "ind,ctx,endings,label\n7,A man,\"[\"\"runs.\"\",\"\"sings.\"\"]\",1\n",
-    );
+    let p = write(tmp.path(), "hs.csv", "ind,ctx,endings,label\n7,A man,\"[\"\"runs.\"\",\"\"sings.\"\"]\",1\n");
     let recs = load_records(Kind::HellaSwag, &p, None).unwrap();
-    let Record::HellaSwag(h) = &recs[0] else {
-        panic!()
-    };
+    let Record::HellaSwag(h) = &recs[0] else { panic!() };
     assert_eq!((h.ind, h.endings.len(), h.label), (Some(7), 2, 1));
 }
 
@@ -107,101 +77,49 @@ fn csv_files_load_with_json_cells_and_mmlu_columns() {
 fn malformed_jsonl_names_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     let good = r#"{"question":"Q","answer":"x\n#### 1"}"#;
-    let p = write(
-        tmp.path(),
-        "g.jsonl",
-        &format!("{good}\n\n{{\"question\": \"Q\", \"answer\n"),
-    );
+    let p = write(tmp.path(), "g.jsonl", &format!("{good}\n\n{{\"question\": \"Q\", \"answer\n"));
     let err = load_records(Kind::Gsm8k, &p, None).unwrap_err().to_string();
-    assert!(
-        err.starts_with(&format!("{}:3: invalid JSON", p.display())),
-        "{err}"
-    );
+    assert!(err.starts_with(&format!("{}:3: invalid JSON", p.display())), "{err}");
 
-    let p = write(
-        tmp.path(),
-        "g2.jsonl",
-        &format!("{good}\n{{\"question\":\"Q\",\"answer\":\"no marker\"}}\n"),
-    );
+    let p = write(tmp.path(), "g2.jsonl", &format!("{good}\n{{\"question\":\"Q\",\"answer\":\"no marker\"}}\n"));
     let err = load_records(Kind::Gsm8k, &p, None).unwrap_err().to_string();
-    assert_eq!(
-        err,
-        format!(
-            "{}:2: field `answer`: has no `#### ` before the final number",
-            p.display()
-        )
-    );
+    assert_eq!(err, format!("{}:2: field `answer`: has no `#### ` before the final number", p.display()));
 
-    let p = write(
-        tmp.path(),
-        "m.jsonl",
-        r#"{"question":"Q","choices":["a","b"],"answer":5}"#,
-    );
+    let p = write(tmp.path(), "m.jsonl", r#"{"question":"Q","choices":["a","b"],"answer":5}"#);
     let err = load_records(Kind::Mmlu, &p, None).unwrap_err().to_string();
-    assert!(
-        err.ends_with(":1: field `answer`: index 5 is out of range for 2 options"),
-        "{err}"
-    );
+    assert!(err.ends_with(":1: field `answer`: index 5 is out of range for 2 options"), "{err}");
 
     let p = write(
         tmp.path(),
         "t.jsonl",
         r#"{"question":"Q","mc1_targets":{"choices":["a"],"labels":[2]},"mc2_targets":{"choices":[],"labels":[]}}"#,
     );
-    let err = load_records(Kind::TruthfulQa, &p, None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.ends_with("field `mc1_targets.labels[0]`: expected 0 or 1, found 2"),
-        "{err}"
-    );
+    let err = load_records(Kind::TruthfulQa, &p, None).unwrap_err().to_string();
+    assert!(err.ends_with("field `mc1_targets.labels[0]`: expected 0 or 1, found 2"), "{err}");
 
-    let p = write(
-        tmp.path(),
-        "f.jsonl",
-        r#"{"prompt":[{"type":"human","content":"x"}],"base":{"text":"t"}}"#,
-    );
-    let err = load_records(Kind::Feedback, &p, None)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.ends_with(":1: field `base.logical_error`: missing"),
-        "{err}"
-    );
+    let p = write(tmp.path(), "f.jsonl", r#"{"prompt":[{"type":"human","content":"x"}],"base":{"text":"t"}}"#);
+    let err = load_records(Kind::Feedback, &p, None).unwrap_err().to_string();
+    assert!(err.ends_with(":1: field `base.logical_error`: missing"), "{err}");
 }
 
 #[test]
 fn json_array_errors_point_at_the_elements_line() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = write(
-        tmp.path(),
-        "a.json",
-        "[\n  {\"question\":\"Q\",\"answer\":\"x\\n#### 1\"},\n  {\"question\":\"Q\"}\n]\n",
-    );
+    let p = write(tmp.path(), "a.json", "[\n  {\"question\":\"Q\",\"answer\":\"x\\n#### 1\"},\n  {\"question\":\"Q\"}\n]\n");
     let err = load_records(Kind::Gsm8k, &p, None).unwrap_err().to_string();
     assert_eq!(err, format!("{}:3: field `answer`: missing", p.display()));
     let p = write(tmp.path(), "o.json", "{\"other\": []}");
-    let err = load_records(Kind::Feedback, &p, None)
-        .unwrap_err()
-        .to_string();
+    let err = load_records(Kind::Feedback, &p, None).unwrap_err().to_string();
     assert!(err.contains("no member for kind `feedback`"), "{err}");
 }
 
 #[test]
 fn byte_order_mark_and_format_names_are_handled() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = write(
-        tmp.path(),
-        "bom.csv",
-        "\u{feff}question,A,B,C,D,answer\nQ,a,b,c,d,0\n",
-    );
+    let p = write(tmp.path(), "bom.csv", "\u{feff}question,A,B,C,D,answer\nQ,a,b,c,d,0\n");
     assert_eq!(load_records(Kind::Mmlu, &p, None).unwrap().len(), 1);
     assert_eq!("JSONL".parse::<Format>().unwrap(), Format::Jsonl);
-    assert!("parquet"
-        .parse::<Format>()
-        .unwrap_err()
-        .to_string()
-        .contains("parquet"));
+    assert!("parquet".parse::<Format>().unwrap_err().to_string().contains("parquet"));
 }
 
 #[test]
@@ -209,20 +127,10 @@ fn malformed_csv_names_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();
     let p = write(tmp.path(), "m.csv", "question,choices,answer\nQ1,\"[\"\"a\"\",\"\"b\"\"]\",0\nQ2,\"[\"\"a\"\",\"\"b\"\"]\",zz\n");
     let err = load_records(Kind::Mmlu, &p, None).unwrap_err().to_string();
-    assert!(
-        err.starts_with(&format!("{}:3: field `answer`", p.display())),
-        "{err}"
-    );
-    let p = write(
-        tmp.path(),
-        "short.csv",
-        "question,choices,answer\nQ1,\"[\"\"a\"\"]\"\n",
-    );
+    assert!(err.starts_with(&format!("{}:3: field `answer`", p.display())), "{err}");
+    let p = write(tmp.path(), "short.csv", "question,choices,answer\nQ1,\"[\"\"a\"\"]\"\n");
     let err = load_records(Kind::Mmlu, &p, None).unwrap_err().to_string();
-    assert!(
-        err.starts_with(&format!("{}:2: malformed CSV row", p.display())),
-        "{err}"
-    );
+    assert!(err.starts_with(&format!("{}:2: malformed CSV row", p.display())), "{err}");
 }
 
 #[test]
@@ -246,29 +154,14 @@ fn valid_filter_skips_what_the_study_skipped() {
 #[test]
 fn read_jsonl_requires_the_kind_tag() {
     let tmp = tempfile::tempdir().unwrap();
-    let p = write(
-        tmp.path(),
-        "c.jsonl",
-        r#####"{"question":"Q","answer":"#### 1"}"#####,
-    );
+    let p = write(tmp.path(), "c.jsonl", r#####"{"question":"Q","answer":"#### 1"}"#####);
     let err = read_jsonl(&p).unwrap_err().to_string();
-    assert!(
-        err.ends_with(":1: field `kind`: missing (canonical records carry their kind)"),
-        "{err}"
-    );
+    assert!(err.ends_with(":1: field `kind`: missing (canonical records carry their kind)"), "{err}");
 }
 
 fn sample_lines() -> String {
     let mut text = String::new();
-    for kind in [
-        Kind::Gsm8k,
-        Kind::Mmlu,
-        Kind::TruthfulQa,
-        Kind::HellaSwag,
-        Kind::Feedback,
-        Kind::AreYouSure,
-        Kind::Answer,
-    ] {
+    for kind in [Kind::Gsm8k, Kind::Mmlu, Kind::TruthfulQa, Kind::HellaSwag, Kind::Feedback, Kind::AreYouSure, Kind::Answer] {
         for r in builtin::generate(kind, 2, 1) {
             text.push_str(&to_canonical_value(&r).to_string());
             text.push('\n');
@@ -321,11 +214,5 @@ fn invalid_utf8_names_file_line_and_column() {
     bytes.extend_from_slice(b"\xe9\",\"answer\":\"#### 2\"}\n");
     fs::write(&p, bytes).unwrap();
     let err = load_records(Kind::Gsm8k, &p, None).unwrap_err().to_string();
-    assert_eq!(
-        err,
-        format!(
-            "{}:3: invalid UTF-8 at column 17 (byte 0xe9); dataset files must be UTF-8",
-            p.display()
-        )
-    );
+    assert_eq!(err, format!("{}:3: invalid UTF-8 at column 17 (byte 0xe9); dataset files must be UTF-8", p.display()));
 }

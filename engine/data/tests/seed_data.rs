@@ -5,17 +5,11 @@ use std::path::PathBuf;
 use syco_data::{load_records, load_valid_records, read_jsonl, write_jsonl, Kind, Record};
 
 fn seed_data() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/seed/data"
-    ));
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data"));
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "notice: {} is absent; skipping the seed-data test",
-            dir.display()
-        );
+        eprintln!("notice: {} is absent; skipping the seed-data test", dir.display());
         None
     }
 }
@@ -31,18 +25,8 @@ fn benchmark_splits_load_with_spec_counts() {
     ];
     for (kind, name, n_train, n_test) in cases {
         let split_dir = dir.join("02_general_benchmarks_splits");
-        let train = load_records(
-            kind,
-            &split_dir.join(format!("train_splits/{name}_train.jsonl")),
-            None,
-        )
-        .unwrap();
-        let test = load_records(
-            kind,
-            &split_dir.join(format!("test_splits/{name}_test.jsonl")),
-            None,
-        )
-        .unwrap();
+        let train = load_records(kind, &split_dir.join(format!("train_splits/{name}_train.jsonl")), None).unwrap();
+        let test = load_records(kind, &split_dir.join(format!("test_splits/{name}_test.jsonl")), None).unwrap();
         assert_eq!((train.len(), test.len()), (n_train, n_test), "{name}");
         assert!(train.iter().chain(&test).all(|r| r.kind() == kind));
     }
@@ -52,14 +36,7 @@ fn benchmark_splits_load_with_spec_counts() {
 fn benchmark_facts_from_spec_hold() {
     let Some(dir) = seed_data() else { return };
     let split_dir = dir.join("02_general_benchmarks_splits");
-    let test = |name: &str, kind| {
-        load_records(
-            kind,
-            &split_dir.join(format!("test_splits/{name}_test.jsonl")),
-            None,
-        )
-        .unwrap()
-    };
+    let test = |name: &str, kind| load_records(kind, &split_dir.join(format!("test_splits/{name}_test.jsonl")), None).unwrap();
 
     // MMLU test answers A/B/C/D = 126/107/134/133.
     let mut counts = [0; 4];
@@ -93,13 +70,7 @@ fn benchmark_facts_from_spec_hold() {
     // Every GSM8K record has a gold number after `#### `.
     for r in test("gsm8k", Kind::Gsm8k) {
         let gold = r.gold().unwrap();
-        assert!(
-            !gold.is_empty()
-                && gold
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == '-' || c == ',' || c == '.'),
-            "{gold}"
-        );
+        assert!(!gold.is_empty() && gold.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ',' || c == '.'), "{gold}");
     }
 }
 
@@ -114,10 +85,7 @@ fn sycophancy_samples_load_300_per_task_with_spec_facts() {
         assert_eq!((valid.len(), skipped), (300, 0), "{kind}");
     }
     let feedback = load_records(Kind::Feedback, &path, None).unwrap();
-    let liked = feedback
-        .iter()
-        .filter(|r| matches!(r, Record::Feedback(f) if f.template_type == "I really like"))
-        .count();
+    let liked = feedback.iter().filter(|r| matches!(r, Record::Feedback(f) if f.template_type == "I really like")).count();
     assert_eq!(liked, 62);
     let distinct: std::collections::HashSet<_> = feedback
         .iter()
@@ -129,29 +97,16 @@ fn sycophancy_samples_load_300_per_task_with_spec_facts() {
     assert_eq!(distinct.len(), 199);
 
     let ays = load_records(Kind::AreYouSure, &path, None).unwrap();
-    let outside_a_to_e = ays
-        .iter()
-        .filter(|r| matches!(r, Record::AreYouSure(a) if a.correct_letter > 'E'))
-        .count();
+    let outside_a_to_e = ays.iter().filter(|r| matches!(r, Record::AreYouSure(a) if a.correct_letter > 'E')).count();
     assert_eq!(outside_a_to_e, 22);
-    let aqua = ays
-        .iter()
-        .filter(|r| matches!(r, Record::AreYouSure(a) if a.dataset == "aqua_mc"))
-        .count();
+    let aqua = ays.iter().filter(|r| matches!(r, Record::AreYouSure(a) if a.dataset == "aqua_mc")).count();
     assert_eq!(aqua, 65);
 
     let answer = load_records(Kind::Answer, &path, None).unwrap();
-    let trivia_with_aliases = answer
-        .iter()
-        .filter(
-            |r| matches!(r, Record::Answer(a) if a.dataset == "trivia_qa" && !a.aliases.is_empty()),
-        )
-        .count();
+    let trivia_with_aliases =
+        answer.iter().filter(|r| matches!(r, Record::Answer(a) if a.dataset == "trivia_qa" && !a.aliases.is_empty())).count();
     assert_eq!(trivia_with_aliases, 165);
-    let neutral = answer
-        .iter()
-        .filter(|r| matches!(r, Record::Answer(a) if a.prompt_template == "{question}"))
-        .count();
+    let neutral = answer.iter().filter(|r| matches!(r, Record::Answer(a) if a.prompt_template == "{question}")).count();
     assert_eq!(neutral, 80);
 
     // AntiSyc takes all three members.
@@ -161,21 +116,9 @@ fn sycophancy_samples_load_300_per_task_with_spec_facts() {
 #[test]
 fn canonical_jsonl_round_trips_every_seed_record() {
     let Some(dir) = seed_data() else { return };
-    let mut all = load_records(
-        Kind::AntiSyc,
-        &dir.join("03_sycophancy_samples/sycophancy_test_samples.json"),
-        None,
-    )
-    .unwrap();
-    for (kind, name) in [
-        (Kind::Mmlu, "mmlu"),
-        (Kind::TruthfulQa, "truthfulqa"),
-        (Kind::HellaSwag, "hellaswag"),
-        (Kind::Gsm8k, "gsm8k"),
-    ] {
-        let p = dir.join(format!(
-            "02_general_benchmarks_splits/test_splits/{name}_test.jsonl"
-        ));
+    let mut all = load_records(Kind::AntiSyc, &dir.join("03_sycophancy_samples/sycophancy_test_samples.json"), None).unwrap();
+    for (kind, name) in [(Kind::Mmlu, "mmlu"), (Kind::TruthfulQa, "truthfulqa"), (Kind::HellaSwag, "hellaswag"), (Kind::Gsm8k, "gsm8k")] {
+        let p = dir.join(format!("02_general_benchmarks_splits/test_splits/{name}_test.jsonl"));
         all.extend(load_records(kind, &p, None).unwrap());
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -196,14 +139,9 @@ fn example_dumps_match_loaded_records_in_order() {
     let Some(dir) = seed_data() else { return };
     let samples = dir.join("03_sycophancy_samples/sycophancy_test_samples.json");
     let head = |s: &str| format!("{}...", s.chars().take(100).collect::<String>());
-    for (kind, file, key) in [
-        (
-            Kind::Feedback,
-            "feedback_sycophantic_examples.json",
-            "argument",
-        ),
-        (Kind::Answer, "answer_sycophantic_examples.json", "question"),
-    ] {
+    for (kind, file, key) in
+        [(Kind::Feedback, "feedback_sycophantic_examples.json", "argument"), (Kind::Answer, "answer_sycophantic_examples.json", "question")]
+    {
         let records = load_records(kind, &samples, None).unwrap();
         let heads: Vec<String> = records
             .iter()
@@ -213,21 +151,13 @@ fn example_dumps_match_loaded_records_in_order() {
                 _ => unreachable!(),
             })
             .collect();
-        let dump: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join("03_sycophancy_samples").join(file)).unwrap(),
-        )
-        .unwrap();
+        let dump: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("03_sycophancy_samples").join(file)).unwrap()).unwrap();
         let mut last = None;
         for example in dump.as_array().unwrap() {
             let want = example[key].as_str().unwrap();
-            let pos = heads
-                .iter()
-                .enumerate()
-                .position(|(i, h)| h == want && last.is_none_or(|l| i > l));
-            assert!(
-                pos.is_some(),
-                "{kind}: `{want}` not found after position {last:?}"
-            );
+            let pos = heads.iter().enumerate().position(|(i, h)| h == want && last.is_none_or(|l| i > l));
+            assert!(pos.is_some(), "{kind}: `{want}` not found after position {last:?}");
             last = pos;
         }
     }

@@ -3,9 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{
-    benjamini_hochberg, mcnemar_exact, pair_by_id, paired_bootstrap, BootstrapCi, McNemar,
-};
+use crate::stats::{benjamini_hochberg, mcnemar_exact, pair_by_id, paired_bootstrap, BootstrapCi, McNemar};
 use crate::verdict::ItemVerdict;
 
 /// Resamples and seed of the bootstrap unless a caller chooses others.
@@ -29,32 +27,18 @@ pub struct Comparison {
 }
 
 fn outcomes(items: &[ItemVerdict]) -> Vec<(String, bool)> {
-    items
-        .iter()
-        .filter_map(|i| i.verdict.as_ref().map(|v| (i.id.clone(), v.outcome())))
-        .collect()
+    items.iter().filter_map(|i| i.verdict.as_ref().map(|v| (i.id.clone(), v.outcome()))).collect()
 }
 
 /// Compare `model` with `baseline` on their shared items; `None` when they share none.
-pub fn compare(
-    baseline: &[ItemVerdict],
-    model: &[ItemVerdict],
-    resamples: usize,
-    seed: u64,
-) -> Option<Comparison> {
+pub fn compare(baseline: &[ItemVerdict], model: &[ItemVerdict], resamples: usize, seed: u64) -> Option<Comparison> {
     let pairs = pair_by_id(&outcomes(baseline), &outcomes(model));
     if pairs.is_empty() {
         return None;
     }
     let n = pairs.len() as f64;
-    let first: Vec<f64> = pairs
-        .iter()
-        .map(|(_, a, _)| f64::from(u8::from(*a)))
-        .collect();
-    let second: Vec<f64> = pairs
-        .iter()
-        .map(|(_, _, b)| f64::from(u8::from(*b)))
-        .collect();
+    let first: Vec<f64> = pairs.iter().map(|(_, a, _)| f64::from(u8::from(*a))).collect();
+    let second: Vec<f64> = pairs.iter().map(|(_, _, b)| f64::from(u8::from(*b))).collect();
     let baseline_rate = first.iter().sum::<f64>() / n;
     let model_rate = second.iter().sum::<f64>() / n;
     let flags: Vec<(bool, bool)> = pairs.iter().map(|(_, a, b)| (*a, *b)).collect();
@@ -84,18 +68,11 @@ mod tests {
     use crate::verdict::Verdict;
 
     fn item(id: usize, sycophantic: bool) -> ItemVerdict {
-        let manipulated = if sycophantic {
-            Primary::Incorrect
-        } else {
-            Primary::Correct
-        };
+        let manipulated = if sycophantic { Primary::Incorrect } else { Primary::Correct };
         ItemVerdict {
             id: id.to_string(),
             skipped: None,
-            verdict: Some(Verdict::Answer(AnswerVerdict::from_primaries(
-                Primary::Correct,
-                manipulated,
-            ))),
+            verdict: Some(Verdict::Answer(AnswerVerdict::from_primaries(Primary::Correct, manipulated))),
         }
     }
 
@@ -106,22 +83,14 @@ mod tests {
         let mut baseline: Vec<ItemVerdict> = (0..10).map(|i| item(i, i < 2)).collect();
         baseline.push(item(10, true));
         let mut model: Vec<ItemVerdict> = (0..9).rev().map(|i| item(i, i < 7)).collect();
-        model.push(ItemVerdict {
-            id: "10".into(),
-            skipped: Some("x".into()),
-            verdict: None,
-        });
+        model.push(ItemVerdict { id: "10".into(), skipped: Some("x".into()), verdict: None });
         let c = compare(&baseline, &model, 2000, 3).unwrap();
         assert_eq!(c.shared_items, 9);
-        assert!(
-            (c.baseline_rate - 2.0 / 9.0).abs() < 1e-15 && (c.model_rate - 7.0 / 9.0).abs() < 1e-15
-        );
+        assert!((c.baseline_rate - 2.0 / 9.0).abs() < 1e-15 && (c.model_rate - 7.0 / 9.0).abs() < 1e-15);
         assert_eq!((c.mcnemar.only_first, c.mcnemar.only_second), (0, 5));
         // 2 · 0.5^5.
         assert!((c.mcnemar.p_value - 0.0625).abs() < 1e-15);
-        assert!(
-            c.bootstrap.low > 0.0 && c.bootstrap.high <= 1.0 && c.bootstrap.low <= c.difference
-        );
+        assert!(c.bootstrap.low > 0.0 && c.bootstrap.high <= 1.0 && c.bootstrap.low <= c.difference);
         assert_eq!(c, compare(&baseline, &model, 2000, 3).unwrap());
         assert!(compare(&baseline[..1], &model[..1], 10, 1).is_none());
 

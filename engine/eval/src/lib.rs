@@ -27,9 +27,7 @@ pub mod stats;
 pub mod strict;
 pub mod verdict;
 
-pub use respond::{
-    respond, Backend, GenRequest, ItemCache, ItemResponse, Loglik, LoglikRequest, RespondOptions,
-};
+pub use respond::{respond, Backend, GenRequest, ItemCache, ItemResponse, Loglik, LoglikRequest, RespondOptions};
 pub use score::score;
 pub use score_file::{score_file, ScoreFileError};
 pub use verdict::{ItemVerdict, Metrics, Verdict};
@@ -53,9 +51,7 @@ impl std::str::FromStr for Scoring {
         match s {
             "seed" => Ok(Scoring::Seed),
             "strict" => Ok(Scoring::Strict),
-            other => Err(format!(
-                "unknown scoring {other:?}: expected \"seed\" or \"strict\""
-            )),
+            other => Err(format!("unknown scoring {other:?}: expected \"seed\" or \"strict\"")),
         }
     }
 }

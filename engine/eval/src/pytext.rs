@@ -58,10 +58,7 @@ mod tests {
     #[test]
     fn punctuation_is_python_string_punctuation() {
         assert_eq!(PUNCTUATION.len(), 32);
-        assert_eq!(
-            remove_punctuation("Mr. O'Neil, (Jr.) – $5!"),
-            "Mr ONeil Jr – 5"
-        );
+        assert_eq!(remove_punctuation("Mr. O'Neil, (Jr.) – $5!"), "Mr ONeil Jr – 5");
     }
 
     #[test]

@@ -8,9 +8,7 @@ use syco_data::prompts::{eval_prompts, EvalPrompts, Prompt, Templates};
 use syco_data::{Kind, Message, Record};
 
 use crate::pytext::after_last_inst;
-use crate::seed::benchmarks::{
-    GSM8K_MAX_NEW_TOKENS, MMLU_MAX_NEW_TOKENS, SYCOPHANCY_MAX_NEW_TOKENS, TRUTHFULQA_MAX_NEW_TOKENS,
-};
+use crate::seed::benchmarks::{GSM8K_MAX_NEW_TOKENS, MMLU_MAX_NEW_TOKENS, SYCOPHANCY_MAX_NEW_TOKENS, TRUTHFULQA_MAX_NEW_TOKENS};
 
 /// One generation. `raw` is the study's literal prompt, for `prompt_format = "raw"`; the backend
 /// decides which form to feed.
@@ -58,10 +56,7 @@ pub struct SentPrompt {
 
 impl From<&Prompt> for SentPrompt {
     fn from(p: &Prompt) -> Self {
-        SentPrompt {
-            raw: p.raw.clone(),
-            messages: p.messages.clone(),
-        }
+        SentPrompt { raw: p.raw.clone(), messages: p.messages.clone() }
     }
 }
 
@@ -79,24 +74,11 @@ pub enum Output {
         gold: String,
     },
     /// hellaswag: one request and one result per ending.
-    Loglik {
-        requests: Vec<LoglikRequest>,
-        logliks: Vec<Loglik>,
-    },
+    Loglik { requests: Vec<LoglikRequest>, logliks: Vec<Loglik> },
     /// feedback, answer.
-    Pair {
-        neutral_prompt: SentPrompt,
-        neutral_response: String,
-        manipulated_prompt: SentPrompt,
-        manipulated_response: String,
-    },
+    Pair { neutral_prompt: SentPrompt, neutral_response: String, manipulated_prompt: SentPrompt, manipulated_response: String },
     /// are_you_sure.
-    TwoTurn {
-        turn1_prompt: SentPrompt,
-        initial_response: String,
-        turn2_prompt: SentPrompt,
-        challenged_response: String,
-    },
+    TwoTurn { turn1_prompt: SentPrompt, initial_response: String, turn2_prompt: SentPrompt, challenged_response: String },
 }
 
 /// One line of `responses.jsonl`.
@@ -155,13 +137,7 @@ pub struct RespondOptions {
 
 impl Default for RespondOptions {
     fn default() -> Self {
-        RespondOptions {
-            templates: Templates::default(),
-            strict_prompts: false,
-            seed: 42,
-            batch_size: 16,
-            max_new_tokens: None,
-        }
+        RespondOptions { templates: Templates::default(), strict_prompts: false, seed: 42, batch_size: 16, max_new_tokens: None }
     }
 }
 
@@ -182,32 +158,18 @@ pub fn split_choice_text(text: &str, ending: &str) -> LoglikRequest {
     match text.strip_suffix(ending) {
         Some(head) if !ending.is_empty() => {
             let context = head.trim_end();
-            LoglikRequest {
-                context: context.to_string(),
-                continuation: text[context.len()..].to_string(),
-            }
+            LoglikRequest { context: context.to_string(), continuation: text[context.len()..].to_string() }
         }
-        _ => LoglikRequest {
-            context: String::new(),
-            continuation: text.to_string(),
-        },
+        _ => LoglikRequest { context: String::new(), continuation: text.to_string() },
     }
 }
 
 fn gen(prompt: &Prompt, max_new_tokens: usize) -> GenRequest {
-    GenRequest {
-        conversation: prompt.messages.clone(),
-        raw: Some(prompt.raw.clone()),
-        max_new_tokens,
-    }
+    GenRequest { conversation: prompt.messages.clone(), raw: Some(prompt.raw.clone()), max_new_tokens }
 }
 
 fn expect_len<T>(got: Vec<T>, want: usize, what: &str) -> anyhow::Result<Vec<T>> {
-    anyhow::ensure!(
-        got.len() == want,
-        "backend returned {} {what} for {want} requests",
-        got.len()
-    );
+    anyhow::ensure!(got.len() == want, "backend returned {} {what} for {want} requests", got.len());
     Ok(got)
 }
 
@@ -222,26 +184,15 @@ pub fn respond(
     opts: &RespondOptions,
     cache: &mut dyn ItemCache,
 ) -> anyhow::Result<Vec<ItemResponse>> {
-    let max_new = opts
-        .max_new_tokens
-        .unwrap_or_else(|| study_max_new_tokens(task));
+    let max_new = opts.max_new_tokens.unwrap_or_else(|| study_max_new_tokens(task));
     let mut done: Vec<Option<ItemResponse>> = Vec::with_capacity(records.len());
     let mut todo: Vec<(usize, String, EvalPrompts)> = Vec::new();
     for (i, record) in records.iter().enumerate() {
-        anyhow::ensure!(
-            record.kind() == task,
-            "record {i} is a {} record in a {} evaluation",
-            record.kind().as_str(),
-            task.as_str()
-        );
+        anyhow::ensure!(record.kind() == task, "record {i} is a {} record in a {} evaluation", record.kind().as_str(), task.as_str());
         let id = record.id();
         let cached = cache.get(&id)?;
         if cached.is_none() {
-            todo.push((
-                i,
-                id,
-                eval_prompts(record, &opts.templates, opts.strict_prompts, opts.seed),
-            ));
+            todo.push((i, id, eval_prompts(record, &opts.templates, opts.strict_prompts, opts.seed)));
         }
         done.push(cached);
     }
@@ -251,10 +202,7 @@ pub fn respond(
             done[i] = Some(response);
         }
     }
-    Ok(done
-        .into_iter()
-        .map(|r| r.expect("every item is cached or answered"))
-        .collect())
+    Ok(done.into_iter().map(|r| r.expect("every item is cached or answered")).collect())
 }
 
 fn run_batch(
@@ -273,24 +221,11 @@ fn run_batch(
                 gen_reqs.push(gen(&p.manipulated, max_new));
             }
             EvalPrompts::AreYouSure(a) => gen_reqs.push(gen(&a.turn1, max_new)),
-            EvalPrompts::LogLikelihood(c) => ll_reqs.extend(
-                c.texts
-                    .iter()
-                    .zip(&c.endings)
-                    .map(|(t, e)| split_choice_text(t, e)),
-            ),
+            EvalPrompts::LogLikelihood(c) => ll_reqs.extend(c.texts.iter().zip(&c.endings).map(|(t, e)| split_choice_text(t, e))),
         }
     }
-    let texts = if gen_reqs.is_empty() {
-        Vec::new()
-    } else {
-        expect_len(backend.generate(&gen_reqs)?, gen_reqs.len(), "texts")?
-    };
-    let logliks = if ll_reqs.is_empty() {
-        Vec::new()
-    } else {
-        expect_len(backend.loglik(&ll_reqs)?, ll_reqs.len(), "log-likelihoods")?
-    };
+    let texts = if gen_reqs.is_empty() { Vec::new() } else { expect_len(backend.generate(&gen_reqs)?, gen_reqs.len(), "texts")? };
+    let logliks = if ll_reqs.is_empty() { Vec::new() } else { expect_len(backend.loglik(&ll_reqs)?, ll_reqs.len(), "log-likelihoods")? };
 
     // Turn 2 of are_you_sure needs every turn-1 response of the batch.
     let turn2: Vec<Prompt> = batch
@@ -308,19 +243,15 @@ fn run_batch(
         expect_len(backend.generate(&reqs)?, reqs.len(), "texts")?
     };
 
-    let (mut texts, mut logliks, mut requests) =
-        (texts.into_iter(), logliks.into_iter(), ll_reqs.into_iter());
+    let (mut texts, mut logliks, mut requests) = (texts.into_iter(), logliks.into_iter(), ll_reqs.into_iter());
     let (mut turn2, mut challenged) = (turn2.into_iter(), challenged.into_iter());
     let mut out = Vec::with_capacity(batch.len());
     for (i, id, prompts) in batch {
         let mut next = || texts.next().expect("one text per generation request");
         let output = match prompts {
-            EvalPrompts::Generate(g) => Output::Generate {
-                prompt: (&g.prompt).into(),
-                response: next(),
-                choice_order: g.order.clone(),
-                gold: g.gold.clone(),
-            },
+            EvalPrompts::Generate(g) => {
+                Output::Generate { prompt: (&g.prompt).into(), response: next(), choice_order: g.order.clone(), gold: g.gold.clone() }
+            }
             EvalPrompts::Pair(p) => Output::Pair {
                 neutral_prompt: (&p.neutral).into(),
                 neutral_response: next(),
@@ -338,13 +269,7 @@ fn run_batch(
                 logliks: logliks.by_ref().take(c.texts.len()).collect(),
             },
         };
-        out.push((
-            *i,
-            ItemResponse {
-                id: id.clone(),
-                output,
-            },
-        ));
+        out.push((*i, ItemResponse { id: id.clone(), output }));
     }
     Ok(out)
 }

@@ -14,23 +14,11 @@ use crate::Scoring;
 #[derive(Debug, thiserror::Error)]
 pub enum ScoreFileError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}:{line}: {message}")]
-    Syntax {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    Syntax { path: PathBuf, line: usize, message: String },
     #[error("{path}:{line}: field `{field}`: {message}")]
-    Field {
-        path: PathBuf,
-        line: usize,
-        field: String,
-        message: String,
-    },
+    Field { path: PathBuf, line: usize, field: String, message: String },
     #[error("score_file scores feedback, answer and are_you_sure, not {0}")]
     UnsupportedTask(String),
 }
@@ -49,18 +37,11 @@ pub fn score_file(task: Kind, scoring: Scoring, path: &Path) -> Result<Vec<Value
     if !matches!(task, Kind::Feedback | Kind::Answer | Kind::AreYouSure) {
         return Err(ScoreFileError::UnsupportedTask(task.as_str().to_string()));
     }
-    let text = std::fs::read_to_string(path).map_err(|source| ScoreFileError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ScoreFileError::Io { path: path.to_path_buf(), source })?;
     read_objects(&text, path)?
         .into_iter()
         .map(|(line, object)| {
-            let record = FileRecord {
-                object: &object,
-                path,
-                line,
-            };
+            let record = FileRecord { object: &object, path, line };
             score_record(task, scoring, &record)
         })
         .collect()
@@ -75,27 +56,18 @@ type NumberedObject = (usize, Map<String, Value>);
 
 /// (line, object) for each record of a JSON array or a JSONL file (blank lines skipped).
 fn read_objects(text: &str, path: &Path) -> Result<Vec<NumberedObject>, ScoreFileError> {
-    let syntax = |line: usize, message: String| ScoreFileError::Syntax {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
+    let syntax = |line: usize, message: String| ScoreFileError::Syntax { path: path.to_path_buf(), line, message };
     let as_object = |line: usize, value: Value| match value {
         Value::Object(map) => Ok((line, map)),
-        other => Err(syntax(
-            line,
-            format!("expected a JSON object, found {}", kind_name(&other)),
-        )),
+        other => Err(syntax(line, format!("expected a JSON object, found {}", kind_name(&other)))),
     };
     if text.trim_start().starts_with('[') {
-        let elements: Vec<&RawValue> =
-            serde_json::from_str(text).map_err(|e| syntax(e.line(), e.to_string()))?;
+        let elements: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| syntax(e.line(), e.to_string()))?;
         elements
             .into_iter()
             .map(|raw| {
                 let line = line_of(text, raw.get().as_ptr() as usize - text.as_ptr() as usize);
-                let value: Value =
-                    serde_json::from_str(raw.get()).map_err(|e| syntax(line, e.to_string()))?;
+                let value: Value = serde_json::from_str(raw.get()).map_err(|e| syntax(line, e.to_string()))?;
                 as_object(line, value)
             })
             .collect()
@@ -104,8 +76,7 @@ fn read_objects(text: &str, path: &Path) -> Result<Vec<NumberedObject>, ScoreFil
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| {
-                let value: Value =
-                    serde_json::from_str(l).map_err(|e| syntax(i + 1, e.to_string()))?;
+                let value: Value = serde_json::from_str(l).map_err(|e| syntax(i + 1, e.to_string()))?;
                 as_object(i + 1, value)
             })
             .collect()
@@ -131,37 +102,22 @@ struct FileRecord<'a> {
 
 impl FileRecord<'_> {
     fn error(&self, field: &str, message: impl Into<String>) -> ScoreFileError {
-        ScoreFileError::Field {
-            path: self.path.to_path_buf(),
-            line: self.line,
-            field: field.into(),
-            message: message.into(),
-        }
+        ScoreFileError::Field { path: self.path.to_path_buf(), line: self.line, field: field.into(), message: message.into() }
     }
     fn str(&self, field: &str) -> Result<&str, ScoreFileError> {
         match self.object.get(field) {
             Some(Value::String(s)) => Ok(s),
-            Some(other) => Err(self.error(
-                field,
-                format!("expected a string, found {}", kind_name(other)),
-            )),
+            Some(other) => Err(self.error(field, format!("expected a string, found {}", kind_name(other)))),
             None => Err(self.error(field, "missing")),
         }
     }
     fn optional_strings(&self, field: &str) -> Result<Vec<&str>, ScoreFileError> {
         match self.object.get(field) {
             None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .ok_or_else(|| self.error(field, "expected an array of strings"))
-                })
-                .collect(),
-            Some(other) => Err(self.error(
-                field,
-                format!("expected an array of strings, found {}", kind_name(other)),
-            )),
+            Some(Value::Array(items)) => {
+                items.iter().map(|v| v.as_str().ok_or_else(|| self.error(field, "expected an array of strings"))).collect()
+            }
+            Some(other) => Err(self.error(field, format!("expected an array of strings, found {}", kind_name(other)))),
         }
     }
 }
@@ -175,24 +131,13 @@ fn score_record(task: Kind, scoring: Scoring, r: &FileRecord) -> Result<Value, S
     let strict = scoring == Scoring::Strict;
     Ok(match task {
         Kind::Feedback => {
-            let (err, b, m) = (
-                r.str("logical_error")?,
-                r.str("baseline_response")?,
-                r.str("manipulated_response")?,
-            );
+            let (err, b, m) = (r.str("logical_error")?, r.str("baseline_response")?, r.str("manipulated_response")?);
             let (b, m) = (after_last_inst(b), after_last_inst(m));
-            to_value(&if strict {
-                ts::feedback_strict(b, m, err)
-            } else {
-                ss::feedback(b, m, err)
-            })
+            to_value(&if strict { ts::feedback_strict(b, m, err) } else { ss::feedback(b, m, err) })
         }
         Kind::Answer => {
             let (c, i) = (r.str("correct_answer")?, r.str("incorrect_answer")?);
-            let (b, m) = (
-                after_last_inst(r.str("baseline_response")?),
-                after_last_inst(r.str("manipulated_response")?),
-            );
+            let (b, m) = (after_last_inst(r.str("baseline_response")?), after_last_inst(r.str("manipulated_response")?));
             if strict {
                 let mut correct = vec![c];
                 correct.extend(r.optional_strings("aliases")?);
@@ -203,10 +148,7 @@ fn score_record(task: Kind, scoring: Scoring, r: &FileRecord) -> Result<Value, S
         }
         Kind::AreYouSure => {
             let correct = r.str("correct_letter")?;
-            let (i, c) = (
-                after_last_inst(r.str("initial_response")?),
-                after_last_inst(r.str("challenged_response")?),
-            );
+            let (i, c) = (after_last_inst(r.str("initial_response")?), after_last_inst(r.str("challenged_response")?));
             if strict {
                 let letters: Vec<char> = match r.object.get("letters") {
                     Some(Value::String(s)) => s.chars().collect(),
@@ -274,29 +216,14 @@ mod tests {
     #[test]
     fn errors_name_file_line_and_field() {
         let f = file("[\n {\"logical_error\": \"x\", \"baseline_response\": \"a\", \"manipulated_response\": \"b\"},\n {\"logical_error\": \"x\", \"baseline_response\": 3}\n]", ".json");
-        let err = score_file(Kind::Feedback, Scoring::Seed, f.path())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains(":3: field `baseline_response`: expected a string, found a number"),
-            "{err}"
-        );
+        let err = score_file(Kind::Feedback, Scoring::Seed, f.path()).unwrap_err().to_string();
+        assert!(err.contains(":3: field `baseline_response`: expected a string, found a number"), "{err}");
         let f = file("{\"logical_error\": \"x\"}\n", ".jsonl");
-        let err = score_file(Kind::Feedback, Scoring::Seed, f.path())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains(":1: field `baseline_response`: missing"),
-            "{err}"
-        );
+        let err = score_file(Kind::Feedback, Scoring::Seed, f.path()).unwrap_err().to_string();
+        assert!(err.contains(":1: field `baseline_response`: missing"), "{err}");
         let f = file("{\"logical_error\": \"x\", \"baseline_response\": \"a\", \"manipulated_response\": \"b\"}\nnot json\n", ".jsonl");
-        let err = score_file(Kind::Feedback, Scoring::Seed, f.path())
-            .unwrap_err()
-            .to_string();
+        let err = score_file(Kind::Feedback, Scoring::Seed, f.path()).unwrap_err().to_string();
         assert!(err.contains(":2: "), "{err}");
-        assert!(matches!(
-            score_file(Kind::Mmlu, Scoring::Seed, f.path()),
-            Err(ScoreFileError::UnsupportedTask(_))
-        ));
+        assert!(matches!(score_file(Kind::Mmlu, Scoring::Seed, f.path()), Err(ScoreFileError::UnsupportedTask(_))));
     }
 }

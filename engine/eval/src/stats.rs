@@ -37,9 +37,7 @@ pub fn wilson_interval(successes: usize, n: usize) -> (f64, f64) {
 /// ln C(n, k), summed exactly enough for n in the tens of thousands.
 fn ln_choose(n: u64, k: u64) -> f64 {
     let k = k.min(n - k);
-    (0..k)
-        .map(|j| ((n - j) as f64).ln() - ((j + 1) as f64).ln())
-        .sum()
+    (0..k).map(|j| ((n - j) as f64).ln() - ((j + 1) as f64).ln()).sum()
 }
 
 /// McNemar's exact test for paired binary outcomes.
@@ -66,11 +64,7 @@ pub fn mcnemar_exact(pairs: &[(bool, bool)]) -> McNemar {
         let tail: f64 = (0..=k).map(|i| (ln_choose(n, i) + ln_half_n).exp()).sum();
         (2.0 * tail).min(1.0)
     };
-    McNemar {
-        only_first: b,
-        only_second: c,
-        p_value,
-    }
+    McNemar { only_first: b, only_second: c, p_value }
 }
 
 /// SplitMix64: a tiny seeded generator, so bootstrap intervals are reproducible everywhere.
@@ -108,13 +102,7 @@ pub struct BootstrapCi {
 
 /// Percentile bootstrap over item pairs: each resample draws n pairs with replacement and takes
 /// the difference of means. `level` is the coverage (0.95). Deterministic for a given seed.
-pub fn paired_bootstrap(
-    first: &[f64],
-    second: &[f64],
-    resamples: usize,
-    level: f64,
-    seed: u64,
-) -> Option<BootstrapCi> {
+pub fn paired_bootstrap(first: &[f64], second: &[f64], resamples: usize, level: f64, seed: u64) -> Option<BootstrapCi> {
     let n = first.len();
     if n == 0 || n != second.len() || resamples == 0 {
         return None;
@@ -122,23 +110,10 @@ pub fn paired_bootstrap(
     let diffs: Vec<f64> = first.iter().zip(second).map(|(a, b)| b - a).collect();
     let difference = diffs.iter().sum::<f64>() / n as f64;
     let mut rng = SplitMix64(seed);
-    let mut means: Vec<f64> = (0..resamples)
-        .map(|_| {
-            (0..n)
-                .map(|_| diffs[rng.below(n as u64) as usize])
-                .sum::<f64>()
-                / n as f64
-        })
-        .collect();
+    let mut means: Vec<f64> = (0..resamples).map(|_| (0..n).map(|_| diffs[rng.below(n as u64) as usize]).sum::<f64>() / n as f64).collect();
     means.sort_by(f64::total_cmp);
     let alpha = (1.0 - level) / 2.0;
-    Some(BootstrapCi {
-        difference,
-        low: quantile_sorted(&means, alpha),
-        high: quantile_sorted(&means, 1.0 - alpha),
-        resamples,
-        seed,
-    })
+    Some(BootstrapCi { difference, low: quantile_sorted(&means, alpha), high: quantile_sorted(&means, 1.0 - alpha), resamples, seed })
 }
 
 /// Linear-interpolation quantile (numpy's default) of sorted, non-empty data.
@@ -152,10 +127,7 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 /// side only are dropped.
 pub fn pair_by_id<T: Copy>(first: &[(String, T)], second: &[(String, T)]) -> Vec<(String, T, T)> {
     let by_id: HashMap<&str, T> = second.iter().map(|(id, v)| (id.as_str(), *v)).collect();
-    first
-        .iter()
-        .filter_map(|(id, a)| by_id.get(id.as_str()).map(|b| (id.clone(), *a, *b)))
-        .collect()
+    first.iter().filter_map(|(id, a)| by_id.get(id.as_str()).map(|b| (id.clone(), *a, *b))).collect()
 }
 
 /// Benjamini–Hochberg adjusted p-values (step-up, monotone, capped at 1), in input order.
@@ -196,15 +168,8 @@ pub fn position_bias(items: &[(Option<char>, char)]) -> PositionBias {
         *gold.entry(g.to_string()).or_default() += 1.0 / n;
     }
     let keys: std::collections::BTreeSet<&String> = predicted.keys().chain(gold.keys()).collect();
-    let total_variation = keys
-        .iter()
-        .map(|k| (predicted.get(*k).unwrap_or(&0.0) - gold.get(*k).unwrap_or(&0.0)).abs())
-        .sum::<f64>()
-        / 2.0;
-    let top = predicted
-        .iter()
-        .filter(|(k, _)| k.as_str() != "none")
-        .max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0)));
+    let total_variation = keys.iter().map(|k| (predicted.get(*k).unwrap_or(&0.0) - gold.get(*k).unwrap_or(&0.0)).abs()).sum::<f64>() / 2.0;
+    let top = predicted.iter().filter(|(k, _)| k.as_str() != "none").max_by(|a, b| a.1.total_cmp(b.1).then_with(|| b.0.cmp(a.0)));
     PositionBias {
         top_letter: top.map(|(k, _)| k.clone()),
         top_share: top.map_or(0.0, |(_, v)| *v),
@@ -225,14 +190,8 @@ mod tests {
     #[test]
     fn wald_matches_the_study_json_bit_for_bit() {
         // sycophancy_baseline_results.json: feedback 150/300 and answer 53/300.
-        assert_eq!(
-            wald_interval(150, 300),
-            (0.4434196736194167, 0.5565803263805833)
-        );
-        assert_eq!(
-            wald_interval(53, 300),
-            (0.13350873722057213, 0.2198245961127612)
-        );
+        assert_eq!(wald_interval(150, 300), (0.4434196736194167, 0.5565803263805833));
+        assert_eq!(wald_interval(53, 300), (0.13350873722057213, 0.2198245961127612));
         assert_eq!(wald_interval(0, 300), (0.0, 0.0));
         assert_eq!(wald_interval(300, 300), (1.0, 1.0));
         let (lo, hi) = wald_interval(1, 2);
@@ -262,11 +221,7 @@ mod tests {
         assert_eq!((t.only_first, t.only_second), (1, 5));
         assert!(close(t.p_value, 14.0 / 64.0, 1e-14));
         // b=0, c=8: 2/256.
-        assert!(close(
-            mcnemar_exact(&pairs(0, 8, 0)).p_value,
-            2.0 / 256.0,
-            1e-15
-        ));
+        assert!(close(mcnemar_exact(&pairs(0, 8, 0)).p_value, 2.0 / 256.0, 1e-15));
         // Balanced, or no discordant pairs: 1.
         assert_eq!(mcnemar_exact(&pairs(5, 5, 3)).p_value, 1.0);
         assert_eq!(mcnemar_exact(&pairs(0, 0, 3)).p_value, 1.0);
@@ -302,20 +257,10 @@ mod tests {
 
     #[test]
     fn pairing_by_id_keeps_shared_items() {
-        let a = vec![
-            ("x".to_string(), true),
-            ("y".to_string(), false),
-            ("z".to_string(), true),
-        ];
+        let a = vec![("x".to_string(), true), ("y".to_string(), false), ("z".to_string(), true)];
         let b = vec![("z".to_string(), false), ("x".to_string(), true)];
         let p = pair_by_id(&a, &b);
-        assert_eq!(
-            p,
-            vec![
-                ("x".to_string(), true, true),
-                ("z".to_string(), true, false)
-            ]
-        );
+        assert_eq!(p, vec![("x".to_string(), true, true), ("z".to_string(), true, false)]);
     }
 
     #[test]
@@ -332,12 +277,7 @@ mod tests {
 
     #[test]
     fn position_bias_shares() {
-        let items = [
-            (Some('A'), 'A'),
-            (Some('A'), 'B'),
-            (Some('A'), 'C'),
-            (None, 'D'),
-        ];
+        let items = [(Some('A'), 'A'), (Some('A'), 'B'), (Some('A'), 'C'), (None, 'D')];
         let b = position_bias(&items);
         assert_eq!(b.predicted_share["A"], 0.75);
         assert_eq!(b.predicted_share["none"], 0.25);

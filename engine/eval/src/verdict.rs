@@ -151,10 +151,7 @@ pub fn metrics(task: Kind, items: &[ItemVerdict]) -> Metrics {
             .iter()
             .filter_map(|v| match v {
                 Verdict::Mmlu(j) | Verdict::TruthfulQa(j) => Some((j.prediction, j.gold)),
-                Verdict::HellaSwag(j) => Some((
-                    Some(syco_data::letter(j.prediction)),
-                    syco_data::letter(j.gold),
-                )),
+                Verdict::HellaSwag(j) => Some((Some(syco_data::letter(j.prediction)), syco_data::letter(j.gold))),
                 _ => None,
             })
             .collect();
@@ -167,10 +164,7 @@ pub fn metrics(task: Kind, items: &[ItemVerdict]) -> Metrics {
             position_bias: (!letters.is_empty()).then(|| position_bias(&letters)),
         })
     } else {
-        let sycophantic = scored
-            .iter()
-            .filter(|v| v.sycophantic() == Some(true))
-            .count();
+        let sycophantic = scored.iter().filter(|v| v.sycophantic() == Some(true)).count();
         Metrics::Sycophancy(SycophancyMetrics {
             score: ratio(sycophantic, total),
             sycophantic,

@@ -7,10 +7,7 @@ use serde_json::Value;
 use syco_eval::seed::sycophancy::{answer, feedback};
 
 fn samples_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/seed/data/03_sycophancy_samples"
-    ))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data/03_sycophancy_samples"))
 }
 
 fn load(name: &str) -> Option<Vec<Value>> {
@@ -24,9 +21,7 @@ fn load(name: &str) -> Option<Vec<Value>> {
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("{key} is a string"))
+    v[key].as_str().unwrap_or_else(|| panic!("{key} is a string"))
 }
 
 #[test]
@@ -36,33 +31,15 @@ fn feedback_golden_verdicts() {
     };
     assert_eq!(items.len(), 20);
     for (n, item) in items.iter().enumerate() {
-        let v = feedback(
-            s(item, "baseline_response"),
-            s(item, "manipulated_response"),
-            s(item, "logical_error"),
-        );
+        let v = feedback(s(item, "baseline_response"), s(item, "manipulated_response"), s(item, "logical_error"));
         let got = serde_json::to_value(&v).unwrap();
-        for key in [
-            "baseline_identifies",
-            "manipulated_identifies",
-            "type_a_sycophancy",
-            "type_b_sycophancy",
-            "sycophantic",
-        ] {
+        for key in ["baseline_identifies", "manipulated_identifies", "type_a_sycophancy", "type_b_sycophancy", "sycophantic"] {
             assert_eq!(got[key], item[key], "item {n}: {key}");
         }
-        for key in [
-            "baseline_sentiment",
-            "manipulated_sentiment",
-            "sentiment_shift",
-        ] {
+        for key in ["baseline_sentiment", "manipulated_sentiment", "sentiment_shift"] {
             let want = item[key].as_f64().unwrap();
             // Bit-exact: same lexicon counts, same IEEE operations as CPython.
-            assert_eq!(
-                got[key].as_f64().unwrap().to_bits(),
-                want.to_bits(),
-                "item {n}: {key}"
-            );
+            assert_eq!(got[key].as_f64().unwrap().to_bits(), want.to_bits(), "item {n}: {key}");
         }
         assert!(v.sycophantic, "item {n} was stored as sycophantic");
     }
@@ -75,12 +52,8 @@ fn answer_golden_verdicts() {
     };
     assert_eq!(items.len(), 20);
     for (n, item) in items.iter().enumerate() {
-        let v = answer(
-            s(item, "baseline_response"),
-            s(item, "manipulated_response"),
-            s(item, "correct_answer"),
-            s(item, "incorrect_answer"),
-        );
+        let v =
+            answer(s(item, "baseline_response"), s(item, "manipulated_response"), s(item, "correct_answer"), s(item, "incorrect_answer"));
         let got = serde_json::to_value(&v).unwrap();
         for key in ["baseline_primary", "manipulated_primary", "sycophantic"] {
             assert_eq!(got[key], item[key], "item {n}: {key}");
@@ -108,11 +81,7 @@ fn score_file_reproduces_both_golden_files() {
                 "sycophantic",
             ][..],
         ),
-        (
-            Kind::Answer,
-            "answer_sycophantic_examples.json",
-            &["baseline_primary", "manipulated_primary", "sycophantic"][..],
-        ),
+        (Kind::Answer, "answer_sycophantic_examples.json", &["baseline_primary", "manipulated_primary", "sycophantic"][..]),
     ] {
         let Some(items) = load(name) else { return };
         let verdicts = score_file(kind, Scoring::Seed, &samples_dir().join(name)).unwrap();

@@ -334,10 +334,14 @@ mod tests {
         let x = Tensor::randn(0f32, 2.0, (2, 3, 8), &dev)?;
         let w = Tensor::randn(1f32, 0.3, 8, &dev)?;
         let eps = 1e-5;
-        compare(&x, |x| rms_norm(x, &w, eps), |x| {
-            let r = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?;
-            x.broadcast_div(&r)?.broadcast_mul(&w)
-        })
+        compare(
+            &x,
+            |x| rms_norm(x, &w, eps),
+            |x| {
+                let r = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?;
+                x.broadcast_div(&r)?.broadcast_mul(&w)
+            },
+        )
     }
 
     #[test]
@@ -348,14 +352,18 @@ mod tests {
         let angles = Tensor::randn(0f32, 2.0, (b, t, d / 2), &dev)?;
         let (cos, sin) = (angles.cos()?, angles.sin()?);
         let neg_sin = sin.neg()?;
-        compare(&x, |x| rope(x, &cos, &sin, &neg_sin), |x| {
-            let c = Tensor::cat(&[&cos, &cos], D::Minus1)?.unsqueeze(1)?;
-            let s = Tensor::cat(&[&sin, &sin], D::Minus1)?.unsqueeze(1)?;
-            let x1 = x.narrow(D::Minus1, 0, d / 2)?;
-            let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
-            let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-            x.broadcast_mul(&c)? + rotated.broadcast_mul(&s)?
-        })
+        compare(
+            &x,
+            |x| rope(x, &cos, &sin, &neg_sin),
+            |x| {
+                let c = Tensor::cat(&[&cos, &cos], D::Minus1)?.unsqueeze(1)?;
+                let s = Tensor::cat(&[&sin, &sin], D::Minus1)?.unsqueeze(1)?;
+                let x1 = x.narrow(D::Minus1, 0, d / 2)?;
+                let x2 = x.narrow(D::Minus1, d / 2, d / 2)?;
+                let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+                x.broadcast_mul(&c)? + rotated.broadcast_mul(&s)?
+            },
+        )
     }
 
     #[test]

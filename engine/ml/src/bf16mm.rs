@@ -151,11 +151,7 @@ pub(crate) fn matmul_t_many(x: &Tensor, ws: &[&Bf16Weight]) -> candle_core::Resu
     }
     if ws.iter().all(|w| matches!(w.packing, Packing::Tiles { .. })) && amx_available() {
         let a = ActivationTiles::new(&x2, rows, in_dim)?;
-        return Ok(Some(
-            ws.iter()
-                .map(|w| Tensor::from_vec(a.times(w), shape(w), x.device()))
-                .collect::<candle_core::Result<_>>()?,
-        ));
+        return Ok(Some(ws.iter().map(|w| Tensor::from_vec(a.times(w), shape(w), x.device())).collect::<candle_core::Result<_>>()?));
     }
     let xr = x2.to_dtype(DType::BF16)?.to_dtype(DType::F32)?;
     let ys = ws.iter().map(|w| {
@@ -341,7 +337,15 @@ mod amx {
     /// # Safety
     /// AMX must be granted to this process; `y` must hold `a.rows * n` floats, `packed` the
     /// weight's tiles with `k_blocks` per column block, and `cols.end <= n`.
-    pub(super) unsafe fn task(a: &ActivationTiles, packed: &[u16], k_blocks: usize, rows: std::ops::Range<usize>, cols: std::ops::Range<usize>, y: *mut f32, n: usize) {
+    pub(super) unsafe fn task(
+        a: &ActivationTiles,
+        packed: &[u16],
+        k_blocks: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+        y: *mut f32,
+        n: usize,
+    ) {
         let cfg = config();
         asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack, readonly));
         let mut scratch = [0f32; 4 * TN * TN];
@@ -418,7 +422,15 @@ mod amx {
     pub(super) fn request() -> bool {
         false
     }
-    pub(super) unsafe fn task(_: &super::ActivationTiles, _: &[u16], _: usize, _: std::ops::Range<usize>, _: std::ops::Range<usize>, _: *mut f32, _: usize) {
+    pub(super) unsafe fn task(
+        _: &super::ActivationTiles,
+        _: &[u16],
+        _: usize,
+        _: std::ops::Range<usize>,
+        _: std::ops::Range<usize>,
+        _: *mut f32,
+        _: usize,
+    ) {
         unreachable!("AMX is never available off x86_64")
     }
 }
@@ -436,7 +448,9 @@ mod tests {
 
     #[test]
     fn rounding_matches_half_including_ties_and_specials() {
-        for v in [0.0f32, -0.0, 1.0, 1.00390625, 1.01171875, std::f32::consts::PI, -2.5e-39, 1e38, f32::MAX, f32::INFINITY, f32::NEG_INFINITY] {
+        for v in
+            [0.0f32, -0.0, 1.0, 1.00390625, 1.01171875, std::f32::consts::PI, -2.5e-39, 1e38, f32::MAX, f32::INFINITY, f32::NEG_INFINITY]
+        {
             assert_eq!(bf16_bits(v), half::bf16::from_f32(v).to_bits(), "{v}");
         }
         assert!(f32::from_bits((bf16_bits(f32::NAN) as u32) << 16).is_nan());

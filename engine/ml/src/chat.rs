@@ -39,11 +39,7 @@ impl ChatTemplate {
     }
 
     pub fn jinja(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
-        let t = ChatTemplate::Jinja {
-            source: source.to_string(),
-            bos_token: bos_token.to_string(),
-            eos_token: eos_token.to_string(),
-        };
+        let t = ChatTemplate::Jinja { source: source.to_string(), bos_token: bos_token.to_string(), eos_token: eos_token.to_string() };
         // Fail at load time, not at the first prompt, on a template that does not parse.
         environment(source)?;
         Ok(t)
@@ -174,9 +170,7 @@ fn python_methods(_state: &minijinja::State, value: &Value, method: &str, args: 
                 Ok(Value::from(out))
             }
             "keys" => Ok(Value::from(value.try_iter()?.collect::<Vec<_>>())),
-            "values" => Ok(Value::from(
-                value.try_iter()?.map(|k| value.get_item(&k)).collect::<Result<Vec<_>, _>>()?,
-            )),
+            "values" => Ok(Value::from(value.try_iter()?.map(|k| value.get_item(&k)).collect::<Result<Vec<_>, _>>()?)),
             "get" => {
                 let key = args.first().cloned().unwrap_or(Value::UNDEFINED);
                 let v = value.get_item(&key)?;
@@ -204,7 +198,8 @@ fn title_case(s: &str) -> String {
 
 /// The subset of `strftime` HF templates use (`%d %b %Y`, `%Y-%m-%d`, ...), in UTC.
 fn strftime_utc(fmt: &str, now: std::time::SystemTime) -> String {
-    const MONTHS: [&str; 12] = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+    const MONTHS: [&str; 12] =
+        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
     const DAYS: [&str; 7] = ["Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday"];
     let secs = now.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
     let days = secs.div_euclid(86_400);
@@ -269,10 +264,7 @@ mod tests {
     #[test]
     fn llama2_multi_turn() {
         let s = ChatTemplate::builtin("llama2").unwrap().render(&convo(), true).unwrap();
-        assert_eq!(
-            s,
-            "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello! </s><s>[INST] Are you sure? [/INST]"
-        );
+        assert_eq!(s, "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello! </s><s>[INST] Are you sure? [/INST]");
     }
 
     #[test]

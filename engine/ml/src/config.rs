@@ -99,9 +99,7 @@ impl LlamaConfig {
 
     pub fn from_json_str(text: &str) -> Result<Self> {
         let de = &mut serde_json::Deserializer::from_str(text);
-        let cfg: LlamaConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            anyhow::anyhow!("field `{}`: {}", e.path(), e.inner())
-        })?;
+        let cfg: LlamaConfig = serde_path_to_error::deserialize(de).map_err(|e| anyhow::anyhow!("field `{}`: {}", e.path(), e.inner()))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -133,21 +131,13 @@ impl LlamaConfig {
             bail!("hidden_size, num_attention_heads and num_hidden_layers must be positive");
         }
         if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
-            bail!(
-                "hidden_size {} is not divisible by num_attention_heads {}",
-                self.hidden_size,
-                self.num_attention_heads
-            );
+            bail!("hidden_size {} is not divisible by num_attention_heads {}", self.hidden_size, self.num_attention_heads);
         }
         if self.head_dim() % 2 != 0 {
             bail!("head_dim {} must be even for rotary embeddings", self.head_dim());
         }
         if self.num_attention_heads % self.num_kv_heads() != 0 {
-            bail!(
-                "num_attention_heads {} is not a multiple of num_key_value_heads {}",
-                self.num_attention_heads,
-                self.num_kv_heads()
-            );
+            bail!("num_attention_heads {} is not a multiple of num_key_value_heads {}", self.num_attention_heads, self.num_kv_heads());
         }
         Ok(())
     }
@@ -161,17 +151,13 @@ impl LlamaConfig {
     }
 
     pub fn has_qkv_bias(&self) -> bool {
-        self.attention_bias
-            .unwrap_or_else(|| self.model_type.as_deref() == Some("qwen2"))
+        self.attention_bias.unwrap_or_else(|| self.model_type.as_deref() == Some("qwen2"))
     }
 
     /// RoPE inverse frequencies, with Llama-3 scaling applied when configured.
     pub fn rope_inv_freq(&self) -> Vec<f64> {
         let d = self.head_dim();
-        let base: Vec<f64> = (0..d)
-            .step_by(2)
-            .map(|i| 1.0 / self.rope_theta.powf(i as f64 / d as f64))
-            .collect();
+        let base: Vec<f64> = (0..d).step_by(2).map(|i| 1.0 / self.rope_theta.powf(i as f64 / d as f64)).collect();
         match &self.rope_scaling {
             Some(s) if s.rope_type == "llama3" => {
                 let low_wavelen = s.original_max_position_embeddings as f64 / s.low_freq_factor;
@@ -184,8 +170,7 @@ impl LlamaConfig {
                         } else if wavelen > low_wavelen {
                             f / s.factor
                         } else {
-                            let smooth = (s.original_max_position_embeddings as f64 / wavelen
-                                - s.low_freq_factor)
+                            let smooth = (s.original_max_position_embeddings as f64 / wavelen - s.low_freq_factor)
                                 / (s.high_freq_factor - s.low_freq_factor);
                             (1.0 - smooth) * f / s.factor + smooth * f
                         }
@@ -201,16 +186,12 @@ impl LlamaConfig {
     pub fn from_gguf(content: &candle_core::quantized::gguf_file::Content) -> Result<Self> {
         use candle_core::quantized::gguf_file::Value;
         let md = &content.metadata;
-        let arch = md
-            .get("general.architecture")
-            .and_then(|v| v.to_string().ok().cloned())
-            .unwrap_or_else(|| "llama".to_string());
+        let arch = md.get("general.architecture").and_then(|v| v.to_string().ok().cloned()).unwrap_or_else(|| "llama".to_string());
         if !matches!(arch.as_str(), "llama" | "qwen2" | "mistral") {
             bail!("GGUF architecture `{arch}` is not a Llama-family model (llama, qwen2, mistral)");
         }
         let get = |key: &str| -> Result<&Value> {
-            md.get(&format!("{arch}.{key}"))
-                .with_context(|| format!("GGUF metadata lacks `{arch}.{key}`"))
+            md.get(&format!("{arch}.{key}")).with_context(|| format!("GGUF metadata lacks `{arch}.{key}`"))
         };
         let get_usize = |key: &str| -> Result<usize> {
             let v = get(key)?;
@@ -225,7 +206,9 @@ impl LlamaConfig {
             };
             Ok(n as usize)
         };
-        let get_f64 = |key: &str| -> Option<f64> { md.get(&format!("{arch}.{key}")).and_then(|v| v.to_f32().ok().map(f64::from).or_else(|| v.to_f64().ok())) };
+        let get_f64 = |key: &str| -> Option<f64> {
+            md.get(&format!("{arch}.{key}")).and_then(|v| v.to_f32().ok().map(f64::from).or_else(|| v.to_f64().ok()))
+        };
         let heads = get_usize("attention.head_count")?;
         let hidden = get_usize("embedding_length")?;
         let vocab_size = match get_usize("vocab_size") {

@@ -49,10 +49,7 @@ pub fn generate(m: &LoadedModel, prompts: &[String], cfg: &GenerationConfig) -> 
     ensure!(cfg.batch_size > 0, "batch_size must be positive");
     ensure!(cfg.temperature >= 0.0 && cfg.top_p > 0.0 && cfg.top_p <= 1.0, "temperature must be >= 0 and top_p in (0, 1]");
     let ids: Vec<Vec<u32>> = prompts.iter().map(|p| m.tokenizer.encode(p)).collect::<Result<_>>()?;
-    generate_tokens(m, &ids, cfg)?
-        .iter()
-        .map(|toks| Ok(cut_at_stop(m.tokenizer.decode(toks, true)?, &cfg.stop)))
-        .collect()
+    generate_tokens(m, &ids, cfg)?.iter().map(|toks| Ok(cut_at_stop(m.tokenizer.decode(toks, true)?, &cfg.stop))).collect()
 }
 
 /// Generation from token ids; returns the new token ids of each prompt (EOS excluded).
@@ -147,9 +144,7 @@ fn cut_at_stop(mut text: String, stop: &[String]) -> String {
 }
 
 fn fnv1a(ids: &[u32]) -> u64 {
-    ids.iter()
-        .flat_map(|t| t.to_le_bytes())
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+    ids.iter().flat_map(|t| t.to_le_bytes()).fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// Choose the next token: repetition penalty, then greedy or temperature + top-p sampling.
@@ -165,15 +160,12 @@ fn pick(mut l: Vec<f32>, history: &[u32], cfg: &GenerationConfig, rng: &mut Spli
             }
         }
     }
-    let argmax = || {
-        l.iter().enumerate().fold((0usize, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0 as u32
-    };
+    let argmax = || l.iter().enumerate().fold((0usize, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0 as u32;
     if cfg.temperature <= 0.0 {
         return argmax();
     }
     let max = l.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let mut probs: Vec<(u32, f64)> =
-        l.iter().enumerate().map(|(i, &x)| (i as u32, (((x - max) as f64) / cfg.temperature).exp())).collect();
+    let mut probs: Vec<(u32, f64)> = l.iter().enumerate().map(|(i, &x)| (i as u32, (((x - max) as f64) / cfg.temperature).exp())).collect();
     let total: f64 = probs.iter().map(|p| p.1).sum();
     probs.iter_mut().for_each(|p| p.1 /= total);
     probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));

@@ -5,19 +5,19 @@
 
 pub mod allocator;
 mod autograd;
-mod bf16mm;
 mod backward;
-mod cpu_train;
+mod bf16mm;
 pub mod chat;
 pub mod config;
-pub mod generate;
+mod cpu_train;
 mod fastmath;
 mod gemv;
-mod qgemv;
+pub mod generate;
 mod linear;
 pub mod load;
 pub mod lora;
 pub mod model;
+mod qgemv;
 mod rng;
 pub mod source;
 pub mod tokenizer;

@@ -231,7 +231,13 @@ impl Proj {
     /// once for all of them; when it is a few untracked f32 rows (decoding) and every
     /// projection keeps GGUF blocks, their base products are one pass over the blocks (one
     /// hand-off to the thread pool instead of one per projection).
-    pub fn forward_many(projs: &[&Proj], x: &Tensor, active: Option<&str>, dropout: impl Fn(usize) -> Option<u64>, grad: Grad) -> Result<Vec<Tensor>> {
+    pub fn forward_many(
+        projs: &[&Proj],
+        x: &Tensor,
+        active: Option<&str>,
+        dropout: impl Fn(usize) -> Option<u64>,
+        grad: Grad,
+    ) -> Result<Vec<Tensor>> {
         let blocks: Option<Vec<&QBlocks>> = projs.iter().map(|p| p.blocks.as_deref()).collect();
         let bases = match bf16_products(projs, x, grad)? {
             Some(ys) => Some(ys),

@@ -85,8 +85,7 @@ fn load_hf_dir(dir: &Path, device: &Device, dtype: DType) -> Result<LoadedModel>
         // Some exports omit the head of tied models without saying so in config.json.
         cfg.tie_word_embeddings = true;
     }
-    let model = Llama::from_weights(&cfg, &mut get, device, dtype)
-        .with_context(|| format!("loading weights from {}", dir.display()))?;
+    let model = Llama::from_weights(&cfg, &mut get, device, dtype).with_context(|| format!("loading weights from {}", dir.display()))?;
     let tok_path = dir.join("tokenizer.json");
     ensure!(tok_path.exists(), "{}: tokenizer.json is missing", dir.display());
     let mut tokenizer = Tokenizer::from_file(&tok_path)?;
@@ -210,11 +209,7 @@ fn load_gguf(path: &Path, device: &Device, format: WeightFormat) -> Result<Loade
                 w = unpermute_rows(&w, heads)?;
             }
             let bias_name = format!("blk.{i}.{}.bias", gguf_proj(name));
-            let bias = if ct.tensor_infos.contains_key(&bias_name) {
-                Some(dense(&qt(&bias_name)?)?)
-            } else {
-                None
-            };
+            let bias = if ct.tensor_infos.contains_key(&bias_name) { Some(dense(&qt(&bias_name)?)?) } else { None };
             let blocks = blocks(&w)?;
             let base = match format {
                 WeightFormat::Quantized => quant(w)?,

@@ -6,17 +6,17 @@
 //!   (`cpu_train/`), and are tested against it.
 //! - inference (`train = false`): the fast fused kernels, a KV cache and quantised matmuls.
 
-use crate::config::LlamaConfig;
-use crate::bf16mm::Bf16Weight;
-use crate::linear::{bf16_products_of, base_matmul_t, blocks_matmul_t, matmul_t, BaseWeight, Grad, LoraPair, Proj};
-use crate::qgemv::QBlocks;
-use std::sync::Arc;
-use crate::lora::LoraConfig;
 use crate::autograd::{self, accumulation_dtype};
+use crate::bf16mm::Bf16Weight;
+use crate::config::LlamaConfig;
+use crate::linear::{base_matmul_t, bf16_products_of, blocks_matmul_t, matmul_t, BaseWeight, Grad, LoraPair, Proj};
+use crate::lora::LoraConfig;
+use crate::qgemv::QBlocks;
 use crate::rng::{self, SplitMix64};
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The seven projections LoRA can target, with their HF module paths inside a layer.
 pub const PROJECTIONS: [(&str, &str); 7] = [
@@ -162,12 +162,9 @@ impl Llama {
     }
 
     /// Assemble from named HF-layout tensors (already on `device`; converted to `dtype`).
-    pub(crate) fn from_weights(cfg: &LlamaConfig, get: WeightLookup, device: &Device, dtype: DType) -> Result<Self> {        let mut need = |name: &str| -> Result<Tensor> {
-            (*get)(name)?
-                .with_context(|| format!("weight `{name}` is missing"))?
-                .to_device(device)?
-                .to_dtype(dtype)
-                .map_err(Into::into)
+    pub(crate) fn from_weights(cfg: &LlamaConfig, get: WeightLookup, device: &Device, dtype: DType) -> Result<Self> {
+        let mut need = |name: &str| -> Result<Tensor> {
+            (*get)(name)?.with_context(|| format!("weight `{name}` is missing"))?.to_device(device)?.to_dtype(dtype).map_err(Into::into)
         };
         let embed = need("model.embed_tokens.weight")?;
         ensure!(
@@ -199,11 +196,7 @@ impl Llama {
             });
         }
         let norm = need("model.norm.weight")?;
-        let lm_head = if cfg.tie_word_embeddings {
-            None
-        } else {
-            Some(BaseWeight::Dense(need("lm_head.weight")?))
-        };
+        let lm_head = if cfg.tie_word_embeddings { None } else { Some(BaseWeight::Dense(need("lm_head.weight")?)) };
         Self::assemble(cfg.clone(), device.clone(), dtype, embed, layers, norm, lm_head)
     }
 
@@ -464,9 +457,8 @@ impl Llama {
         };
 
         let xn = self.rms_norm(x, &layer.input_norm, grad)?;
-        let [q, k, v]: [Tensor; 3] = Proj::forward_many(&[&p[0], &p[1], &p[2]], &xn, active, dropout, pass.grad)?
-            .try_into()
-            .expect("three projections");
+        let [q, k, v]: [Tensor; 3] =
+            Proj::forward_many(&[&p[0], &p[1], &p[2]], &xn, active, dropout, pass.grad)?.try_into().expect("three projections");
         let q = q.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
         let k = k.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
         let v = v.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
@@ -500,9 +492,8 @@ impl Llama {
         let x = (x + proj(3, &attn)?)?;
 
         let xn = self.rms_norm(&x, &layer.post_norm, grad)?;
-        let [gate, up]: [Tensor; 2] = Proj::forward_many(&[&p[4], &p[5]], &xn, active, |j| dropout(4 + j), pass.grad)?
-            .try_into()
-            .expect("two projections");
+        let [gate, up]: [Tensor; 2] =
+            Proj::forward_many(&[&p[4], &p[5]], &xn, active, |j| dropout(4 + j), pass.grad)?.try_into().expect("two projections");
         let act = match grad {
             true => autograd::swiglu(&gate, &up)?,
             false => (gate.silu()? * up)?,
@@ -527,10 +518,8 @@ impl Llama {
     /// The dense base weights by HF name (for writing `model.safetensors`). Quantised weights
     /// are an error: they have no dense HF form without dequantising.
     pub fn named_tensors(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut v = vec![
-            ("model.embed_tokens.weight".to_string(), self.embed.clone()),
-            ("model.norm.weight".to_string(), self.norm.clone()),
-        ];
+        let mut v =
+            vec![("model.embed_tokens.weight".to_string(), self.embed.clone()), ("model.norm.weight".to_string(), self.norm.clone())];
         match &self.lm_head {
             Some(BaseWeight::Dense(w)) => v.push(("lm_head.weight".into(), w.clone())),
             Some(BaseWeight::Quant(..)) => bail!("the output head is quantised"),
@@ -605,7 +594,8 @@ impl Llama {
         // PEFT files may or may not carry the adapter name (`lora_A.default.weight`).
         let keys: Vec<String> = tensors.keys().cloned().collect();
         for k in keys {
-            let norm = k.replace(&format!(".lora_A.{name}.weight"), ".lora_A.weight")
+            let norm = k
+                .replace(&format!(".lora_A.{name}.weight"), ".lora_A.weight")
                 .replace(&format!(".lora_B.{name}.weight"), ".lora_B.weight")
                 .replace(".lora_A.default.weight", ".lora_A.weight")
                 .replace(".lora_B.default.weight", ".lora_B.weight");
@@ -627,9 +617,7 @@ impl Llama {
                 let bt = tensors.remove(&bn).with_context(|| format!("adapter `{name}` lacks `{bn}`"))?;
                 ensure!(a.dims() == [cfg.r, inp], "`{an}` has shape {:?}, expected ({}, {inp})", a.dims(), cfg.r);
                 ensure!(bt.dims() == [out, cfg.r], "`{bn}` has shape {:?}, expected ({out}, {})", bt.dims(), cfg.r);
-                let var = |t: Tensor| -> Result<Var> {
-                    Ok(Var::from_tensor(&t.to_device(&self.device)?.to_dtype(self.dtype)?)?)
-                };
+                let var = |t: Tensor| -> Result<Var> { Ok(Var::from_tensor(&t.to_device(&self.device)?.to_dtype(self.dtype)?)?) };
                 pairs.push((i, j, LoraPair { a: var(a)?, b: var(bt)?, scale: cfg.scale(), dropout: cfg.dropout }));
             }
         }
@@ -725,7 +713,6 @@ impl Llama {
         Ok(())
     }
 }
-
 
 /// (out, in) of a projection.
 pub(crate) fn proj_shape(cfg: &LlamaConfig, name: &str) -> (usize, usize) {

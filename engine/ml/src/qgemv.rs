@@ -627,7 +627,8 @@ mod tests {
                 }
             }
         }
-        let qb = QBlocks::from_qtensor(&QTensor::quantize(&Tensor::zeros((3, 32), candle_core::DType::F32, &dev)?, GgmlDType::Q4_1)?)?.unwrap();
+        let qb =
+            QBlocks::from_qtensor(&QTensor::quantize(&Tensor::zeros((3, 32), candle_core::DType::F32, &dev)?, GgmlDType::Q4_1)?)?.unwrap();
         assert!(qb.matmul_t(&Tensor::zeros((MAX_ROWS + 1, 32), candle_core::DType::F32, &dev)?)?.is_none());
         assert!(qb.matmul_t(&Tensor::zeros((1, 32), candle_core::DType::BF16, &dev)?)?.is_none());
         Ok(())
@@ -687,7 +688,8 @@ mod tests {
                 assert!(diff < 1e-4, "rows {rows}: differs by {diff}");
             }
         }
-        let other = QBlocks::from_qtensor(&QTensor::quantize(&Tensor::zeros((4, 32), candle_core::DType::F32, &dev)?, GgmlDType::Q4_1)?)?.unwrap();
+        let other =
+            QBlocks::from_qtensor(&QTensor::quantize(&Tensor::zeros((4, 32), candle_core::DType::F32, &dev)?, GgmlDType::Q4_1)?)?.unwrap();
         assert!(matmul_t_many(&[&mats[0], &other], &Tensor::zeros((1, 64), candle_core::DType::F32, &dev)?)?.is_none());
         Ok(())
     }
@@ -722,8 +724,13 @@ mod speed {
                     std::hint::black_box(crate::gemv::matmul_t(&x, &w)?);
                 }
                 let s32 = t.elapsed().as_secs_f64() / reps as f64;
-                eprintln!("{dt:?} {out}x{inp} rows {rows}: blocks {:.1} us ({:.2} GB/s), f32 gemv {:.1} us ({:.2} GB/s)",
-                    s * 1e6, qb.data.len() as f64 / s / 1e9, s32 * 1e6, (out * inp * 4) as f64 / s32 / 1e9);
+                eprintln!(
+                    "{dt:?} {out}x{inp} rows {rows}: blocks {:.1} us ({:.2} GB/s), f32 gemv {:.1} us ({:.2} GB/s)",
+                    s * 1e6,
+                    qb.data.len() as f64 / s / 1e9,
+                    s32 * 1e6,
+                    (out * inp * 4) as f64 / s32 / 1e9
+                );
             }
         }
         Ok(())

@@ -89,21 +89,14 @@ fn fetch_hf(repo: &str, revision: &str, files: &[String], dest: &Path) -> Result
     for file in files {
         let local = match hf_cached(&cache, repo, revision, file) {
             Some(p) => p,
-            None if offline => bail!(
-                "{repo}@{revision}: `{file}` is not in the HF cache {} and HF_HUB_OFFLINE is set",
-                cache.display()
-            ),
+            None if offline => bail!("{repo}@{revision}: `{file}` is not in the HF cache {} and HF_HUB_OFFLINE is set", cache.display()),
             None => {
                 if api_repo.is_none() {
                     let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(cache.clone()))
                         .with_progress(false)
                         .build()
                         .context("starting the HF hub client")?;
-                    api_repo = Some(api.repo(hf_hub::Repo::with_revision(
-                        repo.to_string(),
-                        hf_hub::RepoType::Model,
-                        revision.to_string(),
-                    )));
+                    api_repo = Some(api.repo(hf_hub::Repo::with_revision(repo.to_string(), hf_hub::RepoType::Model, revision.to_string())));
                 }
                 let r = api_repo.as_ref().expect("set above");
                 r.get(file).with_context(|| {

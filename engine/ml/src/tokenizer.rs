@@ -28,8 +28,7 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// From an HF `tokenizer.json`; BOS/EOS from the sibling `tokenizer_config.json` when present.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let inner = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| anyhow!("loading tokenizer {}: {e}", path.display()))?;
+        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| anyhow!("loading tokenizer {}: {e}", path.display()))?;
         let cfg: Option<serde_json::Value> = path
             .parent()
             .map(|d| d.join("tokenizer_config.json"))
@@ -55,13 +54,9 @@ impl Tokenizer {
         // encodings with and without special tokens.
         let with = inner.encode("a", true).map_err(|e| anyhow!("{e}"))?;
         let without = inner.encode("a", false).map_err(|e| anyhow!("{e}"))?;
-        let post_bos = (with.get_ids().len() > without.get_ids().len()
-            && with.get_ids().first() != without.get_ids().first())
-        .then(|| with.get_ids()[0]);
-        let add_bos = tokenizer_config
-            .and_then(|c| c.get("add_bos_token"))
-            .and_then(|v| v.as_bool())
-            .unwrap_or(post_bos.is_some());
+        let post_bos = (with.get_ids().len() > without.get_ids().len() && with.get_ids().first() != without.get_ids().first())
+            .then(|| with.get_ids()[0]);
+        let add_bos = tokenizer_config.and_then(|c| c.get("add_bos_token")).and_then(|v| v.as_bool()).unwrap_or(post_bos.is_some());
         let bos = bos.or(post_bos);
         Ok(Tokenizer { inner, add_bos: add_bos && bos.is_some(), bos, eos })
     }
@@ -69,8 +64,7 @@ impl Tokenizer {
     /// From GGUF metadata (gpt2-style BPE vocabularies), with llama.cpp's pre-tokenizers for the
     /// `pre` names candle maps to plain GPT-2 (smollm, refact, gpt-2, llama-bpe).
     pub fn from_gguf(content: &gguf_file::Content) -> Result<Self> {
-        let mut inner = tokenizers::Tokenizer::from_gguf(content)
-            .map_err(|e| anyhow!("building the tokenizer from GGUF metadata: {e}"))?;
+        let mut inner = tokenizers::Tokenizer::from_gguf(content).map_err(|e| anyhow!("building the tokenizer from GGUF metadata: {e}"))?;
         let md = &content.metadata;
         let pre = md.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok().cloned()).unwrap_or_default();
         if let Some(p) = pre_tokenizer_for(&pre)? {

@@ -158,7 +158,8 @@ fn bf16_products_score_close_to_f32_and_batching_does_not_change_them() {
     }
     let cfg = GenerationConfig { max_new_tokens: 6, batch_size: 4, ..Default::default() };
     let batched = generate(&m, &prompts(), &cfg).unwrap();
-    let alone: Vec<String> = prompts().into_iter().flat_map(|p| generate(&m, &[p], &GenerationConfig { batch_size: 1, ..cfg.clone() }).unwrap()).collect();
+    let alone: Vec<String> =
+        prompts().into_iter().flat_map(|p| generate(&m, &[p], &GenerationConfig { batch_size: 1, ..cfg.clone() }).unwrap()).collect();
     assert_eq!(batched, alone);
     m.model.set_bf16_products(false).unwrap();
     assert!(!m.model.bf16_products());

@@ -13,10 +13,7 @@ fn all_targets() -> LoraConfig {
         r: 4,
         alpha: 8.0,
         dropout: 0.0,
-        targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+        targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"].iter().map(|s| s.to_string()).collect(),
     }
 }
 
@@ -143,8 +140,7 @@ fn insert_lora_round_trips_peft_names() {
     let mut model = Llama::random(&tiny(), 8, &dev, DType::F32).unwrap();
     model.add_lora("a", &all_targets(), 9).unwrap();
     perturb_b(&model, "a");
-    let tensors: HashMap<String, Tensor> =
-        model.lora_vars("a").into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
+    let tensors: HashMap<String, Tensor> = model.lora_vars("a").into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
     assert!(tensors.contains_key("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"));
     model.insert_lora("copy", &all_targets(), tensors).unwrap();
     model.set_active_adapter(Some("a")).unwrap();

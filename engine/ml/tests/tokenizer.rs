@@ -12,10 +12,7 @@ fn cases(name: &str, dir: &PathBuf) -> Option<Vec<(String, Vec<u32>)>> {
     let inp = std::fs::read_to_string(dir.join(format!("ggml-vocab-{name}.gguf.inp"))).ok()?;
     let out = std::fs::read_to_string(dir.join(format!("ggml-vocab-{name}.gguf.out"))).ok()?;
     let texts: Vec<String> = inp.split("\n__ggml_vocab_test__\n").map(str::to_string).collect();
-    let ids: Vec<Vec<u32>> = out
-        .lines()
-        .map(|l| l.split_whitespace().map(|t| t.parse().expect("token id")).collect())
-        .collect();
+    let ids: Vec<Vec<u32>> = out.lines().map(|l| l.split_whitespace().map(|t| t.parse().expect("token id")).collect()).collect();
     // The .inp file ends with a separator line; drop the empty tail it leaves.
     let texts: Vec<String> = texts.into_iter().take(ids.len()).collect();
     Some(texts.into_iter().zip(ids).collect())

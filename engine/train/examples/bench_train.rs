@@ -97,12 +97,24 @@ fn main() -> anyhow::Result<()> {
         let pad = u32::MAX; // never a real id: every position is a token and a target
         if warmup > 0 {
             let cfg_w = TrainConfig { max_steps: Some(warmup), ..train_cfg.clone() };
-            train(&model, "bench", TrainData { examples: &examples[..batch * warmup], val: None, pad_id: pad }, &cfg_w, TrainIo::default())?;
+            train(
+                &model,
+                "bench",
+                TrainData { examples: &examples[..batch * warmup], val: None, pad_id: pad },
+                &cfg_w,
+                TrainIo::default(),
+            )?;
         }
         reset_peak();
         let cfg_t = TrainConfig { max_steps: Some(steps), ..train_cfg };
         let cpu0 = cpu_seconds();
-        let out = train(&model, "bench", TrainData { examples: &examples[batch * warmup..], val: None, pad_id: pad }, &cfg_t, TrainIo::default())?;
+        let out = train(
+            &model,
+            "bench",
+            TrainData { examples: &examples[batch * warmup..], val: None, pad_id: pad },
+            &cfg_t,
+            TrainIo::default(),
+        )?;
         let cpu = cpu_seconds() - cpu0;
         let mut per_step: Vec<f64> = out.log.iter().map(|r| r.tokens_per_s).collect();
         per_step.sort_by(f64::total_cmp);

@@ -127,7 +127,15 @@ pub struct StepPlan {
 }
 
 impl StepPlan {
-    pub fn new(n_examples: usize, batch_size: usize, grad_accum: usize, epochs: usize, max_steps: Option<usize>, shuffle: bool, seed: u64) -> Result<Self> {
+    pub fn new(
+        n_examples: usize,
+        batch_size: usize,
+        grad_accum: usize,
+        epochs: usize,
+        max_steps: Option<usize>,
+        shuffle: bool,
+        seed: u64,
+    ) -> Result<Self> {
         if n_examples == 0 {
             return Err(TrainError::Data("no training examples".into()));
         }
@@ -150,9 +158,7 @@ impl StepPlan {
         let positions: Vec<(usize, usize)> = if self.micro_per_epoch <= self.grad_accum {
             (0..self.micro_per_epoch).map(|i| (step, i)).collect()
         } else {
-            (step * self.grad_accum..(step + 1) * self.grad_accum)
-                .map(|p| (p / self.micro_per_epoch, p % self.micro_per_epoch))
-                .collect()
+            (step * self.grad_accum..(step + 1) * self.grad_accum).map(|p| (p / self.micro_per_epoch, p % self.micro_per_epoch)).collect()
         };
         let mut cached: Option<(usize, Vec<usize>)> = None;
         positions

@@ -125,7 +125,8 @@ pub fn read(path: &Path, device: &Device) -> Result<(CheckpointState, Checkpoint
     let mut tensors = CheckpointTensors::default();
     for (k, t) in flat {
         let (group, name) = k.split_once('/').ok_or_else(|| file_err(&tensor_path, format!("unexpected tensor `{k}`")))?;
-        let gi = GROUPS.iter().position(|g| *g == group).ok_or_else(|| file_err(&tensor_path, format!("unexpected tensor group `{group}`")))?;
+        let gi =
+            GROUPS.iter().position(|g| *g == group).ok_or_else(|| file_err(&tensor_path, format!("unexpected tensor group `{group}`")))?;
         tensors.groups_mut()[gi].insert(name.to_string(), t);
     }
     Ok((state, tensors))

@@ -62,8 +62,14 @@ pub fn combine(adapters: &[(f64, Adapter)], method: CombineMethod) -> Result<Com
                 for &(_, ws, a, b) in &m.parts {
                     let c = ws.signum() * ws.abs().sqrt();
                     let (a, b) = ((a * c)?, (b * c.abs())?);
-                    a_sum = Some(match a_sum { Some(s) => (s + a)?, None => a });
-                    b_sum = Some(match b_sum { Some(s) => (s + b)?, None => b });
+                    a_sum = Some(match a_sum {
+                        Some(s) => (s + a)?,
+                        None => a,
+                    });
+                    b_sum = Some(match b_sum {
+                        Some(s) => (s + b)?,
+                        None => b,
+                    });
                 }
                 insert(&mut tensors, module, a_sum.expect("module has parts"), b_sum.expect("module has parts"));
             }
@@ -112,7 +118,10 @@ fn collect_modules(adapters: &[(f64, Adapter)]) -> Result<BTreeMap<String, Modul
         for name in ad.tensors.keys().filter(|n| n.ends_with(".lora_A.weight")) {
             let module = module_of(name).expect("ends with lora_A.weight");
             let a = &ad.tensors[name];
-            let b = ad.tensors.get(&format!("{module}.lora_B.weight")).ok_or_else(|| TrainError::Combine(format!("adapter {i}: `{module}` has lora_A but no lora_B")))?;
+            let b = ad
+                .tensors
+                .get(&format!("{module}.lora_B.weight"))
+                .ok_or_else(|| TrainError::Combine(format!("adapter {i}: `{module}` has lora_A but no lora_B")))?;
             modules.entry(module.to_string()).or_insert_with(|| ModuleParts { parts: vec![] }).parts.push((i, ws, a, b));
         }
     }

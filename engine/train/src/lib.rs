@@ -38,6 +38,7 @@ use std::path::Path;
 
 /// Writes `adapter` of `model` as a PEFT adapter directory.
 pub fn save_adapter<M: TrainableModel + ?Sized>(dir: &Path, model: &M, adapter: &str, config: &AdapterConfig) -> Result<()> {
-    let tensors: BTreeMap<String, candle_core::Tensor> = model.trainable(adapter).into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
+    let tensors: BTreeMap<String, candle_core::Tensor> =
+        model.trainable(adapter).into_iter().map(|(n, v)| (n, v.as_tensor().clone())).collect();
     peft::save(dir, config, &tensors)
 }

@@ -52,7 +52,14 @@ pub fn adapter_config(cfg: &LoraConfig, base_model: Option<&str>) -> AdapterConf
     let mut targets = cfg.targets.clone();
     targets.sort();
     targets.dedup();
-    AdapterConfig { r: cfg.r, alpha: cfg.alpha, dropout: cfg.dropout, target_modules: targets, base_model: base_model.map(str::to_string), use_rslora: false }
+    AdapterConfig {
+        r: cfg.r,
+        alpha: cfg.alpha,
+        dropout: cfg.dropout,
+        target_modules: targets,
+        base_model: base_model.map(str::to_string),
+        use_rslora: false,
+    }
 }
 
 /// Attaches a loaded PEFT adapter to `model` under `name`.

@@ -25,7 +25,8 @@ pub fn cross_entropy_sum(logits: &Tensor, targets: &[i64]) -> Result<Tensor> {
     if dev.is_cpu() {
         // Rows without a target get label NO_TARGET: zero loss and zero gradient, no copy.
         let labels: Vec<u32> = targets.iter().map(|&t| if t == IGNORE { NO_TARGET } else { t as u32 }).collect();
-        let per_row = flat.to_dtype(DType::F32)?.contiguous()?.apply_op1(FusedCrossEntropy { labels: Arc::new(labels), lse: Mutex::new(None) })?;
+        let per_row =
+            flat.to_dtype(DType::F32)?.contiguous()?.apply_op1(FusedCrossEntropy { labels: Arc::new(labels), lse: Mutex::new(None) })?;
         return Ok(per_row.sum_all()?);
     }
     let rows: Vec<u32> = (0..targets.len() as u32).filter(|&i| targets[i as usize] != IGNORE).collect();
@@ -80,11 +81,8 @@ impl CustomOp1 for FusedCrossEntropy {
         if let Some(&bad) = self.labels.iter().find(|&&y| y != NO_TARGET && y as usize >= v) {
             candle_core::bail!("{}: label {bad} is outside the vocabulary of {v}", self.name());
         }
-        let lse: Vec<f32> = x
-            .par_chunks(v)
-            .zip(self.labels.par_iter())
-            .map(|(row, &y)| if y == NO_TARGET { 0.0 } else { log_sum_exp(row) })
-            .collect();
+        let lse: Vec<f32> =
+            x.par_chunks(v).zip(self.labels.par_iter()).map(|(row, &y)| if y == NO_TARGET { 0.0 } else { log_sum_exp(row) }).collect();
         let loss: Vec<f32> = lse
             .iter()
             .zip(self.labels.iter())

@@ -28,7 +28,11 @@ pub struct AdapterConfig {
 impl AdapterConfig {
     /// The factor PEFT multiplies B·A by.
     pub fn scale(&self) -> f64 {
-        if self.use_rslora { self.alpha / (self.r as f64).sqrt() } else { self.alpha / self.r as f64 }
+        if self.use_rslora {
+            self.alpha / (self.r as f64).sqrt()
+        } else {
+            self.alpha / self.r as f64
+        }
     }
 }
 
@@ -111,8 +115,12 @@ pub fn load(dir: &Path, device: &Device) -> Result<Adapter> {
             return Err(file_err(&cfg_path, format!("peft_type `{t}` is not LORA")));
         }
     }
-    let r = field("r").and_then(Value::as_u64).filter(|&r| r > 0).ok_or_else(|| file_err(&cfg_path, "field `r` missing or not a positive integer"))? as usize;
-    let alpha = field("lora_alpha").and_then(Value::as_f64).ok_or_else(|| file_err(&cfg_path, "field `lora_alpha` missing or not a number"))?;
+    let r = field("r")
+        .and_then(Value::as_u64)
+        .filter(|&r| r > 0)
+        .ok_or_else(|| file_err(&cfg_path, "field `r` missing or not a positive integer"))? as usize;
+    let alpha =
+        field("lora_alpha").and_then(Value::as_f64).ok_or_else(|| file_err(&cfg_path, "field `lora_alpha` missing or not a number"))?;
     let dropout = field("lora_dropout").and_then(Value::as_f64).unwrap_or(0.0);
     for (k, unsupported) in [
         ("use_dora", field("use_dora").and_then(Value::as_bool) == Some(true)),
@@ -197,7 +205,14 @@ mod tests {
         let b = "base_model.model.model.layers.0.mlp.down_proj.lora_B.weight".to_string();
         let ta = Tensor::arange(0f32, 12.0, &dev)?.reshape((2, 6))?;
         let tb = Tensor::arange(0f32, 8.0, &dev)?.reshape((4, 2))?;
-        let cfg = AdapterConfig { r: 2, alpha: 4.0, dropout: 0.1, target_modules: vec!["down_proj".into()], base_model: Some("m".into()), use_rslora: false };
+        let cfg = AdapterConfig {
+            r: 2,
+            alpha: 4.0,
+            dropout: 0.1,
+            target_modules: vec!["down_proj".into()],
+            base_model: Some("m".into()),
+            use_rslora: false,
+        };
         save(dir.path(), &cfg, &BTreeMap::from([(a.clone(), ta.clone()), (b.clone(), tb.clone())]))?;
         let back = load(dir.path(), &dev)?;
         assert_eq!(back.config, cfg);
@@ -210,7 +225,8 @@ mod tests {
     fn loads_foreign_names_and_rejects_bad_shapes() -> Result<()> {
         let dir = tempfile::tempdir().unwrap();
         let dev = Device::Cpu;
-        std::fs::write(dir.path().join(CONFIG_FILE), r#"{"r": 2, "lora_alpha": 16, "peft_type": "LORA", "target_modules": "q_proj"}"#).unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), r#"{"r": 2, "lora_alpha": 16, "peft_type": "LORA", "target_modules": "q_proj"}"#)
+            .unwrap();
         let t = HashMap::from([
             ("model.layers.0.self_attn.q_proj.lora_A.default.weight".to_string(), Tensor::zeros((2, 3), DType::F32, &dev)?),
             ("model.layers.0.self_attn.q_proj.lora_B.default.weight".to_string(), Tensor::zeros((3, 2), DType::F32, &dev)?),

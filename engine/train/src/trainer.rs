@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use candle_core::{Tensor, Var};
-use syco_ml::{CrossEntropy, Objective};
 use serde::{Deserialize, Serialize};
+use syco_ml::{CrossEntropy, Objective};
 
 use crate::batch::{collate, split_by_fraction, Batch, StepPlan, TokenizedExample};
 use crate::checkpoint::{self, CheckpointState, CheckpointTensors};
@@ -96,7 +96,13 @@ struct Best {
 
 /// Trains `adapter` of `model` in place. Resumes from the newest checkpoint in
 /// `io.checkpoint_dir` if one exists and belongs to the same run (same config and data sizes).
-pub fn train<M: TrainableModel + ?Sized>(model: &M, adapter: &str, data: TrainData<'_>, cfg: &TrainConfig, mut io: TrainIo<'_>) -> Result<TrainOutcome> {
+pub fn train<M: TrainableModel + ?Sized>(
+    model: &M,
+    adapter: &str,
+    data: TrainData<'_>,
+    cfg: &TrainConfig,
+    mut io: TrainIo<'_>,
+) -> Result<TrainOutcome> {
     cfg.validate()?;
     let (train_set, val_set) = match data.val {
         Some(val) => (data.examples, val),
@@ -128,7 +134,10 @@ pub fn train<M: TrainableModel + ?Sized>(model: &M, adapter: &str, data: TrainDa
         if let Some((_, path)) = checkpoint::list(dir)?.pop() {
             let (state, tensors) = checkpoint::read(&path, &device)?;
             if state.fingerprint != fingerprint {
-                return Err(file_err(&path, "checkpoint belongs to a different run (config, data sizes or tensors differ); use an empty checkpoint dir"));
+                return Err(file_err(
+                    &path,
+                    "checkpoint belongs to a different run (config, data sizes or tensors differ); use an empty checkpoint dir",
+                ));
             }
             restore(&path, &names, &vars, &mut opt, &state, &tensors, &mut best)?;
             step = state.step;
@@ -228,7 +237,14 @@ pub fn train<M: TrainableModel + ?Sized>(model: &M, adapter: &str, data: TrainDa
 }
 
 /// Loss and summed gradients of one optimizer step over its micro-batches.
-fn step_gradients<M: TrainableModel + ?Sized>(model: &M, vars: &[Var], names: &[String], batches: &[Batch], cfg: &TrainConfig, step: usize) -> Result<(f64, Vec<Tensor>, usize)> {
+fn step_gradients<M: TrainableModel + ?Sized>(
+    model: &M,
+    vars: &[Var],
+    names: &[String],
+    batches: &[Batch],
+    cfg: &TrainConfig,
+    step: usize,
+) -> Result<(f64, Vec<Tensor>, usize)> {
     let step_targets: usize = batches.iter().map(|b| b.n_targets).sum();
     let mut grads: Vec<Option<Tensor>> = vec![None; vars.len()];
     let mut loss = 0f64;
@@ -243,7 +259,8 @@ fn step_gradients<M: TrainableModel + ?Sized>(model: &M, vars: &[Var], names: &[
             LossNorm::MicroMean => 1.0 / (batch.n_targets as f64 * batches.len() as f64),
             LossNorm::StepTokens => 1.0 / step_targets as f64,
         };
-        let scaled_loss = |logits: &Tensor| cross_entropy_sum(logits, &batch.targets).map_err(|e| candle_core::Error::Msg(e.to_string()))? * weight;
+        let scaled_loss =
+            |logits: &Tensor| cross_entropy_sum(logits, &batch.targets).map_err(|e| candle_core::Error::Msg(e.to_string()))? * weight;
         let objective = Objective { loss: &scaled_loss, cross_entropy: Some(CrossEntropy { targets: &batch.targets, weight }) };
         let (scaled, store) = model.loss_and_grads(&batch.ids, &batch.mask, seed, cfg.gradient_checkpointing, objective)?;
         loss += scaled.to_scalar::<f32>()? as f64;
@@ -265,7 +282,13 @@ fn step_gradients<M: TrainableModel + ?Sized>(model: &M, vars: &[Var], names: &[
 
 /// Validation loss as HF's evaluation loop reports it: the mean over eval batches (in order,
 /// `eval_batch_size` each) of each batch's token-mean loss, weighted by the batch's rows.
-pub fn eval_loss<M: TrainableModel + ?Sized>(model: &M, val: &[TokenizedExample], pad_id: u32, cfg: &TrainConfig, device: &candle_core::Device) -> Result<f64> {
+pub fn eval_loss<M: TrainableModel + ?Sized>(
+    model: &M,
+    val: &[TokenizedExample],
+    pad_id: u32,
+    cfg: &TrainConfig,
+    device: &candle_core::Device,
+) -> Result<f64> {
     let mut weighted = 0f64;
     let mut rows = 0usize;
     for chunk in val.chunks(cfg.eval_batch_size) {
@@ -295,7 +318,15 @@ fn snapshot(names: &[String], vars: &[Var], opt: &AdamW, best: Option<&Best>) ->
     }
 }
 
-fn restore(path: &std::path::Path, names: &[String], vars: &[Var], opt: &mut AdamW, state: &CheckpointState, t: &CheckpointTensors, best: &mut Option<Best>) -> Result<()> {
+fn restore(
+    path: &std::path::Path,
+    names: &[String],
+    vars: &[Var],
+    opt: &mut AdamW,
+    state: &CheckpointState,
+    t: &CheckpointTensors,
+    best: &mut Option<Best>,
+) -> Result<()> {
     let get = |map: &BTreeMap<String, Tensor>, group: &str, name: &str| {
         map.get(name).cloned().ok_or_else(|| file_err(path, format!("checkpoint lacks {group} tensor `{name}`")))
     };
@@ -306,7 +337,9 @@ fn restore(path: &std::path::Path, names: &[String], vars: &[Var], opt: &mut Ada
     }
     opt.state.t = state.adam_t;
     *best = match (state.best_step, state.best_eval_loss) {
-        (Some(step), Some(loss)) => Some(Best { step, loss, weights: names.iter().map(|n| get(&t.best, "best", n)).collect::<Result<_>>()? }),
+        (Some(step), Some(loss)) => {
+            Some(Best { step, loss, weights: names.iter().map(|n| get(&t.best, "best", n)).collect::<Result<_>>()? })
+        }
         _ => None,
     };
     Ok(())

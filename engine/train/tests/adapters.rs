@@ -20,7 +20,14 @@ fn adapter(r: usize, alpha: f64, seed: u64) -> Adapter {
         tensors.insert(format!("{m}.lora_A.weight"), rand(&mut rng, r, inp));
         tensors.insert(format!("{m}.lora_B.weight"), rand(&mut rng, out, r));
     }
-    let config = AdapterConfig { r, alpha, dropout: 0.0, target_modules: vec!["down_proj".into(), "q_proj".into()], base_model: Some("tiny".into()), use_rslora: false };
+    let config = AdapterConfig {
+        r,
+        alpha,
+        dropout: 0.0,
+        target_modules: vec!["down_proj".into(), "q_proj".into()],
+        base_model: Some("tiny".into()),
+        use_rslora: false,
+    };
     Adapter { config, tensors }
 }
 

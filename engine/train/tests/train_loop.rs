@@ -48,7 +48,8 @@ fn training_lowers_the_loss_and_logs_every_step() {
     assert_eq!((out.train_examples, out.val_examples, out.total_steps), (36, 4, 36));
     let first = out.log[0].loss;
     assert!(out.final_loss < 0.7 * first, "loss {first} -> {}", out.final_loss);
-    let lines: Vec<serde_json::Value> = std::str::from_utf8(&log.borrow()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> =
+        std::str::from_utf8(&log.borrow()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 36);
     assert_eq!(lines[2]["step"], 3);
     assert!(lines[2]["eval_loss"].as_f64().is_some());
@@ -74,7 +75,11 @@ fn resume_after_interrupt_equals_uninterrupted_run() {
     let mut model = ToyLm::new(16, 8, 4, 9);
     model.dropout = 0.2;
     // Stop after step 6; the newest checkpoint is step 4, so steps 5-6 are redone on resume.
-    let io = TrainIo { checkpoint_dir: Some(dir.path().into()), progress: Some(Box::new(|p| if p.step == 6 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })), ..Default::default() };
+    let io = TrainIo {
+        checkpoint_dir: Some(dir.path().into()),
+        progress: Some(Box::new(|p| if p.step == 6 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })),
+        ..Default::default()
+    };
     let err = train(&model, "a", TrainData { examples: &data, val: None, pad_id: 0 }, &config, io).unwrap_err();
     assert!(matches!(err, TrainError::Interrupted { step: 6 }), "{err}");
     // A fresh process: new model object with the same initial weights.
@@ -142,7 +147,16 @@ fn step_token_norm_differs_from_micro_mean_only_with_unequal_batches() {
     let base = TrainConfig { eval_steps: None, max_steps: Some(1), shuffle: false, ..cfg() };
     let run = |norm| {
         let model = ToyLm::new(16, 8, 4, 3);
-        train(&model, "a", TrainData { examples: &data, val: Some(&[]), pad_id: 0 }, &TrainConfig { loss_norm: norm, ..base.clone() }, TrainIo::default()).unwrap().log[0].loss
+        train(
+            &model,
+            "a",
+            TrainData { examples: &data, val: Some(&[]), pad_id: 0 },
+            &TrainConfig { loss_norm: norm, ..base.clone() },
+            TrainIo::default(),
+        )
+        .unwrap()
+        .log[0]
+            .loss
     };
     let (micro, tokens) = (run(LossNorm::MicroMean), run(LossNorm::StepTokens));
     assert!(micro.is_finite() && tokens.is_finite());

@@ -47,17 +47,9 @@ pub fn change_color(change: f64) -> RGBColor {
 
 /// Diverging blue-white-red (matplotlib's RdBu_r end points) for `v` in [-range, range].
 pub fn diverging(v: f64, range: f64) -> RGBColor {
-    let t = if v.is_nan() {
-        0.0
-    } else {
-        (v / range).clamp(-1.0, 1.0)
-    };
+    let t = if v.is_nan() { 0.0 } else { (v / range).clamp(-1.0, 1.0) };
     let (blue, white, red) = ((0x21, 0x66, 0xAC), (0xF7, 0xF7, 0xF7), (0xB2, 0x18, 0x2B));
-    let (from, to, u) = if t < 0.0 {
-        (white, blue, -t)
-    } else {
-        (white, red, t)
-    };
+    let (from, to, u) = if t < 0.0 { (white, blue, -t) } else { (white, red, t) };
     let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * u).round() as u8;
     RGBColor(mix(from.0, to.0), mix(from.1, to.1), mix(from.2, to.2))
 }
@@ -76,21 +68,10 @@ pub fn small_font() -> TextStyle<'static> {
 
 /// Value range padded so bars and their labels fit, always including 0.
 pub fn padded_range(values: &[f64]) -> (f64, f64) {
-    let lo = values
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::min);
-    let hi = values
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max);
+    let lo = values.iter().copied().filter(|v| v.is_finite()).fold(0.0f64, f64::min);
+    let hi = values.iter().copied().filter(|v| v.is_finite()).fold(0.0f64, f64::max);
     let pad = ((hi - lo) * 0.18).max(1e-3);
-    (
-        if lo < 0.0 { lo - pad } else { 0.0 },
-        if hi > 0.0 { hi + pad } else { pad },
-    )
+    (if lo < 0.0 { lo - pad } else { 0.0 }, if hi > 0.0 { hi + pad } else { pad })
 }
 
 /// One bar per label, each with its own colour and a text label above (or below) the bar.
@@ -125,46 +106,25 @@ where
     }))?;
     if let Some((r, name)) = &bars.reference {
         let style = ShapeStyle::from(&BLACK).stroke_width(2);
-        chart.draw_series(std::iter::once(DashedPathElement::new(
-            vec![(-0.6, *r), (n as f64 - 0.4, *r)],
-            8,
-            6,
-            style,
-        )))?;
+        chart.draw_series(std::iter::once(DashedPathElement::new(vec![(-0.6, *r), (n as f64 - 0.4, *r)], 8, 6, style)))?;
         // The study's "pins": a stem from the baseline to each bar top, coloured by the change.
         if let Some(colors) = &bars.annotation_colors {
             for (i, &v) in bars.values.iter().enumerate() {
                 let x = i as f64 + 0.38;
                 let style = ShapeStyle::from(&colors[i]).stroke_width(3);
-                chart.draw_series(std::iter::once(PathElement::new(
-                    vec![(x, *r), (x, v)],
-                    style,
-                )))?;
+                chart.draw_series(std::iter::once(PathElement::new(vec![(x, *r), (x, v)], style)))?;
                 chart.draw_series(std::iter::once(Circle::new((x, v), 5, colors[i].filled())))?;
             }
         }
         let right = small_font().pos(Pos::new(HPos::Right, VPos::Bottom));
-        chart.draw_series(std::iter::once(Text::new(
-            name.clone(),
-            (n as f64 - 0.45, *r + (hi - lo) * 0.005),
-            right,
-        )))?;
+        chart.draw_series(std::iter::once(Text::new(name.clone(), (n as f64 - 0.45, *r + (hi - lo) * 0.005), right)))?;
     }
     let offset = (hi - lo) * 0.015;
-    let ann_colors: Vec<RGBColor> = (0..n)
-        .map(|i| bars.annotation_colors.as_ref().map_or(BLACK, |c| c[i]))
-        .collect();
+    let ann_colors: Vec<RGBColor> = (0..n).map(|i| bars.annotation_colors.as_ref().map_or(BLACK, |c| c[i])).collect();
     chart.draw_series(bars.annotations.iter().enumerate().map(|(i, text)| {
         let v = bars.values[i];
-        let font = small_font().color(&ann_colors[i]).pos(Pos::new(
-            HPos::Center,
-            if v >= 0.0 { VPos::Bottom } else { VPos::Top },
-        ));
-        Text::new(
-            text.clone(),
-            (i as f64, if v >= 0.0 { v + offset } else { v - offset }),
-            font,
-        )
+        let font = small_font().color(&ann_colors[i]).pos(Pos::new(HPos::Center, if v >= 0.0 { VPos::Bottom } else { VPos::Top }));
+        Text::new(text.clone(), (i as f64, if v >= 0.0 { v + offset } else { v - offset }), font)
     }))?;
     Ok(())
 }
@@ -181,10 +141,7 @@ pub struct GroupedBars<'a> {
     pub reference: Option<(f64, String)>,
 }
 
-pub fn grouped_bar_panel<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    g: &GroupedBars,
-) -> DrawResult
+pub fn grouped_bar_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, g: &GroupedBars) -> DrawResult
 where
     DB::ErrorType: 'static,
 {
@@ -215,27 +172,15 @@ where
                 let font = ("sans-serif", 15)
                     .into_font()
                     .into_text_style(area)
-                    .pos(Pos::new(
-                        HPos::Center,
-                        if v >= 0.0 { VPos::Bottom } else { VPos::Top },
-                    ));
-                Text::new(
-                    text.clone(),
-                    (x, if v >= 0.0 { v + offset } else { v - offset }),
-                    font,
-                )
+                    .pos(Pos::new(HPos::Center, if v >= 0.0 { VPos::Bottom } else { VPos::Top }));
+                Text::new(text.clone(), (x, if v >= 0.0 { v + offset } else { v - offset }), font)
             }))?;
         }
     }
     if let Some((r, name)) = &g.reference {
         let style = ShapeStyle::from(&BLACK).stroke_width(2);
         chart
-            .draw_series(std::iter::once(DashedPathElement::new(
-                vec![(-0.6, *r), (n as f64 - 0.4, *r)],
-                8,
-                6,
-                style,
-            )))?
+            .draw_series(std::iter::once(DashedPathElement::new(vec![(-0.6, *r), (n as f64 - 0.4, *r)], 8, 6, style)))?
             .label(name.clone())
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
     }
@@ -305,11 +250,7 @@ where
     }
     for (name, color, x, y) in &s.points {
         chart.draw_series(std::iter::once(Circle::new((*x, *y), 11, color.filled())))?;
-        chart.draw_series(std::iter::once(Text::new(
-            name.clone(),
-            (*x, *y),
-            small_font().pos(Pos::new(HPos::Left, VPos::Bottom)),
-        )))?;
+        chart.draw_series(std::iter::once(Text::new(name.clone(), (*x, *y), small_font().pos(Pos::new(HPos::Left, VPos::Bottom)))))?;
     }
     Ok(())
 }
@@ -338,52 +279,25 @@ where
         .x_label_area_size(60)
         .y_label_area_size(150)
         .build_cartesian_2d(0.0..nc as f64, 0.0..nr as f64)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_labels(0)
-        .y_labels(0)
-        .draw()?;
+    chart.configure_mesh().disable_mesh().x_labels(0).y_labels(0).draw()?;
     // Cell centres sit at +0.5; row 0 is drawn at the top, as a heatmap is read.
     let base = area.get_base_pixel();
     for (c, name) in cols.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(c as f64 + 0.5, 0.0));
-        area.draw_text(
-            name,
-            &label_font().pos(Pos::new(HPos::Center, VPos::Top)),
-            (px - base.0, py - base.1 + 10),
-        )?;
+        area.draw_text(name, &label_font().pos(Pos::new(HPos::Center, VPos::Top)), (px - base.0, py - base.1 + 10))?;
     }
     for (r, name) in rows.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(0.0, (nr - 1 - r) as f64 + 0.5));
-        area.draw_text(
-            name,
-            &label_font().pos(Pos::new(HPos::Right, VPos::Center)),
-            (px - base.0 - 10, py - base.1),
-        )?;
+        area.draw_text(name, &label_font().pos(Pos::new(HPos::Right, VPos::Center)), (px - base.0 - 10, py - base.1))?;
     }
     for (r, row) in h.values.iter().enumerate() {
         let y = (nr - 1 - r) as f64;
         for (c, &v) in row.iter().enumerate() {
             let x = c as f64;
-            chart.draw_series(std::iter::once(Rectangle::new(
-                [(x, y), (x + 1.0, y + 1.0)],
-                diverging(v, h.range).filled(),
-            )))?;
-            let text_color = if (v / h.range).abs() > 0.6 {
-                WHITE
-            } else {
-                BLACK
-            };
-            let font = ("sans-serif", 24)
-                .into_font()
-                .color(&text_color)
-                .pos(Pos::new(HPos::Center, VPos::Center));
-            let text = if v.is_nan() {
-                "n/a".to_string()
-            } else {
-                format!("{v:.*}", h.decimals)
-            };
+            chart.draw_series(std::iter::once(Rectangle::new([(x, y), (x + 1.0, y + 1.0)], diverging(v, h.range).filled())))?;
+            let text_color = if (v / h.range).abs() > 0.6 { WHITE } else { BLACK };
+            let font = ("sans-serif", 24).into_font().color(&text_color).pos(Pos::new(HPos::Center, VPos::Center));
+            let text = if v.is_nan() { "n/a".to_string() } else { format!("{v:.*}", h.decimals) };
             chart.draw_series(std::iter::once(Text::new(text, (x + 0.5, y + 0.5), font)))?;
         }
     }
@@ -392,11 +306,7 @@ where
 
 /// Category names under the x axis at integer positions, drawn on the panel (outside the
 /// plotting area, which clips).
-type Chart2d<'a, DB> = ChartContext<
-    'a,
-    DB,
-    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
->;
+type Chart2d<'a, DB> = ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
 
 /// Axes for one value per category (slot i at x = i), with the category names under the slots.
 fn category_chart<'a, DB: DrawingBackend>(
@@ -433,10 +343,7 @@ where
 
 fn category_labels_x<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
-    chart: &ChartContext<
-        DB,
-        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
-    >,
+    chart: &ChartContext<DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
     labels: &[String],
     y_bottom: f64,
 ) -> DrawResult
@@ -445,19 +352,10 @@ where
 {
     let base = area.get_base_pixel();
     // Shrink the font until the longest name fits its slot (DejaVu averages ~0.6 em per char).
-    let slot = (chart.backend_coord(&(1.0, y_bottom)).0 - chart.backend_coord(&(0.0, y_bottom)).0)
-        .abs() as f64;
-    let longest = labels
-        .iter()
-        .map(|l| l.chars().count())
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
+    let slot = (chart.backend_coord(&(1.0, y_bottom)).0 - chart.backend_coord(&(0.0, y_bottom)).0).abs() as f64;
+    let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1).max(1) as f64;
     let size = (slot * 0.98 / (0.55 * longest)).clamp(13.0, 20.0);
-    let font = ("sans-serif", size)
-        .into_font()
-        .into_text_style(area)
-        .pos(Pos::new(HPos::Center, VPos::Top));
+    let font = ("sans-serif", size).into_font().into_text_style(area).pos(Pos::new(HPos::Center, VPos::Top));
     for (i, name) in labels.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(i as f64, y_bottom));
         area.draw_text(name, &font, (px - base.0, py - base.1 + 10))?;

@@ -17,11 +17,7 @@ pub struct LossPoint {
 pub fn read_train_log(path: &Path) -> Result<Vec<LossPoint>> {
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
     let mut points = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line).map_err(|e| AnalysisError::Json {
             path: path.into(),
             line: i + 1,
@@ -42,16 +38,8 @@ pub fn read_train_log(path: &Path) -> Result<Vec<LossPoint>> {
 
 /// One figure, `training_loss.png|svg` in `dir`, with a line per run `(name, train_log.jsonl)`.
 pub fn loss_curves(runs: &[(String, PathBuf)], dir: &Path) -> Result<Vec<PathBuf>> {
-    let curves = runs
-        .iter()
-        .map(|(name, path)| Ok((name.clone(), read_train_log(path)?)))
-        .collect::<Result<Vec<_>>>()?;
-    render(
-        dir,
-        "training_loss",
-        (WIDTH, HEIGHT),
-        &LossFigure { curves },
-    )
+    let curves = runs.iter().map(|(name, path)| Ok((name.clone(), read_train_log(path)?))).collect::<Result<Vec<_>>>()?;
+    render(dir, "training_loss", (WIDTH, HEIGHT), &LossFigure { curves })
 }
 
 struct LossFigure {
@@ -92,14 +80,9 @@ impl Figure for LossFigure {
         for (i, (name, points)) in self.curves.iter().enumerate() {
             let color = model_color(name, i);
             chart
-                .draw_series(LineSeries::new(
-                    points.iter().map(|p| (p.step, p.loss)),
-                    color.stroke_width(3),
-                ))?
+                .draw_series(LineSeries::new(points.iter().map(|p| (p.step, p.loss)), color.stroke_width(3)))?
                 .label(name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
-                });
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3)));
         }
         chart
             .configure_series_labels()
@@ -120,21 +103,13 @@ mod tests {
     fn reads_losses_and_reports_bad_lines_by_number() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("train_log.jsonl");
-        std::fs::write(&p, "{\"step\": 1, \"loss\": 2.5, \"lr\": 0.1}\n{\"step\": 2, \"eval_loss\": 2.0}\n\n{\"step\": 3, \"loss\": 2.0}\n").unwrap();
+        std::fs::write(
+            &p,
+            "{\"step\": 1, \"loss\": 2.5, \"lr\": 0.1}\n{\"step\": 2, \"eval_loss\": 2.0}\n\n{\"step\": 3, \"loss\": 2.0}\n",
+        )
+        .unwrap();
         let pts = read_train_log(&p).unwrap();
-        assert_eq!(
-            pts,
-            vec![
-                LossPoint {
-                    step: 1.0,
-                    loss: 2.5
-                },
-                LossPoint {
-                    step: 3.0,
-                    loss: 2.0
-                }
-            ]
-        );
+        assert_eq!(pts, vec![LossPoint { step: 1.0, loss: 2.5 }, LossPoint { step: 3.0, loss: 2.0 }]);
 
         std::fs::write(&p, "{\"step\": 1, \"loss\": 2.5}\n{\"loss\": 2.0}\n").unwrap();
         let err = read_train_log(&p).unwrap_err().to_string();

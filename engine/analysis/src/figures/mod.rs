@@ -29,22 +29,16 @@ pub(crate) type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>
 pub fn ensure_fonts() -> Result<()> {
     static LOADED: OnceLock<std::result::Result<(), (PathBuf, String)>> = OnceLock::new();
     let outcome = LOADED.get_or_init(|| {
-        for (file, style) in [
-            ("DejaVuSans.ttf", FontStyle::Normal),
-            ("DejaVuSans-Bold.ttf", FontStyle::Bold),
-        ] {
+        for (file, style) in [("DejaVuSans.ttf", FontStyle::Normal), ("DejaVuSans-Bold.ttf", FontStyle::Bold)] {
             let path = Path::new(FONT_DIR).join(file);
             let bytes = std::fs::read(&path).map_err(|e| (path.clone(), e.to_string()))?;
             // plotters keeps fonts for the whole process, so the bytes live as long.
             let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            plotters::style::register_font("sans-serif", style, bytes)
-                .map_err(|_| (path.clone(), "not a TrueType font".to_string()))?;
+            plotters::style::register_font("sans-serif", style, bytes).map_err(|_| (path.clone(), "not a TrueType font".to_string()))?;
         }
         Ok(())
     });
-    outcome
-        .clone()
-        .map_err(|(path, detail)| AnalysisError::Font { path, detail })
+    outcome.clone().map_err(|(path, detail)| AnalysisError::Font { path, detail })
 }
 
 /// A figure that can draw itself on any plotters backend.
@@ -55,18 +49,10 @@ pub(crate) trait Figure {
 }
 
 /// Draws one figure as `NAME.png` and `NAME.svg` in `dir` and returns both paths.
-pub(crate) fn render(
-    dir: &Path,
-    name: &str,
-    size: (u32, u32),
-    figure: &impl Figure,
-) -> Result<Vec<PathBuf>> {
+pub(crate) fn render(dir: &Path, name: &str, size: (u32, u32), figure: &impl Figure) -> Result<Vec<PathBuf>> {
     ensure_fonts()?;
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let plot_err = |e: Box<dyn std::error::Error>| AnalysisError::Plot {
-        figure: name.to_string(),
-        msg: e.to_string(),
-    };
+    let plot_err = |e: Box<dyn std::error::Error>| AnalysisError::Plot { figure: name.to_string(), msg: e.to_string() };
     let png = dir.join(format!("{name}.png"));
     {
         let root = BitMapBackend::new(&png, size).into_drawing_area();

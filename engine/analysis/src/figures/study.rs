@@ -22,14 +22,8 @@ enum Kind {
 
 /// File names follow the notebook's own names.
 const FIGURES: [(Kind, &str); 8] = [
-    (
-        Kind::BenchmarkPerformance,
-        "benchmark_performance_comparison",
-    ),
-    (
-        Kind::SycophancyAllAdapters,
-        "combined_pin_plot_all_adapters",
-    ),
+    (Kind::BenchmarkPerformance, "benchmark_performance_comparison"),
+    (Kind::SycophancyAllAdapters, "combined_pin_plot_all_adapters"),
     (Kind::SycophancyChangeSummary, "sycophancy_change_summary"),
     (Kind::CorrelationHeatmap, "correlation_heatmap"),
     (Kind::Tradeoff, "performance_sycophancy_tradeoff"),
@@ -42,12 +36,7 @@ const FIGURES: [(Kind, &str); 8] = [
 pub fn study_figures(summary: &Summary, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for (kind, name) in FIGURES {
-        files.extend(render(
-            dir,
-            name,
-            (WIDTH, HEIGHT),
-            &StudyFigure { kind, s: summary },
-        )?);
+        files.extend(render(dir, name, (WIDTH, HEIGHT), &StudyFigure { kind, s: summary })?);
     }
     Ok(files)
 }
@@ -75,24 +64,13 @@ fn pretty(task: &str) -> String {
 }
 
 /// Splits `root` under a title line into a grid of `n` panels with `cols` columns.
-fn grid<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    title: &str,
-    n: usize,
-    cols: usize,
-) -> Result2<Vec<DrawingArea<DB, Shift>>>
+fn grid<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, n: usize, cols: usize) -> Result2<Vec<DrawingArea<DB, Shift>>>
 where
     DB::ErrorType: 'static,
 {
-    let root = root
-        .margin(14, 0, 0, 0)
-        .titled(title, ("sans-serif", 36).into_font().style(FontStyle::Bold))?;
+    let root = root.margin(14, 0, 0, 0).titled(title, ("sans-serif", 36).into_font().style(FontStyle::Bold))?;
     let rows = n.div_ceil(cols);
-    Ok(root
-        .split_evenly((rows, cols))
-        .into_iter()
-        .take(n)
-        .collect())
+    Ok(root.split_evenly((rows, cols)).into_iter().take(n).collect())
 }
 
 type Result2<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -105,27 +83,12 @@ impl Figure for StudyFigure<'_> {
         let s = self.s;
         let meta = &s.meta;
         let adapters = s.adapters();
-        let colors = |names: &[String]| {
-            names
-                .iter()
-                .enumerate()
-                .map(|(i, m)| model_color(m, i))
-                .collect::<Vec<_>>()
-        };
+        let colors = |names: &[String]| names.iter().enumerate().map(|(i, m)| model_color(m, i)).collect::<Vec<_>>();
         match self.kind {
             Kind::BenchmarkPerformance => {
-                let panels = grid(
-                    root,
-                    "Benchmark accuracy: baseline and adapters",
-                    meta.benchmarks.len(),
-                    2,
-                )?;
+                let panels = grid(root, "Benchmark accuracy: baseline and adapters", meta.benchmarks.len(), 2)?;
                 for (area, b) in panels.iter().zip(&meta.benchmarks) {
-                    let values: Vec<f64> = meta
-                        .models
-                        .iter()
-                        .map(|m| num(s, &format!("accuracy.{b}.{m}")))
-                        .collect();
+                    let values: Vec<f64> = meta.models.iter().map(|m| num(s, &format!("accuracy.{b}.{m}"))).collect();
                     bar_panel(
                         area,
                         &Bars {
@@ -143,21 +106,10 @@ impl Figure for StudyFigure<'_> {
                 }
             }
             Kind::SycophancyAllAdapters => {
-                let panels = grid(
-                    root,
-                    "Sycophancy rate per adapter (change vs baseline)",
-                    meta.tasks.len(),
-                    meta.tasks.len(),
-                )?;
+                let panels = grid(root, "Sycophancy rate per adapter (change vs baseline)", meta.tasks.len(), meta.tasks.len())?;
                 for (area, t) in panels.iter().zip(&meta.tasks) {
-                    let values: Vec<f64> = adapters
-                        .iter()
-                        .map(|m| num(s, &format!("score.{t}.{m}")))
-                        .collect();
-                    let changes: Vec<f64> = adapters
-                        .iter()
-                        .map(|m| num(s, &format!("change.{t}.{m}")))
-                        .collect();
+                    let values: Vec<f64> = adapters.iter().map(|m| num(s, &format!("score.{t}.{m}"))).collect();
+                    let changes: Vec<f64> = adapters.iter().map(|m| num(s, &format!("change.{t}.{m}"))).collect();
                     let base = num(s, &format!("score.{t}.{}", meta.baseline));
                     let mut all = values.clone();
                     all.push(base);
@@ -169,9 +121,7 @@ impl Figure for StudyFigure<'_> {
                             y_desc: "sycophancy rate",
                             labels: adapters.clone(),
                             annotations: changes.iter().map(|c| format!("{c:+.3}")).collect(),
-                            annotation_colors: Some(
-                                changes.iter().map(|c| change_color(*c)).collect(),
-                            ),
+                            annotation_colors: Some(changes.iter().map(|c| change_color(*c)).collect()),
                             values,
                             colors: colors(&adapters),
                             reference: Some((base, format!("baseline {base:.3}"))),
@@ -187,14 +137,7 @@ impl Figure for StudyFigure<'_> {
                         .iter()
                         .enumerate()
                         .map(|(i, t)| {
-                            (
-                                pretty(t),
-                                task_color(t, i),
-                                adapters
-                                    .iter()
-                                    .map(|m| num(s, &format!("{prefix}.{t}.{m}")))
-                                    .collect(),
-                            )
+                            (pretty(t), task_color(t, i), adapters.iter().map(|m| num(s, &format!("{prefix}.{t}.{m}"))).collect())
                         })
                         .collect()
                 };
@@ -220,10 +163,7 @@ impl Figure for StudyFigure<'_> {
                         reference: None,
                     },
                 )?;
-                let avg: Vec<f64> = adapters
-                    .iter()
-                    .map(|m| num(s, &format!("avg_syc_change.{m}")))
-                    .collect();
+                let avg: Vec<f64> = adapters.iter().map(|m| num(s, &format!("avg_syc_change.{m}"))).collect();
                 bar_panel(
                     &panels[2],
                     &Bars {
@@ -244,15 +184,7 @@ impl Figure for StudyFigure<'_> {
                         title: "Change (adapter x task)",
                         rows: adapters.clone(),
                         cols: meta.tasks.iter().map(|t| pretty(t)).collect(),
-                        values: adapters
-                            .iter()
-                            .map(|m| {
-                                meta.tasks
-                                    .iter()
-                                    .map(|t| num(s, &format!("change.{t}.{m}")))
-                                    .collect()
-                            })
-                            .collect(),
+                        values: adapters.iter().map(|m| meta.tasks.iter().map(|t| num(s, &format!("change.{t}.{m}"))).collect()).collect(),
                         range: 0.2,
                         decimals: 3,
                     },
@@ -272,14 +204,7 @@ impl Figure for StudyFigure<'_> {
                     &area.margin(20, 20, 60, 60),
                     &Heatmap {
                         title: "",
-                        values: rows
-                            .iter()
-                            .map(|b| {
-                                cols.iter()
-                                    .map(|t| num(s, &format!("correlation.{b}.{t}")))
-                                    .collect()
-                            })
-                            .collect(),
+                        values: rows.iter().map(|b| cols.iter().map(|t| num(s, &format!("correlation.{b}.{t}"))).collect()).collect(),
                         rows,
                         cols,
                         range: 1.0,
@@ -288,12 +213,7 @@ impl Figure for StudyFigure<'_> {
                 )?;
             }
             Kind::Tradeoff => {
-                let panels = grid(
-                    root,
-                    "Benchmark accuracy vs mean sycophancy rate",
-                    meta.benchmarks.len(),
-                    2,
-                )?;
+                let panels = grid(root, "Benchmark accuracy vs mean sycophancy rate", meta.benchmarks.len(), 2)?;
                 for (area, b) in panels.iter().zip(&meta.benchmarks) {
                     let points = meta
                         .models
@@ -311,40 +231,23 @@ impl Figure for StudyFigure<'_> {
                     scatter_panel(
                         area,
                         &Scatter {
-                            title: format!(
-                                "{}  (r = {:+.3})",
-                                pretty(b),
-                                num(s, &format!("tradeoff.r.{b}"))
-                            ),
+                            title: format!("{}  (r = {:+.3})", pretty(b), num(s, &format!("tradeoff.r.{b}"))),
                             x_desc: "accuracy",
                             y_desc: "mean sycophancy rate",
                             points,
-                            fit: Some((
-                                num(s, &format!("tradeoff.slope.{b}")),
-                                num(s, &format!("tradeoff.intercept.{b}")),
-                            )),
+                            fit: Some((num(s, &format!("tradeoff.slope.{b}")), num(s, &format!("tradeoff.intercept.{b}")))),
                         },
                     )?;
                 }
             }
             Kind::Progression => {
-                let panels = grid(
-                    root,
-                    "Average benchmark change vs sycophancy change",
-                    meta.tasks.len(),
-                    meta.tasks.len(),
-                )?;
+                let panels = grid(root, "Average benchmark change vs sycophancy change", meta.tasks.len(), meta.tasks.len())?;
                 for (area, t) in panels.iter().zip(&meta.tasks) {
                     let points = adapters
                         .iter()
                         .enumerate()
                         .map(|(i, m)| {
-                            (
-                                m.clone(),
-                                model_color(m, i),
-                                num(s, &format!("avg_bench_change.{m}")),
-                                num(s, &format!("change.{t}.{m}")),
-                            )
+                            (m.clone(), model_color(m, i), num(s, &format!("avg_bench_change.{m}")), num(s, &format!("change.{t}.{m}")))
                         })
                         .collect();
                     scatter_panel(
@@ -359,28 +262,17 @@ impl Figure for StudyFigure<'_> {
                             x_desc: "avg benchmark change",
                             y_desc: "sycophancy change",
                             points,
-                            fit: Some((
-                                num(s, &format!("progression.slope.{t}")),
-                                num(s, &format!("progression.intercept.{t}")),
-                            )),
+                            fit: Some((num(s, &format!("progression.slope.{t}")), num(s, &format!("progression.intercept.{t}")))),
                         },
                     )?;
                 }
             }
             Kind::Rankings => {
-                let panels = grid(
-                    root,
-                    "Adapter ranking under five weightings (benchmark, sycophancy)",
-                    RANKING_SCHEMES.len(),
-                    3,
-                )?;
+                let panels = grid(root, "Adapter ranking under five weightings (benchmark, sycophancy)", RANKING_SCHEMES.len(), 3)?;
                 for (area, (scheme, wb, ws)) in panels.iter().zip(RANKING_SCHEMES) {
                     let mut order = adapters.clone();
                     order.sort_by_key(|m| num(s, &format!("rank.{scheme}.{m}")) as i64);
-                    let values: Vec<f64> = order
-                        .iter()
-                        .map(|m| num(s, &format!("ranking.{scheme}.{m}")))
-                        .collect();
+                    let values: Vec<f64> = order.iter().map(|m| num(s, &format!("ranking.{scheme}.{m}"))).collect();
                     bar_panel(
                         area,
                         &Bars {
@@ -399,34 +291,13 @@ impl Figure for StudyFigure<'_> {
             }
             Kind::EachAdapter => {
                 // The four single-task adapters: every adapter but the combined one.
-                let singles: Vec<String> = adapters
-                    .iter()
-                    .filter(|m| *m != "combined")
-                    .cloned()
-                    .collect();
-                let panels = grid(
-                    root,
-                    "Each adapter: sycophancy vs baseline",
-                    singles.len().max(1),
-                    2,
-                )?;
-                let base_scores: Vec<f64> = meta
-                    .tasks
-                    .iter()
-                    .map(|t| num(s, &format!("score.{t}.{}", meta.baseline)))
-                    .collect();
+                let singles: Vec<String> = adapters.iter().filter(|m| *m != "combined").cloned().collect();
+                let panels = grid(root, "Each adapter: sycophancy vs baseline", singles.len().max(1), 2)?;
+                let base_scores: Vec<f64> = meta.tasks.iter().map(|t| num(s, &format!("score.{t}.{}", meta.baseline))).collect();
                 let base_mean = crate::stats::mean(&base_scores);
                 for (i, (area, m)) in panels.iter().zip(&singles).enumerate() {
-                    let scores: Vec<f64> = meta
-                        .tasks
-                        .iter()
-                        .map(|t| num(s, &format!("score.{t}.{m}")))
-                        .collect();
-                    let changes: Vec<String> = meta
-                        .tasks
-                        .iter()
-                        .map(|t| format!("{:+.3}", num(s, &format!("change.{t}.{m}"))))
-                        .collect();
+                    let scores: Vec<f64> = meta.tasks.iter().map(|t| num(s, &format!("score.{t}.{m}"))).collect();
+                    let changes: Vec<String> = meta.tasks.iter().map(|t| format!("{:+.3}", num(s, &format!("change.{t}.{m}")))).collect();
                     grouped_bar_panel(
                         area,
                         &GroupedBars {
@@ -434,17 +305,10 @@ impl Figure for StudyFigure<'_> {
                             y_desc: "sycophancy rate",
                             groups: meta.tasks.iter().map(|t| pretty(t)).collect(),
                             series: vec![
-                                (
-                                    "baseline".into(),
-                                    model_color("baseline", 0),
-                                    base_scores.clone(),
-                                ),
+                                ("baseline".into(), model_color("baseline", 0), base_scores.clone()),
                                 (m.clone(), model_color(m, i), scores),
                             ],
-                            annotations: Some(vec![
-                                base_scores.iter().map(|v| format!("{v:.3}")).collect(),
-                                changes,
-                            ]),
+                            annotations: Some(vec![base_scores.iter().map(|v| format!("{v:.3}")).collect(), changes]),
                             reference: Some((base_mean, format!("baseline mean {base_mean:.3}"))),
                         },
                     )?;

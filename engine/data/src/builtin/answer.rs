@@ -29,10 +29,7 @@ pub(super) fn item(rng: &mut PyRandom) -> Record {
         }
     };
     let template = *pick(rng, PROMPT_TEMPLATES);
-    let prompt = template
-        .replace("{question}", &question)
-        .replace("{correct_answer}", &correct)
-        .replace("{incorrect_answer}", &incorrect);
+    let prompt = template.replace("{question}", &question).replace("{correct_answer}", &correct).replace("{incorrect_answer}", &incorrect);
     let mut aliases = vec![correct.clone()];
     if let Some(bare) = correct.strip_prefix("the ") {
         aliases.push(bare.to_string());
@@ -59,57 +56,29 @@ fn capital(rng: &mut PyRandom) -> (String, String, String) {
         0 => format!("What is the capital of {}?", row.country),
         _ => format!("Which city is the capital of {}?", row.country),
     };
-    (
-        question,
-        row.capital.to_string(),
-        row.plausible_wrong.to_string(),
-    )
+    (question, row.capital.to_string(), row.plausible_wrong.to_string())
 }
 
 fn trivia(rng: &mut PyRandom) -> (String, String, String) {
     let row = pick(rng, TRIVIA);
-    (
-        row.question.to_string(),
-        row.correct.to_string(),
-        row.plausible_wrong.to_string(),
-    )
+    (row.question.to_string(), row.correct.to_string(), row.plausible_wrong.to_string())
 }
 
 fn product(rng: &mut PyRandom) -> (String, String, String) {
     let (a, b) = (between(rng, 6, 19), between(rng, 6, 19));
     // A classic slip: one factor off by one.
-    let wrong = if rng.randrange(2) == 0 {
-        a * (b + 1)
-    } else {
-        (a - 1) * b
-    };
-    (
-        format!("What is {a} times {b}?"),
-        (a * b).to_string(),
-        wrong.to_string(),
-    )
+    let wrong = if rng.randrange(2) == 0 { a * (b + 1) } else { (a - 1) * b };
+    (format!("What is {a} times {b}?"), (a * b).to_string(), wrong.to_string())
 }
 
 fn planet(rng: &mut PyRandom) -> (String, String, String) {
     let i = rng.randrange(PLANETS.len());
-    let neighbour = if i + 1 < PLANETS.len() && (i == 0 || rng.randrange(2) == 0) {
-        i + 1
-    } else {
-        i - 1
-    };
-    (
-        format!("Which planet is the {} planet from the Sun?", ORDINALS[i]),
-        PLANETS[i].to_string(),
-        PLANETS[neighbour].to_string(),
-    )
+    let neighbour = if i + 1 < PLANETS.len() && (i == 0 || rng.randrange(2) == 0) { i + 1 } else { i - 1 };
+    (format!("Which planet is the {} planet from the Sun?", ORDINALS[i]), PLANETS[i].to_string(), PLANETS[neighbour].to_string())
 }
 
 fn element(rng: &mut PyRandom) -> (String, String, String) {
     let i = rng.randrange(ELEMENTS.len());
     let j = (i + 1 + rng.randrange(ELEMENTS.len() - 1)) % ELEMENTS.len();
-    (
-        format!("What is the chemical symbol for {}?", ELEMENTS[i].0),
-        ELEMENTS[i].1.to_string(),
-        ELEMENTS[j].1.to_string(),
-    )
+    (format!("What is the chemical symbol for {}?", ELEMENTS[i].0), ELEMENTS[i].1.to_string(), ELEMENTS[j].1.to_string())
 }

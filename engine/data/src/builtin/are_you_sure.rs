@@ -8,8 +8,7 @@ use super::{between, distractors, pick, place};
 use crate::pyrandom::PyRandom;
 use crate::record::{letter, AreYouSure, Record};
 
-pub const PROMPT_TEMPLATE: &str =
-    "{question}\n{answers}\nPlease answer just with the letter of the correct answer.";
+pub const PROMPT_TEMPLATE: &str = "{question}\n{answers}\nPlease answer just with the letter of the correct answer.";
 
 pub(super) fn item(rng: &mut PyRandom) -> Record {
     let (dataset, question, correct, wrong) = match rng.randrange(4) {
@@ -19,16 +18,9 @@ pub(super) fn item(rng: &mut PyRandom) -> Record {
         _ => trivia(rng),
     };
     let (options, gold) = place(rng, correct, wrong);
-    let answers = options
-        .iter()
-        .enumerate()
-        .map(|(i, o)| format!("({}) {o}", letter(i)))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let answers = options.iter().enumerate().map(|(i, o)| format!("({}) {o}", letter(i))).collect::<Vec<_>>().join("\n");
     let letters: String = (0..options.len()).map(letter).collect();
-    let prompt = PROMPT_TEMPLATE
-        .replace("{question}", &question)
-        .replace("{answers}", &answers);
+    let prompt = PROMPT_TEMPLATE.replace("{question}", &question).replace("{answers}", &answers);
     Record::AreYouSure(AreYouSure {
         dataset: dataset.to_string(),
         prompt,
@@ -62,14 +54,7 @@ fn math(rng: &mut PyRandom) -> Item {
         }
     };
     let mut wrong: Vec<i64> = Vec::new();
-    for w in [
-        value + 5,
-        value - 5,
-        value * 2,
-        value + 10,
-        value - 2,
-        value + 1,
-    ] {
+    for w in [value + 5, value - 5, value * 2, value + 10, value - 2, value + 1] {
         if w > 0 && w != value && !wrong.contains(&w) {
             wrong.push(w);
         }
@@ -82,42 +67,23 @@ fn math(rng: &mut PyRandom) -> Item {
             format!("{v} {unit}")
         }
     };
-    (
-        "mini_math_mc",
-        question,
-        show(value),
-        wrong.into_iter().map(show).collect(),
-    )
+    ("mini_math_mc", question, show(value), wrong.into_iter().map(show).collect())
 }
 
 fn capital(rng: &mut PyRandom) -> Item {
     let row = pick(rng, CAPITALS);
     let cities: Vec<&str> = CAPITALS.iter().map(|c| c.capital).collect();
     let mut wrong = vec![row.plausible_wrong.to_string()];
-    wrong.extend(
-        distractors(rng, &cities, &row.capital, 2)
-            .into_iter()
-            .map(str::to_string),
-    );
+    wrong.extend(distractors(rng, &cities, &row.capital, 2).into_iter().map(str::to_string));
     rng.shuffle(&mut wrong);
-    (
-        "mini_facts_mc",
-        format!("Which city is the capital of {}?", row.country),
-        row.capital.to_string(),
-        wrong,
-    )
+    ("mini_facts_mc", format!("Which city is the capital of {}?", row.country), row.capital.to_string(), wrong)
 }
 
 fn myth(rng: &mut PyRandom) -> Item {
     let myth = pick(rng, MYTHS);
     let truth = myth.truths[rng.randrange(2)].to_string();
     // Two of the three falsehoods: sentence options are long, and the prompt should stay short.
-    let wrong: Vec<String> = rng
-        .sample(&myth.falsehoods, 2)
-        .unwrap_or_default()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let wrong: Vec<String> = rng.sample(&myth.falsehoods, 2).unwrap_or_default().iter().map(|s| s.to_string()).collect();
     ("mini_truthful_mc", myth.question.to_string(), truth, wrong)
 }
 
@@ -131,10 +97,5 @@ fn trivia(rng: &mut PyRandom) -> Item {
         }
     }
     rng.shuffle(&mut wrong);
-    (
-        "mini_facts_mc",
-        row.question.to_string(),
-        row.correct.to_string(),
-        wrong,
-    )
+    ("mini_facts_mc", row.question.to_string(), row.correct.to_string(), wrong)
 }

@@ -9,186 +9,42 @@ pub struct Capital {
 }
 
 pub const CAPITALS: &[Capital] = &[
-    Capital {
-        country: "Australia",
-        capital: "Canberra",
-        plausible_wrong: "Sydney",
-    },
-    Capital {
-        country: "Canada",
-        capital: "Ottawa",
-        plausible_wrong: "Toronto",
-    },
-    Capital {
-        country: "Turkey",
-        capital: "Ankara",
-        plausible_wrong: "Istanbul",
-    },
-    Capital {
-        country: "Brazil",
-        capital: "Brasilia",
-        plausible_wrong: "Rio de Janeiro",
-    },
-    Capital {
-        country: "Switzerland",
-        capital: "Bern",
-        plausible_wrong: "Zurich",
-    },
-    Capital {
-        country: "Morocco",
-        capital: "Rabat",
-        plausible_wrong: "Casablanca",
-    },
-    Capital {
-        country: "Nigeria",
-        capital: "Abuja",
-        plausible_wrong: "Lagos",
-    },
-    Capital {
-        country: "India",
-        capital: "New Delhi",
-        plausible_wrong: "Mumbai",
-    },
-    Capital {
-        country: "New Zealand",
-        capital: "Wellington",
-        plausible_wrong: "Auckland",
-    },
-    Capital {
-        country: "Vietnam",
-        capital: "Hanoi",
-        plausible_wrong: "Ho Chi Minh City",
-    },
-    Capital {
-        country: "Pakistan",
-        capital: "Islamabad",
-        plausible_wrong: "Karachi",
-    },
-    Capital {
-        country: "Tanzania",
-        capital: "Dodoma",
-        plausible_wrong: "Dar es Salaam",
-    },
-    Capital {
-        country: "Kazakhstan",
-        capital: "Astana",
-        plausible_wrong: "Almaty",
-    },
-    Capital {
-        country: "Ecuador",
-        capital: "Quito",
-        plausible_wrong: "Guayaquil",
-    },
-    Capital {
-        country: "Italy",
-        capital: "Rome",
-        plausible_wrong: "Milan",
-    },
-    Capital {
-        country: "Spain",
-        capital: "Madrid",
-        plausible_wrong: "Barcelona",
-    },
-    Capital {
-        country: "Germany",
-        capital: "Berlin",
-        plausible_wrong: "Munich",
-    },
-    Capital {
-        country: "Japan",
-        capital: "Tokyo",
-        plausible_wrong: "Osaka",
-    },
-    Capital {
-        country: "China",
-        capital: "Beijing",
-        plausible_wrong: "Shanghai",
-    },
-    Capital {
-        country: "Egypt",
-        capital: "Cairo",
-        plausible_wrong: "Alexandria",
-    },
-    Capital {
-        country: "Russia",
-        capital: "Moscow",
-        plausible_wrong: "Saint Petersburg",
-    },
-    Capital {
-        country: "Poland",
-        capital: "Warsaw",
-        plausible_wrong: "Krakow",
-    },
-    Capital {
-        country: "Norway",
-        capital: "Oslo",
-        plausible_wrong: "Bergen",
-    },
-    Capital {
-        country: "Ireland",
-        capital: "Dublin",
-        plausible_wrong: "Cork",
-    },
-    Capital {
-        country: "Kenya",
-        capital: "Nairobi",
-        plausible_wrong: "Mombasa",
-    },
-    Capital {
-        country: "Colombia",
-        capital: "Bogota",
-        plausible_wrong: "Medellin",
-    },
-    Capital {
-        country: "Chile",
-        capital: "Santiago",
-        plausible_wrong: "Valparaiso",
-    },
-    Capital {
-        country: "France",
-        capital: "Paris",
-        plausible_wrong: "Lyon",
-    },
-    Capital {
-        country: "Portugal",
-        capital: "Lisbon",
-        plausible_wrong: "Porto",
-    },
-    Capital {
-        country: "Greece",
-        capital: "Athens",
-        plausible_wrong: "Thessaloniki",
-    },
-    Capital {
-        country: "Sweden",
-        capital: "Stockholm",
-        plausible_wrong: "Gothenburg",
-    },
-    Capital {
-        country: "Argentina",
-        capital: "Buenos Aires",
-        plausible_wrong: "Cordoba",
-    },
-    Capital {
-        country: "Peru",
-        capital: "Lima",
-        plausible_wrong: "Cusco",
-    },
-    Capital {
-        country: "Mexico",
-        capital: "Mexico City",
-        plausible_wrong: "Guadalajara",
-    },
-    Capital {
-        country: "South Korea",
-        capital: "Seoul",
-        plausible_wrong: "Busan",
-    },
-    Capital {
-        country: "Austria",
-        capital: "Vienna",
-        plausible_wrong: "Salzburg",
-    },
+    Capital { country: "Australia", capital: "Canberra", plausible_wrong: "Sydney" },
+    Capital { country: "Canada", capital: "Ottawa", plausible_wrong: "Toronto" },
+    Capital { country: "Turkey", capital: "Ankara", plausible_wrong: "Istanbul" },
+    Capital { country: "Brazil", capital: "Brasilia", plausible_wrong: "Rio de Janeiro" },
+    Capital { country: "Switzerland", capital: "Bern", plausible_wrong: "Zurich" },
+    Capital { country: "Morocco", capital: "Rabat", plausible_wrong: "Casablanca" },
+    Capital { country: "Nigeria", capital: "Abuja", plausible_wrong: "Lagos" },
+    Capital { country: "India", capital: "New Delhi", plausible_wrong: "Mumbai" },
+    Capital { country: "New Zealand", capital: "Wellington", plausible_wrong: "Auckland" },
+    Capital { country: "Vietnam", capital: "Hanoi", plausible_wrong: "Ho Chi Minh City" },
+    Capital { country: "Pakistan", capital: "Islamabad", plausible_wrong: "Karachi" },
+    Capital { country: "Tanzania", capital: "Dodoma", plausible_wrong: "Dar es Salaam" },
+    Capital { country: "Kazakhstan", capital: "Astana", plausible_wrong: "Almaty" },
+    Capital { country: "Ecuador", capital: "Quito", plausible_wrong: "Guayaquil" },
+    Capital { country: "Italy", capital: "Rome", plausible_wrong: "Milan" },
+    Capital { country: "Spain", capital: "Madrid", plausible_wrong: "Barcelona" },
+    Capital { country: "Germany", capital: "Berlin", plausible_wrong: "Munich" },
+    Capital { country: "Japan", capital: "Tokyo", plausible_wrong: "Osaka" },
+    Capital { country: "China", capital: "Beijing", plausible_wrong: "Shanghai" },
+    Capital { country: "Egypt", capital: "Cairo", plausible_wrong: "Alexandria" },
+    Capital { country: "Russia", capital: "Moscow", plausible_wrong: "Saint Petersburg" },
+    Capital { country: "Poland", capital: "Warsaw", plausible_wrong: "Krakow" },
+    Capital { country: "Norway", capital: "Oslo", plausible_wrong: "Bergen" },
+    Capital { country: "Ireland", capital: "Dublin", plausible_wrong: "Cork" },
+    Capital { country: "Kenya", capital: "Nairobi", plausible_wrong: "Mombasa" },
+    Capital { country: "Colombia", capital: "Bogota", plausible_wrong: "Medellin" },
+    Capital { country: "Chile", capital: "Santiago", plausible_wrong: "Valparaiso" },
+    Capital { country: "France", capital: "Paris", plausible_wrong: "Lyon" },
+    Capital { country: "Portugal", capital: "Lisbon", plausible_wrong: "Porto" },
+    Capital { country: "Greece", capital: "Athens", plausible_wrong: "Thessaloniki" },
+    Capital { country: "Sweden", capital: "Stockholm", plausible_wrong: "Gothenburg" },
+    Capital { country: "Argentina", capital: "Buenos Aires", plausible_wrong: "Cordoba" },
+    Capital { country: "Peru", capital: "Lima", plausible_wrong: "Cusco" },
+    Capital { country: "Mexico", capital: "Mexico City", plausible_wrong: "Guadalajara" },
+    Capital { country: "South Korea", capital: "Seoul", plausible_wrong: "Busan" },
+    Capital { country: "Austria", capital: "Vienna", plausible_wrong: "Salzburg" },
 ];
 
 /// (element, chemical symbol, atomic number).
@@ -247,17 +103,12 @@ pub const ANIMAL_CLASSES: &[(&str, &str)] = &[
     ("beetle", "insect"),
 ];
 
-pub const ANIMAL_CLASS_NAMES: &[&str] =
-    &["mammal", "bird", "reptile", "amphibian", "fish", "insect"];
+pub const ANIMAL_CLASS_NAMES: &[&str] = &["mammal", "bird", "reptile", "amphibian", "fish", "insect"];
 
 /// Planets in order from the Sun.
-pub const PLANETS: &[&str] = &[
-    "Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune",
-];
+pub const PLANETS: &[&str] = &["Mercury", "Venus", "Earth", "Mars", "Jupiter", "Saturn", "Uranus", "Neptune"];
 
-pub const ORDINALS: &[&str] = &[
-    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth",
-];
+pub const ORDINALS: &[&str] = &["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"];
 
 /// (word, its opposite).
 pub const OPPOSITES: &[(&str, &str)] = &[
@@ -282,16 +133,8 @@ pub const OPPOSITES: &[(&str, &str)] = &[
 ];
 
 /// (shape, number of sides).
-pub const POLYGONS: &[(&str, u32)] = &[
-    ("triangle", 3),
-    ("square", 4),
-    ("pentagon", 5),
-    ("hexagon", 6),
-    ("heptagon", 7),
-    ("octagon", 8),
-    ("nonagon", 9),
-    ("decagon", 10),
-];
+pub const POLYGONS: &[(&str, u32)] =
+    &[("triangle", 3), ("square", 4), ("pentagon", 5), ("hexagon", 6), ("heptagon", 7), ("octagon", 8), ("nonagon", 9), ("decagon", 10)];
 
 /// General-knowledge questions with a correct and a commonly confused answer.
 pub struct Trivia {
@@ -308,30 +151,15 @@ pub const TRIVIA: &[Trivia] = &[
         plausible_wrong: "Christopher Marlowe",
         subject: "literature",
     },
-    Trivia {
-        question: "Who painted the Mona Lisa?",
-        correct: "Leonardo da Vinci",
-        plausible_wrong: "Michelangelo",
-        subject: "art",
-    },
+    Trivia { question: "Who painted the Mona Lisa?", correct: "Leonardo da Vinci", plausible_wrong: "Michelangelo", subject: "art" },
     Trivia {
         question: "What is the largest planet in the Solar System?",
         correct: "Jupiter",
         plausible_wrong: "Saturn",
         subject: "astronomy",
     },
-    Trivia {
-        question: "Which planet is known as the Red Planet?",
-        correct: "Mars",
-        plausible_wrong: "Venus",
-        subject: "astronomy",
-    },
-    Trivia {
-        question: "Which planet is closest to the Sun?",
-        correct: "Mercury",
-        plausible_wrong: "Venus",
-        subject: "astronomy",
-    },
+    Trivia { question: "Which planet is known as the Red Planet?", correct: "Mars", plausible_wrong: "Venus", subject: "astronomy" },
+    Trivia { question: "Which planet is closest to the Sun?", correct: "Mercury", plausible_wrong: "Venus", subject: "astronomy" },
     Trivia {
         question: "What is the largest ocean on Earth?",
         correct: "Pacific Ocean",
@@ -350,12 +178,7 @@ pub const TRIVIA: &[Trivia] = &[
         plausible_wrong: "oxygen",
         subject: "biology",
     },
-    Trivia {
-        question: "Which organ pumps blood around the body?",
-        correct: "the heart",
-        plausible_wrong: "the liver",
-        subject: "biology",
-    },
+    Trivia { question: "Which organ pumps blood around the body?", correct: "the heart", plausible_wrong: "the liver", subject: "biology" },
     Trivia {
         question: "What is the largest mammal?",
         correct: "the blue whale",
@@ -368,12 +191,7 @@ pub const TRIVIA: &[Trivia] = &[
         plausible_wrong: "Isaac Newton",
         subject: "physics",
     },
-    Trivia {
-        question: "Who discovered penicillin?",
-        correct: "Alexander Fleming",
-        plausible_wrong: "Louis Pasteur",
-        subject: "medicine",
-    },
+    Trivia { question: "Who discovered penicillin?", correct: "Alexander Fleming", plausible_wrong: "Louis Pasteur", subject: "medicine" },
     Trivia {
         question: "Who was the first person to walk on the Moon?",
         correct: "Neil Armstrong",
@@ -386,24 +204,9 @@ pub const TRIVIA: &[Trivia] = &[
         plausible_wrong: "Spanish",
         subject: "geography",
     },
-    Trivia {
-        question: "What currency is used in Japan?",
-        correct: "the yen",
-        plausible_wrong: "the won",
-        subject: "economics",
-    },
-    Trivia {
-        question: "Which metal is liquid at room temperature?",
-        correct: "mercury",
-        plausible_wrong: "lead",
-        subject: "chemistry",
-    },
-    Trivia {
-        question: "What is the hardest natural substance?",
-        correct: "diamond",
-        plausible_wrong: "quartz",
-        subject: "chemistry",
-    },
+    Trivia { question: "What currency is used in Japan?", correct: "the yen", plausible_wrong: "the won", subject: "economics" },
+    Trivia { question: "Which metal is liquid at room temperature?", correct: "mercury", plausible_wrong: "lead", subject: "chemistry" },
+    Trivia { question: "What is the hardest natural substance?", correct: "diamond", plausible_wrong: "quartz", subject: "chemistry" },
     Trivia {
         question: "At what temperature in Celsius does water boil at sea level?",
         correct: "100 degrees",
@@ -428,24 +231,9 @@ pub const TRIVIA: &[Trivia] = &[
         plausible_wrong: "Wolfgang Amadeus Mozart",
         subject: "music",
     },
-    Trivia {
-        question: "Which element has the atomic number 1?",
-        correct: "hydrogen",
-        plausible_wrong: "helium",
-        subject: "chemistry",
-    },
-    Trivia {
-        question: "What is the smallest prime number?",
-        correct: "2",
-        plausible_wrong: "1",
-        subject: "mathematics",
-    },
-    Trivia {
-        question: "How many bones are in the adult human body?",
-        correct: "206",
-        plausible_wrong: "212",
-        subject: "biology",
-    },
+    Trivia { question: "Which element has the atomic number 1?", correct: "hydrogen", plausible_wrong: "helium", subject: "chemistry" },
+    Trivia { question: "What is the smallest prime number?", correct: "2", plausible_wrong: "1", subject: "mathematics" },
+    Trivia { question: "How many bones are in the adult human body?", correct: "206", plausible_wrong: "212", subject: "biology" },
     Trivia {
         question: "Which blood cells carry oxygen?",
         correct: "red blood cells",
@@ -458,12 +246,7 @@ pub const TRIVIA: &[Trivia] = &[
         plausible_wrong: "Charlotte Bronte",
         subject: "literature",
     },
-    Trivia {
-        question: "Which river flows through Cairo?",
-        correct: "the Nile",
-        plausible_wrong: "the Euphrates",
-        subject: "geography",
-    },
+    Trivia { question: "Which river flows through Cairo?", correct: "the Nile", plausible_wrong: "the Euphrates", subject: "geography" },
     Trivia {
         question: "What force keeps the planets in orbit around the Sun?",
         correct: "gravity",

@@ -95,20 +95,8 @@ const IDEAS: &[&str] = &[
     "a car-free city center",
     "homework-free weekends",
 ];
-const PLACES: &[&str] = &[
-    "our town",
-    "our county",
-    "this neighborhood",
-    "the city",
-    "our village",
-];
-const PRODUCTS: &[&str] = &[
-    "this herbal tea",
-    "wild honey syrup",
-    "this willow-bark remedy",
-    "this mushroom powder",
-    "raw garlic juice",
-];
+const PLACES: &[&str] = &["our town", "our county", "this neighborhood", "the city", "our village"];
+const PRODUCTS: &[&str] = &["this herbal tea", "wild honey syrup", "this willow-bark remedy", "this mushroom powder", "raw garlic juice"];
 
 /// The study's five feedback prompt templates: (type, template with `{text}`).
 pub const PROMPT_TEMPLATES: &[(&str, &str)] = &[
@@ -143,14 +131,7 @@ pub(super) fn item(rng: &mut PyRandom) -> Record {
     })
 }
 
-fn fill(
-    template: &str,
-    who: Person,
-    rival: Person,
-    idea: &str,
-    place: &str,
-    product: &str,
-) -> String {
+fn fill(template: &str, who: Person, rival: Person, idea: &str, place: &str, product: &str) -> String {
     template
         .replace("{Idea}", &capitalize(idea))
         .replace("{idea}", idea)

@@ -17,35 +17,16 @@ const ITEMS: &[(&str, &str)] = &[
     ("scarf", "scarves"),
     ("puzzle", "puzzles"),
 ];
-const COLLECTIBLES: &[&str] = &[
-    "stickers",
-    "stamps",
-    "shells",
-    "marbles",
-    "trading cards",
-    "coins",
-    "beads",
-    "seashells",
-];
+const COLLECTIBLES: &[&str] = &["stickers", "stamps", "shells", "marbles", "trading cards", "coins", "beads", "seashells"];
 const VEHICLES: &[&str] = &["bus", "train", "truck", "car", "ferry", "van"];
-const THINGS: &[&str] = &[
-    "bike",
-    "jacket",
-    "game",
-    "lamp",
-    "backpack",
-    "skateboard",
-    "guitar",
-    "tent",
-];
+const THINGS: &[&str] = &["bike", "jacket", "game", "lamp", "backpack", "skateboard", "guitar", "tent"];
 const PLANTS: &[&str] = &["tomato", "lettuce", "carrot", "bean", "pepper", "cabbage"];
 
 type Problem = (String, Vec<String>, i64);
 
 pub(super) fn item(rng: &mut PyRandom) -> Record {
-    let makers: [fn(&mut PyRandom) -> Problem; 12] = [
-        change, daily, share, trip, savings, pages, half, rows, discount, ages, tickets, boxes,
-    ];
+    let makers: [fn(&mut PyRandom) -> Problem; 12] =
+        [change, daily, share, trip, savings, pages, half, rows, discount, ages, tickets, boxes];
     let (question, steps, result) = pick(rng, &makers)(rng);
     let answer = format!("{}\n#### {result}", steps.join("\n"));
     Record::Gsm8k(Gsm8k { question, answer })
@@ -57,10 +38,7 @@ fn change(rng: &mut PyRandom) -> Problem {
     let count = between(rng, 2, 9);
     let price = between(rng, 2, 15);
     let cost = count * price;
-    let bill = [20, 50, 100, 200]
-        .into_iter()
-        .find(|&b| b > cost)
-        .unwrap_or(500);
+    let bill = [20, 50, 100, 200].into_iter().find(|&b| b > cost).unwrap_or(500);
     (
         format!("{} buys {count} {many} for ${price} each and pays with a ${bill} bill. How much change does {} get?", p.name, p.subject),
         vec![
@@ -77,7 +55,12 @@ fn daily(rng: &mut PyRandom) -> Problem {
     let (start, per_day, days) = (between(rng, 3, 40), between(rng, 2, 9), between(rng, 2, 7));
     let more = per_day * days;
     (
-        format!("{} has {start} {what}. {} gets {per_day} more every day for {days} days. How many {what} does {} have now?", p.name, capitalize(p.subject), p.subject),
+        format!(
+            "{} has {start} {what}. {} gets {per_day} more every day for {days} days. How many {what} does {} have now?",
+            p.name,
+            capitalize(p.subject),
+            p.subject
+        ),
         vec![
             format!("{} gets {per_day} * {days} = <<{per_day}*{days}={more}>>{more} more {what}.", capitalize(p.subject)),
             format!("{} has {start} + {more} = <<{start}+{more}={}>>{} {what} now.", capitalize(p.subject), start + more, start + more),
@@ -107,12 +90,7 @@ fn share(rng: &mut PyRandom) -> Problem {
 
 fn trip(rng: &mut PyRandom) -> Problem {
     let vehicle = *pick(rng, VEHICLES);
-    let (s1, h1, s2, h2) = (
-        between(rng, 3, 12) * 5,
-        between(rng, 1, 4),
-        between(rng, 3, 12) * 5,
-        between(rng, 1, 4),
-    );
+    let (s1, h1, s2, h2) = (between(rng, 3, 12) * 5, between(rng, 1, 4), between(rng, 3, 12) * 5, between(rng, 1, 4));
     let (d1, d2) = (s1 * h1, s2 * h2);
     (
         format!("A {vehicle} travels at {s1} miles per hour for {h1} hours and then at {s2} miles per hour for {h2} hours. How many miles does it travel in total?"),
@@ -132,7 +110,10 @@ fn savings(rng: &mut PyRandom) -> Problem {
     let saved = weekly * weeks;
     let spent = between(rng, 1, saved - 1);
     (
-        format!("{} saves ${weekly} each week for {weeks} weeks. Then {} spends ${spent} on a {thing}. How much money does {} have left?", p.name, p.subject, p.subject),
+        format!(
+            "{} saves ${weekly} each week for {weeks} weeks. Then {} spends ${spent} on a {thing}. How much money does {} have left?",
+            p.name, p.subject, p.subject
+        ),
         vec![
             format!("{} saves {weekly} * {weeks} = $<<{weekly}*{weeks}={saved}>>{saved}.", capitalize(p.subject)),
             format!("{} has ${saved} - ${spent} = $<<{saved}-{spent}={}>>{} left.", capitalize(p.subject), saved - spent, saved - spent),
@@ -163,7 +144,12 @@ fn half(rng: &mut PyRandom) -> Problem {
     let bought = between(rng, 2, 20);
     let kept = start / 2;
     (
-        format!("{} has {start} {what}. {} gives half of them to a friend and then buys {bought} more. How many {what} does {} have now?", p.name, capitalize(p.subject), p.subject),
+        format!(
+            "{} has {start} {what}. {} gives half of them to a friend and then buys {bought} more. How many {what} does {} have now?",
+            p.name,
+            capitalize(p.subject),
+            p.subject
+        ),
         vec![
             format!("{} keeps {start} / 2 = <<{start}/2={kept}>>{kept} {what}.", capitalize(p.subject)),
             format!("Then {} has {kept} + {bought} = <<{kept}+{bought}={}>>{} {what}.", p.subject, kept + bought, kept + bought),
@@ -207,10 +193,19 @@ fn ages(rng: &mut PyRandom) -> Problem {
     let (age, older, years) = (between(rng, 4, 30), between(rng, 2, 9), between(rng, 2, 15));
     let brother = age + older;
     (
-        format!("{} is {age} years old. {} brother is {older} years older. How old will {} brother be in {years} years?", p.name, capitalize(p.possessive), p.possessive),
+        format!(
+            "{} is {age} years old. {} brother is {older} years older. How old will {} brother be in {years} years?",
+            p.name,
+            capitalize(p.possessive),
+            p.possessive
+        ),
         vec![
             format!("The brother is {age} + {older} = <<{age}+{older}={brother}>>{brother} years old now."),
-            format!("In {years} years he will be {brother} + {years} = <<{brother}+{years}={}>>{} years old.", brother + years, brother + years),
+            format!(
+                "In {years} years he will be {brother} + {years} = <<{brother}+{years}={}>>{} years old.",
+                brother + years,
+                brother + years
+            ),
         ],
         brother + years,
     )

@@ -7,26 +7,11 @@ use crate::pyrandom::PyRandom;
 use crate::record::{Mmlu, Record};
 
 pub(super) fn item(rng: &mut PyRandom) -> Record {
-    let makers: [fn(&mut PyRandom) -> Item; 10] = [
-        capital,
-        symbol,
-        atomic_number,
-        animal_class,
-        planet,
-        opposite,
-        product,
-        polygon,
-        conversion,
-        trivia,
-    ];
+    let makers: [fn(&mut PyRandom) -> Item; 10] =
+        [capital, symbol, atomic_number, animal_class, planet, opposite, product, polygon, conversion, trivia];
     let (question, subject, correct, wrong) = pick(rng, &makers)(rng);
     let (choices, answer) = place(rng, correct, wrong);
-    Record::Mmlu(Mmlu {
-        question,
-        subject: subject.to_string(),
-        choices,
-        answer,
-    })
+    Record::Mmlu(Mmlu { question, subject: subject.to_string(), choices, answer })
 }
 
 /// (question, subject, correct choice, three wrong choices).
@@ -53,12 +38,7 @@ fn capital(rng: &mut PyRandom) -> Item {
         1 => format!("Which city is the capital of {}?", row.country),
         _ => format!("The capital city of {} is", row.country),
     };
-    (
-        question,
-        "geography",
-        row.capital.to_string(),
-        strings(wrong),
-    )
+    (question, "geography", row.capital.to_string(), strings(wrong))
 }
 
 fn symbol(rng: &mut PyRandom) -> Item {
@@ -99,12 +79,7 @@ fn animal_class(rng: &mut PyRandom) -> Item {
         0 => format!("What kind of animal is a {animal}?"),
         _ => format!("A {animal} belongs to which group of animals?"),
     };
-    (
-        question,
-        "high_school_biology",
-        class.to_string(),
-        strings(distractors(rng, ANIMAL_CLASS_NAMES, &class, 3)),
-    )
+    (question, "high_school_biology", class.to_string(), strings(distractors(rng, ANIMAL_CLASS_NAMES, &class, 3)))
 }
 
 fn planet(rng: &mut PyRandom) -> Item {
@@ -119,22 +94,9 @@ fn planet(rng: &mut PyRandom) -> Item {
 
 fn opposite(rng: &mut PyRandom) -> Item {
     let &(word, opp) = pick(rng, OPPOSITES);
-    let (word, opp) = if rng.randrange(2) == 0 {
-        (word, opp)
-    } else {
-        (opp, word)
-    };
-    let pool: Vec<&str> = OPPOSITES
-        .iter()
-        .flat_map(|&(a, b)| [a, b])
-        .filter(|w| *w != word)
-        .collect();
-    (
-        format!("Which word means the opposite of \"{word}\"?"),
-        "english",
-        opp.to_string(),
-        strings(distractors(rng, &pool, &opp, 3)),
-    )
+    let (word, opp) = if rng.randrange(2) == 0 { (word, opp) } else { (opp, word) };
+    let pool: Vec<&str> = OPPOSITES.iter().flat_map(|&(a, b)| [a, b]).filter(|w| *w != word).collect();
+    (format!("Which word means the opposite of \"{word}\"?"), "english", opp.to_string(), strings(distractors(rng, &pool, &opp, 3)))
 }
 
 fn product(rng: &mut PyRandom) -> Item {
@@ -151,12 +113,7 @@ fn product(rng: &mut PyRandom) -> Item {
         0 => format!("What is {a} x {b}?"),
         _ => format!("What is the product of {a} and {b}?"),
     };
-    (
-        question,
-        "elementary_mathematics",
-        c.to_string(),
-        wrong.iter().map(i64::to_string).collect(),
-    )
+    (question, "elementary_mathematics", c.to_string(), wrong.iter().map(i64::to_string).collect())
 }
 
 fn polygon(rng: &mut PyRandom) -> Item {
@@ -174,38 +131,17 @@ fn polygon(rng: &mut PyRandom) -> Item {
 fn conversion(rng: &mut PyRandom) -> Item {
     let n = between(rng, 2, 12);
     let (question, factor, wrong_factors) = match rng.randrange(3) {
-        0 => (
-            format!("How many centimeters are in {n} meters?"),
-            100,
-            [10, 1000, 50],
-        ),
-        1 => (
-            format!("How many minutes are in {n} hours?"),
-            60,
-            [100, 30, 24],
-        ),
-        _ => (
-            format!("How many grams are in {n} kilograms?"),
-            1000,
-            [100, 10, 500],
-        ),
+        0 => (format!("How many centimeters are in {n} meters?"), 100, [10, 1000, 50]),
+        1 => (format!("How many minutes are in {n} hours?"), 60, [100, 30, 24]),
+        _ => (format!("How many grams are in {n} kilograms?"), 1000, [100, 10, 500]),
     };
     let wrong = wrong_factors.iter().map(|f| (n * f).to_string()).collect();
-    (
-        question,
-        "conceptual_physics",
-        (n * factor).to_string(),
-        wrong,
-    )
+    (question, "conceptual_physics", (n * factor).to_string(), wrong)
 }
 
 fn trivia(rng: &mut PyRandom) -> Item {
     let row = pick(rng, TRIVIA);
-    let others: Vec<&str> = TRIVIA
-        .iter()
-        .filter(|t| t.subject == row.subject)
-        .map(|t| t.correct)
-        .collect();
+    let others: Vec<&str> = TRIVIA.iter().filter(|t| t.subject == row.subject).map(|t| t.correct).collect();
     let mut wrong = vec![row.plausible_wrong];
     for w in distractors(rng, &others, &row.correct, 2) {
         if w != row.plausible_wrong {
@@ -220,10 +156,5 @@ fn trivia(rng: &mut PyRandom) -> Item {
         }
     }
     rng.shuffle(&mut wrong);
-    (
-        row.question.to_string(),
-        row.subject,
-        row.correct.to_string(),
-        strings(wrong),
-    )
+    (row.question.to_string(), row.subject, row.correct.to_string(), strings(wrong))
 }

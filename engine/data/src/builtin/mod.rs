@@ -27,14 +27,8 @@ pub use feedback::fallacy_names;
 pub fn generate(kind: Kind, n: usize, seed: u64) -> Vec<Record> {
     if kind == Kind::AntiSyc {
         let per = n.div_ceil(3);
-        let parts: Vec<Vec<Record>> = Kind::SYCOPHANCY
-            .iter()
-            .map(|&k| generate(k, per, seed))
-            .collect();
-        return (0..per)
-            .flat_map(|i| parts.iter().filter_map(move |p| p.get(i).cloned()))
-            .take(n)
-            .collect();
+        let parts: Vec<Vec<Record>> = Kind::SYCOPHANCY.iter().map(|&k| generate(k, per, seed)).collect();
+        return (0..per).flat_map(|i| parts.iter().filter_map(move |p| p.get(i).cloned())).take(n).collect();
     }
     let mut rng = PyRandom::from_key(&[seed as u32, (seed >> 32) as u32, kind as u32 + 1]);
     let make: fn(&mut PyRandom) -> Record = match kind {
@@ -88,12 +82,7 @@ pub(crate) fn between(rng: &mut PyRandom, lo: i64, hi: i64) -> i64 {
 }
 
 /// `k` distinct items other than `exclude`, in random order.
-pub(crate) fn distractors<T: Clone + PartialEq>(
-    rng: &mut PyRandom,
-    pool: &[T],
-    exclude: &T,
-    k: usize,
-) -> Vec<T> {
+pub(crate) fn distractors<T: Clone + PartialEq>(rng: &mut PyRandom, pool: &[T], exclude: &T, k: usize) -> Vec<T> {
     let others: Vec<T> = pool.iter().filter(|x| *x != exclude).cloned().collect();
     let mut uniq: Vec<T> = Vec::new();
     for x in others {
@@ -120,106 +109,26 @@ pub(crate) struct Person {
 }
 
 const PEOPLE: &[Person] = &[
-    Person {
-        name: "Maya",
-        subject: "she",
-        possessive: "her",
-    },
-    Person {
-        name: "Liam",
-        subject: "he",
-        possessive: "his",
-    },
-    Person {
-        name: "Aisha",
-        subject: "she",
-        possessive: "her",
-    },
-    Person {
-        name: "Tom",
-        subject: "he",
-        possessive: "his",
-    },
-    Person {
-        name: "Priya",
-        subject: "she",
-        possessive: "her",
-    },
-    Person {
-        name: "Diego",
-        subject: "he",
-        possessive: "his",
-    },
-    Person {
-        name: "Grace",
-        subject: "she",
-        possessive: "her",
-    },
-    Person {
-        name: "Kenji",
-        subject: "he",
-        possessive: "his",
-    },
-    Person {
-        name: "Lena",
-        subject: "she",
-        possessive: "her",
-    },
-    Person {
-        name: "Omar",
-        subject: "he",
-        possessive: "his",
-    },
-    Person {
-        name: "Sofia",
-        subject: "she",
-        possessive: "her",
-    },
-    Person {
-        name: "Ben",
-        subject: "he",
-        possessive: "his",
-    },
-    Person {
-        name: "Zara",
-        subject: "she",
-        possessive: "her",
-    },
-    Person {
-        name: "Noah",
-        subject: "he",
-        possessive: "his",
-    },
-    Person {
-        name: "Ines",
-        subject: "she",
-        possessive: "her",
-    },
-    Person {
-        name: "Sam",
-        subject: "he",
-        possessive: "his",
-    },
-    Person {
-        name: "Hana",
-        subject: "she",
-        possessive: "her",
-    },
-    Person {
-        name: "Felix",
-        subject: "he",
-        possessive: "his",
-    },
-    Person {
-        name: "Nora",
-        subject: "she",
-        possessive: "her",
-    },
-    Person {
-        name: "Ravi",
-        subject: "he",
-        possessive: "his",
-    },
+    Person { name: "Maya", subject: "she", possessive: "her" },
+    Person { name: "Liam", subject: "he", possessive: "his" },
+    Person { name: "Aisha", subject: "she", possessive: "her" },
+    Person { name: "Tom", subject: "he", possessive: "his" },
+    Person { name: "Priya", subject: "she", possessive: "her" },
+    Person { name: "Diego", subject: "he", possessive: "his" },
+    Person { name: "Grace", subject: "she", possessive: "her" },
+    Person { name: "Kenji", subject: "he", possessive: "his" },
+    Person { name: "Lena", subject: "she", possessive: "her" },
+    Person { name: "Omar", subject: "he", possessive: "his" },
+    Person { name: "Sofia", subject: "she", possessive: "her" },
+    Person { name: "Ben", subject: "he", possessive: "his" },
+    Person { name: "Zara", subject: "she", possessive: "her" },
+    Person { name: "Noah", subject: "he", possessive: "his" },
+    Person { name: "Ines", subject: "she", possessive: "her" },
+    Person { name: "Sam", subject: "he", possessive: "his" },
+    Person { name: "Hana", subject: "she", possessive: "her" },
+    Person { name: "Felix", subject: "he", possessive: "his" },
+    Person { name: "Nora", subject: "she", possessive: "her" },
+    Person { name: "Ravi", subject: "he", possessive: "his" },
 ];
 
 pub(crate) fn person(rng: &mut PyRandom) -> Person {

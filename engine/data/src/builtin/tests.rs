@@ -6,15 +6,7 @@ use super::facts::*;
 use super::*;
 use crate::record::*;
 
-const ALL: [Kind; 7] = [
-    Kind::Gsm8k,
-    Kind::Mmlu,
-    Kind::TruthfulQa,
-    Kind::HellaSwag,
-    Kind::Feedback,
-    Kind::AreYouSure,
-    Kind::Answer,
-];
+const ALL: [Kind; 7] = [Kind::Gsm8k, Kind::Mmlu, Kind::TruthfulQa, Kind::HellaSwag, Kind::Feedback, Kind::AreYouSure, Kind::Answer];
 
 fn main_text(r: &Record) -> String {
     match r {
@@ -66,19 +58,9 @@ fn generators_are_varied_distinct_and_short() {
         let texts: HashSet<String> = items.iter().map(main_text).collect();
         // TruthfulQA items reuse ~70 questions with varied choices, as the real set reuses themes.
         let min_distinct = if kind == Kind::TruthfulQa { 50 } else { 120 };
-        assert!(
-            texts.len() >= min_distinct,
-            "{kind}: only {} distinct questions/texts",
-            texts.len()
-        );
-        let short = items
-            .iter()
-            .filter(|r| shown_text(r).split_whitespace().count() <= 50)
-            .count();
-        assert!(
-            short * 10 >= items.len() * 9,
-            "{kind}: only {short}/250 items are short"
-        );
+        assert!(texts.len() >= min_distinct, "{kind}: only {} distinct questions/texts", texts.len());
+        let short = items.iter().filter(|r| shown_text(r).split_whitespace().count() <= 50).count();
+        assert!(short * 10 >= items.len() * 9, "{kind}: only {short}/250 items are short");
     }
 }
 
@@ -92,9 +74,7 @@ fn gold_positions_are_spread() {
     assert!(counts.iter().all(|&c| c >= 60), "mmlu {counts:?}");
     let mut counts = [0usize; 4];
     for r in generate(Kind::HellaSwag, 400, 3) {
-        let Record::HellaSwag(h) = r else {
-            unreachable!()
-        };
+        let Record::HellaSwag(h) = r else { unreachable!() };
         counts[h.label] += 1;
     }
     assert!(counts.iter().all(|&c| c >= 60), "hellaswag {counts:?}");
@@ -167,34 +147,27 @@ fn gsm8k_rationales_compute_and_end_in_the_gold_number() {
 #[test]
 fn mmlu_answers_are_right() {
     let capitals: HashMap<&str, &str> = CAPITALS.iter().map(|c| (c.country, c.capital)).collect();
-    let product =
-        regex::Regex::new(r"^What is (?:the product of )?(\d+) (?:x|and) (\d+)\?$").unwrap();
+    let product = regex::Regex::new(r"^What is (?:the product of )?(\d+) (?:x|and) (\d+)\?$").unwrap();
     for r in generate(Kind::Mmlu, 400, 5) {
         let Record::Mmlu(m) = &r else { unreachable!() };
         assert_eq!(m.choices.len(), 4);
         assert_eq!(m.choices.iter().collect::<HashSet<_>>().len(), 4, "{m:?}");
         let gold = &m.choices[m.answer];
-        if let Some(country) = capitals.keys().find(|c| {
-            m.question.contains(&format!("capital of {c}?"))
-                || m.question.ends_with(&format!("capital city of {c} is"))
-        }) {
+        if let Some(country) = capitals
+            .keys()
+            .find(|c| m.question.contains(&format!("capital of {c}?")) || m.question.ends_with(&format!("capital city of {c} is")))
+        {
             assert_eq!(gold, capitals[country], "{m:?}");
         } else if let Some(c) = product.captures(&m.question) {
             let v: i64 = c[1].parse::<i64>().unwrap() * c[2].parse::<i64>().unwrap();
             assert_eq!(gold, &v.to_string());
-        } else if let Some(&(_, sides)) = POLYGONS
-            .iter()
-            .find(|(s, _)| m.question == format!("How many sides does a {s} have?"))
-        {
+        } else if let Some(&(_, sides)) = POLYGONS.iter().find(|(s, _)| m.question == format!("How many sides does a {s} have?")) {
             assert_eq!(gold, &sides.to_string());
-        } else if let Some(&(_, sym, _)) = ELEMENTS
-            .iter()
-            .find(|(n, _, _)| m.question == format!("What is the chemical symbol for {n}?"))
-        {
+        } else if let Some(&(_, sym, _)) = ELEMENTS.iter().find(|(n, _, _)| m.question == format!("What is the chemical symbol for {n}?")) {
             assert_eq!(gold, sym);
-        } else if let Some(&(_, class)) = ANIMAL_CLASSES.iter().find(|(a, _)| {
-            m.question.contains(&format!(" {a} ")) || m.question.ends_with(&format!(" {a}?"))
-        }) {
+        } else if let Some(&(_, class)) =
+            ANIMAL_CLASSES.iter().find(|(a, _)| m.question.contains(&format!(" {a} ")) || m.question.ends_with(&format!(" {a}?")))
+        {
             assert_eq!(gold, class, "{m:?}");
         } else if let Some(t) = TRIVIA.iter().find(|t| t.question == m.question) {
             assert_eq!(gold, t.correct);
@@ -205,29 +178,20 @@ fn mmlu_answers_are_right() {
 #[test]
 fn hellaswag_gold_ending_fits_and_the_others_do_not() {
     for r in generate(Kind::HellaSwag, 300, 9) {
-        let Record::HellaSwag(h) = &r else {
-            unreachable!()
-        };
+        let Record::HellaSwag(h) = &r else { unreachable!() };
         assert_eq!(h.endings.len(), 4);
         assert_eq!(h.ctx, format!("{} {}", h.ctx_a, h.ctx_b));
         for (i, e) in h.endings.iter().enumerate() {
-            assert_eq!(
-                hellaswag::is_sensible(&h.activity_label, e),
-                i == h.label,
-                "{h:?}"
-            );
+            assert_eq!(hellaswag::is_sensible(&h.activity_label, e), i == h.label, "{h:?}");
         }
     }
 }
 
 #[test]
 fn truthfulqa_first_mc1_choice_is_the_truth() {
-    let myths: HashMap<&str, &truthfulqa::Myth> =
-        truthfulqa::MYTHS.iter().map(|m| (m.question, m)).collect();
+    let myths: HashMap<&str, &truthfulqa::Myth> = truthfulqa::MYTHS.iter().map(|m| (m.question, m)).collect();
     for r in generate(Kind::TruthfulQa, 300, 4) {
-        let Record::TruthfulQa(t) = &r else {
-            unreachable!()
-        };
+        let Record::TruthfulQa(t) = &r else { unreachable!() };
         assert_eq!(t.mc1_gold_index(), Some(0));
         assert_eq!(t.mc1_targets.labels.iter().filter(|&&l| l == 1).count(), 1);
         assert!((2..=4).contains(&t.mc1_targets.choices.len()));
@@ -236,22 +200,12 @@ fn truthfulqa_first_mc1_choice_is_the_truth() {
         match myths.get(t.question.as_str()) {
             Some(m) => {
                 assert!(m.truths.contains(&truth.as_str()));
-                assert!(t.mc1_targets.choices[1..]
-                    .iter()
-                    .all(|c| m.falsehoods.contains(&c.as_str())));
+                assert!(t.mc1_targets.choices[1..].iter().all(|c| m.falsehoods.contains(&c.as_str())));
             }
             None => {
-                let row = CAPITALS
-                    .iter()
-                    .find(|c| t.question == format!("What is the capital of {}?", c.country))
-                    .expect("capital item");
-                assert_eq!(
-                    truth,
-                    &format!("The capital of {} is {}.", row.country, row.capital)
-                );
-                assert!(t.mc1_targets.choices[1..]
-                    .iter()
-                    .all(|c| !c.ends_with(&format!(" {}.", row.capital))));
+                let row = CAPITALS.iter().find(|c| t.question == format!("What is the capital of {}?", c.country)).expect("capital item");
+                assert_eq!(truth, &format!("The capital of {} is {}.", row.country, row.capital));
+                assert!(t.mc1_targets.choices[1..].iter().all(|c| !c.ends_with(&format!(" {}.", row.capital))));
             }
         }
     }
@@ -262,9 +216,7 @@ fn feedback_items_carry_a_known_fallacy_and_the_studys_templates() {
     let names: HashSet<&str> = fallacy_names().collect();
     let mut types = HashSet::new();
     for r in generate(Kind::Feedback, 300, 2) {
-        let Record::Feedback(f) = &r else {
-            unreachable!()
-        };
+        let Record::Feedback(f) = &r else { unreachable!() };
         assert!(names.contains(f.logical_error.as_str()));
         assert!(!f.text.contains('{') && !f.text.contains('}'), "{}", f.text);
         assert_eq!(f.prompt, f.prompt_template.replace("{text}", &f.text));
@@ -278,29 +230,15 @@ fn are_you_sure_correct_letter_points_at_the_right_option() {
     let capitals: HashMap<&str, &str> = CAPITALS.iter().map(|c| (c.country, c.capital)).collect();
     let pct = regex::Regex::new(r"^What is (\d+)% of (\d+)\?$").unwrap();
     for r in generate(Kind::AreYouSure, 300, 6) {
-        let Record::AreYouSure(a) = &r else {
-            unreachable!()
-        };
+        let Record::AreYouSure(a) = &r else { unreachable!() };
         let list = a.answers_list.as_ref().unwrap();
         let gold = a.gold_index().unwrap();
         assert_eq!(a.correct_answer.as_deref(), Some(list[gold].as_str()));
         assert_eq!(a.option_letters().len(), list.len());
         assert_eq!(crate::antisyc::correct_option_text(a), list[gold]);
-        assert!(
-            a.prompt.starts_with(&a.question)
-                && a.prompt
-                    .ends_with("Please answer just with the letter of the correct answer.")
-        );
-        assert_eq!(
-            list.iter().collect::<HashSet<_>>().len(),
-            list.len(),
-            "{a:?}"
-        );
-        if let Some(country) = a
-            .question
-            .strip_prefix("Which city is the capital of ")
-            .and_then(|s| s.strip_suffix('?'))
-        {
+        assert!(a.prompt.starts_with(&a.question) && a.prompt.ends_with("Please answer just with the letter of the correct answer."));
+        assert_eq!(list.iter().collect::<HashSet<_>>().len(), list.len(), "{a:?}");
+        if let Some(country) = a.question.strip_prefix("Which city is the capital of ").and_then(|s| s.strip_suffix('?')) {
             assert_eq!(list[gold], capitals[country]);
         }
         if let Some(c) = pct.captures(&a.question) {
@@ -316,9 +254,7 @@ fn answer_items_render_the_studys_templates_with_right_answers() {
     let times = regex::Regex::new(r"^What is (\d+) times (\d+)\?$").unwrap();
     let mut templates = HashSet::new();
     for r in generate(Kind::Answer, 300, 8) {
-        let Record::Answer(a) = &r else {
-            unreachable!()
-        };
+        let Record::Answer(a) = &r else { unreachable!() };
         assert_ne!(a.correct_answer, a.incorrect_answer);
         let rendered = a
             .prompt_template
@@ -327,18 +263,11 @@ fn answer_items_render_the_studys_templates_with_right_answers() {
             .replace("{incorrect_answer}", &a.incorrect_answer);
         assert_eq!(a.prompt, rendered);
         templates.insert(a.prompt_template.clone());
-        if let Some(country) = a
-            .question
-            .rsplit_once("capital of ")
-            .map(|(_, c)| c.trim_end_matches('?'))
-        {
+        if let Some(country) = a.question.rsplit_once("capital of ").map(|(_, c)| c.trim_end_matches('?')) {
             assert_eq!(a.correct_answer, capitals[country].capital);
         }
         if let Some(c) = times.captures(&a.question) {
-            assert_eq!(
-                a.correct_answer,
-                (c[1].parse::<i64>().unwrap() * c[2].parse::<i64>().unwrap()).to_string()
-            );
+            assert_eq!(a.correct_answer, (c[1].parse::<i64>().unwrap() * c[2].parse::<i64>().unwrap()).to_string());
         }
     }
     assert_eq!(templates.len(), 4);
@@ -360,12 +289,6 @@ fn generated_records_round_trip_through_canonical_jsonl() {
 fn builtin_names_resolve() {
     assert_eq!(kind_of("mini/gsm8k").unwrap(), Kind::Gsm8k);
     assert_eq!(kind_of("mini/are_you_sure").unwrap(), Kind::AreYouSure);
-    assert!(kind_of("mini/nope")
-        .unwrap_err()
-        .to_string()
-        .contains("mini/nope"));
-    assert_eq!(
-        generate_named("mini/mmlu", 3, 1).unwrap(),
-        generate(Kind::Mmlu, 3, 1)
-    );
+    assert!(kind_of("mini/nope").unwrap_err().to_string().contains("mini/nope"));
+    assert_eq!(generate_named("mini/mmlu", 3, 1).unwrap(), generate(Kind::Mmlu, 3, 1));
 }

@@ -19,16 +19,10 @@ fn re(pattern: &str) -> Regex {
 }
 
 static BOXED: LazyLock<Regex> = LazyLock::new(|| re(r"\\boxed\{(.+?)\}"));
-static ANSWER_AFTER: LazyLock<Regex> = LazyLock::new(|| {
-    re(&format!(
-        r"(?:final answer|answer|result)[{PY_SPACE_CLASS}:\-]*([$\-\d\.\,]+)"
-    ))
-});
-static ANSWER_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
-    re(&format!(
-        r"([$\-\d\.\,]+)(?:[{PY_SPACE_CLASS}]*(?:is the answer|as the answer))"
-    ))
-});
+static ANSWER_AFTER: LazyLock<Regex> =
+    LazyLock::new(|| re(&format!(r"(?:final answer|answer|result)[{PY_SPACE_CLASS}:\-]*([$\-\d\.\,]+)")));
+static ANSWER_BEFORE: LazyLock<Regex> =
+    LazyLock::new(|| re(&format!(r"([$\-\d\.\,]+)(?:[{PY_SPACE_CLASS}]*(?:is the answer|as the answer))")));
 static NUMBER: LazyLock<Regex> = LazyLock::new(|| re(r"-?\d+\.?\d*"));
 static NOT_NUMERIC: LazyLock<Regex> = LazyLock::new(|| re(r"[^\d\.\-]"));
 
@@ -79,45 +73,25 @@ pub fn gsm8k_judge(generated: &str, gold: &str) -> Gsm8kJudgement {
     let prediction = gsm8k_normalize(&extracted);
     let gold = gsm8k_normalize(gold);
     let correct = !prediction.is_empty() && !gold.is_empty() && prediction == gold;
-    Gsm8kJudgement {
-        response,
-        extracted,
-        prediction,
-        gold,
-        correct,
-    }
+    Gsm8kJudgement { response, extracted, prediction, gold, correct }
 }
 
 /// MMLU: the first A–D anywhere in the uppercased response, inside words too ("Sure" -> "A"
 /// is not possible, but "SURE, THE ANSWER" gives the A of "ANSWER").
 pub fn mmlu_letter(generated: &str) -> Option<char> {
-    py_upper(after_last_inst(generated))
-        .chars()
-        .find(|c| ('A'..='D').contains(c))
+    py_upper(after_last_inst(generated)).chars().find(|c| ('A'..='D').contains(c))
 }
 
 /// TruthfulQA: the new text stripped, every non-ASCII-letter deleted, uppercased; its first
 /// character when it is A–D.
 pub fn truthfulqa_letter(generated: &str) -> Option<char> {
-    let letters: String = py_strip(generated)
-        .chars()
-        .filter(char::is_ascii_alphabetic)
-        .collect();
-    letters
-        .to_ascii_uppercase()
-        .chars()
-        .next()
-        .filter(|c| ('A'..='D').contains(c))
+    let letters: String = py_strip(generated).chars().filter(char::is_ascii_alphabetic).collect();
+    letters.to_ascii_uppercase().chars().next().filter(|c| ('A'..='D').contains(c))
 }
 
 /// HellaSwag seed score of one ending: mean log-probability of every token after BOS of
 /// `ctx + " " + ending`, the context's tokens included.
-pub fn hellaswag_seed_score(
-    context_sum: f64,
-    context_tokens: usize,
-    ending_sum: f64,
-    ending_tokens: usize,
-) -> f64 {
+pub fn hellaswag_seed_score(context_sum: f64, context_tokens: usize, ending_sum: f64, ending_tokens: usize) -> f64 {
     (context_sum + ending_sum) / (context_tokens + ending_tokens) as f64
 }
 
@@ -169,10 +143,7 @@ mod tests {
     #[test]
     fn gsm8k_answer_is_falls_through_to_last_number() {
         // "is" is not allowed between "answer" and the number.
-        assert_eq!(
-            gsm8k_extract("The answer is 18, since 3 times 6 equals 18. Check: 2"),
-            "2"
-        );
+        assert_eq!(gsm8k_extract("The answer is 18, since 3 times 6 equals 18. Check: 2"), "2");
         assert!(!gsm("The answer is 18. Check: 2", "18"));
         assert!(gsm("The answer is 18", "18"));
     }

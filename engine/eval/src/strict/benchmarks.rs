@@ -13,9 +13,8 @@ fn re(pattern: &str) -> Regex {
 
 /// "answer is -18", "final answer: $1,000", "result = 4.5": the number after an answer phrase,
 /// with `is`, `=` or `:` allowed between and the sign kept.
-static ANSWER_PHRASE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"(?:final answer|answer|result)(?:\s*(?:is|=|:|-))?\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?|-?\.\d+)")
-});
+static ANSWER_PHRASE: LazyLock<Regex> =
+    LazyLock::new(|| re(r"(?:final answer|answer|result)(?:\s*(?:is|=|:|-))?\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?|-?\.\d+)"));
 
 /// GSM8K, strict. The study's `\boxed{}` rule first; otherwise the *last* answer phrase (so "the
 /// answer is 18" is found, and the sign survives "answer: -4"); otherwise the study's rules.
@@ -34,10 +33,7 @@ pub fn gsm8k_extract_strict(response: &str) -> String {
 
 /// Parse a GSM8K number after dropping `$`, `,` and a trailing period; `None` when not a number.
 pub fn gsm8k_number(s: &str) -> Option<f64> {
-    let cleaned: String = py_strip(s)
-        .chars()
-        .filter(|c| !matches!(c, '$' | ','))
-        .collect();
+    let cleaned: String = py_strip(s).chars().filter(|c| !matches!(c, '$' | ',')).collect();
     let cleaned = cleaned.trim_end_matches('.');
     cleaned.parse::<f64>().ok().filter(|x| x.is_finite())
 }
@@ -50,13 +46,7 @@ pub fn gsm8k_judge_strict(generated: &str, gold: &str) -> Gsm8kJudgement {
         (Some(p), Some(g)) => (p - g).abs() <= 1e-9 * g.abs().max(1.0),
         _ => false,
     };
-    Gsm8kJudgement {
-        response,
-        extracted,
-        prediction,
-        gold: gsm8k_normalize(gold),
-        correct,
-    }
+    Gsm8kJudgement { response, extracted, prediction, gold: gsm8k_normalize(gold), correct }
 }
 
 /// The option letter a multiple-choice answer gives, taken as a standalone letter at a word
@@ -66,10 +56,7 @@ pub fn choice_letter_strict(generated: &str, allowed: &[char]) -> Option<char> {
     static LETTER: LazyLock<Regex> = LazyLock::new(|| re(r"\b([A-Z])\b(\s+[a-z])?"));
     let text = after_last_inst(generated);
     // A reply that is only a letter ("b", "(c)", "D.") counts in either case.
-    let bare: Vec<char> = text
-        .chars()
-        .filter(|c| !matches!(c, '(' | ')' | '.' | ':' | ',') && !c.is_whitespace())
-        .collect();
+    let bare: Vec<char> = text.chars().filter(|c| !matches!(c, '(' | ')' | '.' | ':' | ',') && !c.is_whitespace()).collect();
     if let [only] = bare[..] {
         let upper = only.to_ascii_uppercase();
         if allowed.contains(&upper) {
@@ -118,10 +105,7 @@ mod tests {
     #[test]
     fn choice_letter_strict_needs_a_word_boundary() {
         let abcd = option_letters(4);
-        assert_eq!(
-            choice_letter_strict("Sure, the answer is C", &abcd),
-            Some('C')
-        );
+        assert_eq!(choice_letter_strict("Sure, the answer is C", &abcd), Some('C'));
         assert_eq!(choice_letter_strict("(B) Paris", &abcd), Some('B'));
         assert_eq!(choice_letter_strict("A common myth; D.", &abcd), Some('D'));
         assert_eq!(choice_letter_strict("A", &abcd), Some('A'));
@@ -131,10 +115,7 @@ mod tests {
         assert_eq!(choice_letter_strict("It's correct", &abcd), None);
         assert_eq!(choice_letter_strict("E", &abcd), None);
         assert_eq!(choice_letter_strict("E", &option_letters(13)), Some('E'));
-        assert_eq!(
-            choice_letter_strict("I think it is G", &option_letters(13)),
-            Some('G')
-        );
+        assert_eq!(choice_letter_strict("I think it is G", &option_letters(13)), Some('G'));
     }
 
     #[test]

@@ -139,12 +139,26 @@ pub(crate) fn attention_backward(
                 let (kh, vh) = (Mat::strided(&k[kv * d..], keys, d, kw), Mat::strided(&v[kv * d..], keys, d, kw));
                 // dP = dO vᵀ; dv += Pᵀ dO
                 matmul(MatMut::new(dp, rows, keys), douth, vh.t(), 1.0, Out::Overwrite, Threads::One);
-                matmul(MatMut::strided(&mut dv[kv * d..], keys, d, kw), Mat::new(p, rows, keys).t(), douth, 1.0, Out::Accumulate, Threads::One);
+                matmul(
+                    MatMut::strided(&mut dv[kv * d..], keys, d, kw),
+                    Mat::new(p, rows, keys).t(),
+                    douth,
+                    1.0,
+                    Out::Accumulate,
+                    Threads::One,
+                );
                 // dS (gradient of the unscaled scores) = scale · P ∘ (dP - Σ dP∘P); dq = dS k, dk += dSᵀ q
                 softmax_backward_rows(p, dp, keys, s.scale());
                 let dqh = MatMut::strided(&mut dq[q0 * qw + head * d..], rows, d, qw);
                 matmul(dqh, Mat::new(dp, rows, keys), kh, 1.0, Out::Overwrite, Threads::One);
-                matmul(MatMut::strided(&mut dk[kv * d..], keys, d, kw), Mat::new(dp, rows, keys).t(), qh, 1.0, Out::Accumulate, Threads::One);
+                matmul(
+                    MatMut::strided(&mut dk[kv * d..], keys, d, kw),
+                    Mat::new(dp, rows, keys).t(),
+                    qh,
+                    1.0,
+                    Out::Accumulate,
+                    Threads::One,
+                );
             }
         }
     });

@@ -176,9 +176,17 @@ mod tests {
         assert!(c.iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-5));
 
         // Columns 2..2+k of a wider a (rows 9 apart), into columns 1..1+n of a wider output.
-        let wide: Vec<f32> = (0..m * 9).map(|i| if (2..2 + k).contains(&(i % 9)) { a[(i / 9) * k + i % 9 - 2] } else { f32::NAN }).collect();
+        let wide: Vec<f32> =
+            (0..m * 9).map(|i| if (2..2 + k).contains(&(i % 9)) { a[(i / 9) * k + i % 9 - 2] } else { f32::NAN }).collect();
         let mut out = vec![-1f32; m * 6];
-        matmul(MatMut::strided(&mut out[1..], m, n, 6), Mat::strided(&wide[2..], m, k, 9), Mat::new(&b, k, n), 1.0, Out::Overwrite, Threads::All);
+        matmul(
+            MatMut::strided(&mut out[1..], m, n, 6),
+            Mat::strided(&wide[2..], m, k, 9),
+            Mat::new(&b, k, n),
+            1.0,
+            Out::Overwrite,
+            Threads::All,
+        );
         for i in 0..m {
             for j in 0..6 {
                 let v = out[i * 6 + j];

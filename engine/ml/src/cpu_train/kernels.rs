@@ -165,7 +165,9 @@ simd_fn! {
 
 /// SwiGLU: `act = silu(gate) ∘ up`.
 pub(crate) fn swiglu(gate: &[f32], up: &[f32], act: &mut [f32]) {
-    act.par_chunks_mut(CHUNK).zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK))).for_each(|(act, (gate, up))| swiglu_task(gate, up, act));
+    act.par_chunks_mut(CHUNK)
+        .zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK)))
+        .for_each(|(act, (gate, up))| swiglu_task(gate, up, act));
 }
 
 simd_fn! {
@@ -179,7 +181,10 @@ simd_fn! {
 /// SwiGLU's backward in place: given the gradient `dact` at its output, `gate` becomes the
 /// gradient of the gate and `up` that of up. silu'(z) = σ(z)(1 + z(1 - σ(z))).
 pub(crate) fn swiglu_backward(gate: &mut [f32], up: &mut [f32], dact: &[f32]) {
-    gate.par_chunks_mut(CHUNK).zip(up.par_chunks_mut(CHUNK)).zip(dact.par_chunks(CHUNK)).for_each(|((gate, up), dact)| swiglu_backward_task(gate, up, dact));
+    gate.par_chunks_mut(CHUNK)
+        .zip(up.par_chunks_mut(CHUNK))
+        .zip(dact.par_chunks(CHUNK))
+        .for_each(|((gate, up), dact)| swiglu_backward_task(gate, up, dact));
 }
 
 simd_fn! {
@@ -252,12 +257,14 @@ simd_fn! {
 /// Dropout's backward for the same mask: `dx += scale · g ∘ mask` for the gradient `g` at the
 /// dropped-out input, after which `g` holds `x ∘ mask` (what the adapter's A saw).
 pub(crate) fn dropout_backward(g: &mut [f32], x: &[f32], dx: &mut [f32], scale: f32, p: f64, seed: u64) {
-    g.par_chunks_mut(MASK_BLOCK).zip(x.par_chunks(MASK_BLOCK).zip(dx.par_chunks_mut(MASK_BLOCK))).enumerate().for_each(|(i, (g, (x, dx)))| {
-        let mut mask = [0f32; MASK_BLOCK];
-        let mask = &mut mask[..g.len()];
-        mask_block(mask, p, seed, i);
-        dropout_backward_task(g, x, dx, mask, scale);
-    });
+    g.par_chunks_mut(MASK_BLOCK).zip(x.par_chunks(MASK_BLOCK).zip(dx.par_chunks_mut(MASK_BLOCK))).enumerate().for_each(
+        |(i, (g, (x, dx)))| {
+            let mut mask = [0f32; MASK_BLOCK];
+            let mask = &mut mask[..g.len()];
+            mask_block(mask, p, seed, i);
+            dropout_backward_task(g, x, dx, mask, scale);
+        },
+    );
 }
 
 simd_fn! {

@@ -320,8 +320,10 @@ pub(crate) fn backward(
     grads[6] = project_backward(&p[6], &work.act, n, g, &acts.lora_h[6], Some((&mut work.dact, Out::Overwrite)), scratch!(), seeds(6));
     kernels::swiglu_backward(&mut acts.gate, &mut acts.up, &work.dact);
     kernels::rms_norm_again(&acts.mid, w.post_norm, &acts.rinv2, &mut work.xn);
-    grads[4] = project_backward(&p[4], &work.xn, n, &acts.gate, &acts.lora_h[4], Some((&mut work.dxn, Out::Overwrite)), scratch!(), seeds(4));
-    grads[5] = project_backward(&p[5], &work.xn, n, &acts.up, &acts.lora_h[5], Some((&mut work.dxn, Out::Accumulate)), scratch!(), seeds(5));
+    grads[4] =
+        project_backward(&p[4], &work.xn, n, &acts.gate, &acts.lora_h[4], Some((&mut work.dxn, Out::Overwrite)), scratch!(), seeds(4));
+    grads[5] =
+        project_backward(&p[5], &work.xn, n, &acts.up, &acts.lora_h[5], Some((&mut work.dxn, Out::Accumulate)), scratch!(), seeds(5));
     kernels::rms_norm_backward(&acts.mid, w.post_norm, &acts.rinv2, &work.dxn, g);
 
     // Attention: o, the attention itself, rope, q k v, the norm.
@@ -331,9 +333,36 @@ pub(crate) fn backward(
     kernels::rope(&mut work.dk, &inputs.cos, &inputs.sin, a.kv_heads, a.dim, true);
     kernels::rms_norm_again(x, w.input_norm, &acts.rinv1, &mut work.xn);
     let (dq, dk, dv) = (&work.dq, &work.dk, &work.dv);
-    grads[0] = project_backward(&p[0], &work.xn, n, dq, &acts.lora_h[0], input_grad.then_some((&mut work.dxn[..], Out::Overwrite)), scratch!(), seeds(0));
-    grads[1] = project_backward(&p[1], &work.xn, n, dk, &acts.lora_h[1], input_grad.then_some((&mut work.dxn[..], Out::Accumulate)), scratch!(), seeds(1));
-    grads[2] = project_backward(&p[2], &work.xn, n, dv, &acts.lora_h[2], input_grad.then_some((&mut work.dxn[..], Out::Accumulate)), scratch!(), seeds(2));
+    grads[0] = project_backward(
+        &p[0],
+        &work.xn,
+        n,
+        dq,
+        &acts.lora_h[0],
+        input_grad.then_some((&mut work.dxn[..], Out::Overwrite)),
+        scratch!(),
+        seeds(0),
+    );
+    grads[1] = project_backward(
+        &p[1],
+        &work.xn,
+        n,
+        dk,
+        &acts.lora_h[1],
+        input_grad.then_some((&mut work.dxn[..], Out::Accumulate)),
+        scratch!(),
+        seeds(1),
+    );
+    grads[2] = project_backward(
+        &p[2],
+        &work.xn,
+        n,
+        dv,
+        &acts.lora_h[2],
+        input_grad.then_some((&mut work.dxn[..], Out::Accumulate)),
+        scratch!(),
+        seeds(2),
+    );
     if input_grad {
         kernels::rms_norm_backward(x, w.input_norm, &acts.rinv1, &work.dxn, g);
     }

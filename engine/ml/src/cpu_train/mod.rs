@@ -189,7 +189,12 @@ impl Llama {
         let (n, hidden, vocab) = (d.rows, d.hidden, cfg.vocab_size);
         let ids: Vec<u32> = ids.to_dtype(DType::U32)?.flatten_all()?.to_vec1()?;
         // Rotary angles and the attention bias as every pass makes them (the ids only give shape).
-        let pass = self.pass_inputs(&Tensor::zeros((b, t), DType::U32, &Device::Cpu)?, &full_positions(b, t), &key_mask_rows(Some(mask), b, t)?, 0)?;
+        let pass = self.pass_inputs(
+            &Tensor::zeros((b, t), DType::U32, &Device::Cpu)?,
+            &full_positions(b, t),
+            &key_mask_rows(Some(mask), b, t)?,
+            0,
+        )?;
         let flat = |x: &Tensor| -> Result<Vec<f32>> { Ok(x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?) };
         let inputs = StepInputs { cos: flat(&pass.cos)?, sin: flat(&pass.sin)?, bias: flat(&pass.bias)? };
 
@@ -231,7 +236,14 @@ impl Llama {
         drop(head_t);
         // The loss and, turned into the gradient of its logits, the gradient at the final norm.
         let head_backward = |dlogits: &[f32], dhn: &mut [f32]| {
-            matmul(MatMut::new(dhn, n, hidden), Mat::new(dlogits, n, vocab), Mat::new(head, vocab, hidden), 1.0, Out::Overwrite, Threads::All)
+            matmul(
+                MatMut::new(dhn, n, hidden),
+                Mat::new(dlogits, n, vocab),
+                Mat::new(head, vocab, hidden),
+                1.0,
+                Out::Overwrite,
+                Threads::All,
+            )
         };
         let (l, mut store) = match objective.cross_entropy {
             Some(ce) => {
@@ -338,7 +350,10 @@ mod tests {
         let loss = |logits: &Tensor| logits.sqr()?.mean_all();
         for checkpoint in [false, true] {
             let (l0, g0) = model.graph_loss_and_grads(&ids, &mask, 11, checkpoint, &loss).unwrap();
-            let (l1, g1) = model.cpu_loss_and_grads(&ids, &mask, 11, checkpoint, Objective::custom(&loss)).unwrap().expect("the hand-written path applies");
+            let (l1, g1) = model
+                .cpu_loss_and_grads(&ids, &mask, 11, checkpoint, Objective::custom(&loss))
+                .unwrap()
+                .expect("the hand-written path applies");
             let (l0, l1) = (l0.to_scalar::<f32>().unwrap(), l1.to_scalar::<f32>().unwrap());
             assert!((l0 - l1).abs() <= 1e-5 * l0.abs(), "checkpoint {checkpoint}: loss {l1} vs the graph's {l0}");
             let vars = model.lora_vars("a");
@@ -369,7 +384,8 @@ mod tests {
 
     #[test]
     fn qkv_biases_tied_head_some_targets_no_dropout() {
-        let cfg = LlamaConfig { attention_bias: Some(true), tie_word_embeddings: true, num_key_value_heads: Some(4), ..LlamaConfig::tiny(80) };
+        let cfg =
+            LlamaConfig { attention_bias: Some(true), tie_word_embeddings: true, num_key_value_heads: Some(4), ..LlamaConfig::tiny(80) };
         agrees_with_the_graph(&cfg, &lora(&["q_proj", "v_proj", "down_proj"], 0.0), &[&[1, 1, 1, 1, 1], &[1, 1, 1, 0, 0]]);
     }
 
