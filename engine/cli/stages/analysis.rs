@@ -176,6 +176,11 @@ impl StageKind for AnalysisStage {
         2 // 2: report.md has the adapters' held-out losses
     }
 
+    // The figures are drawn, rasterised and encoded by these crates.
+    fn key_extras(&self, _def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
+        Ok(super::runtime::locked_crates(env!("SYCO_LOCKED_FIGURES")))
+    }
+
     fn run(&self, ctx: &StageCtx) -> Result<()> {
         let p: AnalysisParams = serde_json::from_value(ctx.def.params.clone())?;
         let mut all = vec![];

@@ -117,7 +117,7 @@ impl StageKind for RespondStage {
         "respond"
     }
     fn version(&self) -> u32 {
-        1
+        2 // 2: scoring's one-pass log-softmax, decoding kernels and KV cache since the first version
     }
 
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {

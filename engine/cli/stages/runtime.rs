@@ -61,12 +61,17 @@ impl Loaded {
     }
 }
 
-/// Key components of every ML stage: which engine and candle produced the numbers.
+/// Key components of every model-backed stage: the engine's version and the Cargo.lock versions
+/// of the crates that compute its numbers and text (listed in engine/cli/build.rs).
 pub fn engine_extras() -> BTreeMap<String, String> {
-    let mut e = BTreeMap::new();
+    let mut e = locked_crates(env!("SYCO_LOCKED_ML"));
     e.insert("engine".into(), env!("CARGO_PKG_VERSION").into());
-    e.insert("candle".into(), "0.11.1".into());
     e
+}
+
+/// `a=1.0;b=2.0` (from engine/cli/build.rs) -> `crate a: 1.0`, `crate b: 2.0`.
+pub fn locked_crates(list: &str) -> BTreeMap<String, String> {
+    list.split(';').filter_map(|p| p.split_once('=')).map(|(n, v)| (format!("crate {n}"), v.to_string())).collect()
 }
 
 fn dtype(s: &str) -> Result<DType> {

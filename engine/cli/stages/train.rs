@@ -128,8 +128,9 @@ impl StageKind for TrainStage {
         "train"
     }
     // 2: seeded LoRA dropout, explicit-gradient ops, activation checkpointing.
+    // 3: training_meta.json records the held-out loss before training.
     fn version(&self) -> u32 {
-        3 // 3: training_meta.json records the held-out loss before training
+        4 // 4: the hand-written CPU training step (66f5be2 and after) changed the f32 results
     }
 
     fn key_extras(&self, def: &syco_core::stage::StageDef, _env: &syco_core::stage::PlanEnv) -> Result<BTreeMap<String, String>> {
@@ -274,6 +275,11 @@ impl StageKind for CombineStage {
     }
     fn version(&self) -> u32 {
         1
+    }
+
+    // The combined weights are computed by candle and written by safetensors.
+    fn key_extras(&self, _def: &syco_core::stage::StageDef, _env: &syco_core::stage::PlanEnv) -> Result<BTreeMap<String, String>> {
+        Ok(runtime::engine_extras())
     }
 
     fn run(&self, ctx: &StageCtx) -> Result<()> {

@@ -1,6 +1,58 @@
 //! Stage keys: blake3 over the stage kind, its version, canonical params, the output tree hash of
 //! every input and the kind's extras. Canonical JSON sorts object keys itself because serde_json's
 //! `preserve_order` is on in this workspace.
+//!
+//! A key must change whenever the stage's output can change, and should change for nothing else.
+//!
+//! # What goes into a key
+//!
+//! | input | computed in | changes when |
+//! |---|---|---|
+//! | the tag `syco-key-v1` | [`KeyParts::key`] | the key algorithm changes (every key at once) |
+//! | kind | `StageDef::kind`, set by the planner (`engine/cli/plan.rs`, `command.rs`) | never for a given stage kind |
+//! | kind version | `StageKind::version()` in `engine/cli/stages/*.rs` and `command.rs` | bumped by hand when a kind's outputs change; `tests/stage_fingerprints.rs` fails when a bump is forgotten |
+//! | params, as canonical JSON | `StageDef::params`, built by the planner from the manifest after `[vars]`, `[matrix]` and `--set` | any manifest value the stage reads, and any change to the shape of the params (a renamed field changes keys, not outputs) |
+//! | each input's name and output tree hash | `exec::Session::resolve`; `cache::tree_hash` over (path, blake3 of the content, executable bit) of the upstream output | any byte, name or mode of an upstream output file; renaming an input |
+//! | extras: `source.content`, `train_source.content`, ... | `key_extras` of `model` and `dataset` (`stages/source.rs::identity`): blake3 of a local file or folder | the local model or data file's content |
+//! | extras: `source.sha256` | the same, for a pip source with a pinned hash | the pinned hash |
+//! | extras: `file PATH` | `key_extras` of `import`: blake3 of each result file | that file's content |
+//! | extras: `crate NAME` (model-backed stages: train, combine, respond) | `stages/runtime.rs::engine_extras`, from `Cargo.lock` via `engine/cli/build.rs` (candle, gemm, pulp, half, safetensors, tokenizers, onig, minijinja, ...) | `cargo update` of any of them |
+//! | extras: `crate NAME` (analysis) | `key_extras` of `analysis`: the figure crates (plotters, ab_glyph, image, png), same source | `cargo update` of any of them |
+//! | extras: `engine` | `engine_extras`: the `syco` package version | a release |
+//! | extras: `device` (train, respond) | `key_extras`: the stage's device (`cpu`, `cuda:0`) | the manifest's device |
+//!
+//! Extras are re-derived after a stage runs; a file that changed meanwhile fails the stage
+//! instead of recording a result under a key that names other content.
+//!
+//! # What deliberately does not go into a key
+//!
+//! - **The stage id** (`train/a`) and the ids and keys of upstream stages. Inputs are named by the
+//!   content of their outputs, so renaming a stage, or an upstream change that reproduces the same
+//!   output, reuses the downstream results. The id is kept in the record, for `explain`.
+//! - **Where results go and how they are scheduled**: the run folder (`--out`), `publish`
+//!   paths, the cache location, `--jobs`, `--keep-going`, the executor (local or Slurm), the
+//!   `gpu` flag of a command stage.
+//! - **Absolute locations of local sources**: a model or data file enters a key by its content
+//!   hash (above) and by its path only as written in the manifest, inside params. The `model`
+//!   stage's output (`model.json`) does record the resolved path, so the keys downstream of it
+//!   follow where the model lies; import params hold paths resolved against the manifest's
+//!   folder, so an import's key follows the manifest.
+//! - **File metadata** (mtime, inode, size): only a memo of content hashes, never the key.
+//! - **The record's bookkeeping**: `engine_version` (already an extra where it matters),
+//!   creation time, duration.
+//! - **Unpinned remote sources**: a hub model named by repo (and revision, if given) or an
+//!   unpinned pip wheel enter as written in params, not by content. Pin `revision`/`sha256`
+//!   for exact reruns.
+//! - **The CPU's instruction set, `SYCO_NO_AVX512`, the thread count and the compiler**: kernels
+//!   pick AVX-512, AVX2 or portable code at run time and may round differently within float
+//!   tolerance (on the fingerprint fixture they agree bit for bit, as do 1 to 8 threads). A cache
+//!   shared by machines of different kinds reuses whichever computed first; both are valid runs.
+//! - **The plotting crates for train's `training_loss.png`/`.svg`**: pictures of `train_log.jsonl`; retraining
+//!   an adapter because a plot would be drawn differently is not worth its hours.
+//! - **Parsers and printers with specified behaviour** (serde_json, csv, regex, toml): a change
+//!   in what they read or write would be a bug fix of theirs, not a change of numerics.
+//! - **Tools a command stage calls** (`sh`, python, their packages): the command enters as
+//!   text; pin tool versions in the command or pass them in as an input.
 
 use std::collections::BTreeMap;
 
