@@ -537,3 +537,35 @@ fn every_stage_kind_changes_its_version_when_its_outputs_change() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `model.json` records where a local model lies, so the `model` stage's key names that place:
+/// the same relative path from two manifests in two folders is two results, not one result
+/// pointing into the first folder.
+#[test]
+fn a_local_model_in_another_folder_is_another_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = workspace().join("engine/train/tests/golden/tiny");
+    for side in ["one", "two"] {
+        let d = dir.path().join(side);
+        std::fs::create_dir_all(d.join("tiny")).unwrap();
+        for f in std::fs::read_dir(&tiny).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), d.join("tiny").join(f.file_name())).unwrap();
+        }
+        std::fs::write(d.join("m.toml"), "[model.tiny]\nsource = { path = \"tiny\" }\n").unwrap();
+    }
+    let syco = |side: &str, args: &[&str]| {
+        let m = dir.path().join(side).join("m.toml");
+        let cache = dir.path().join("cache");
+        let mut all = vec![args[0], m.to_str().unwrap(), "--cache", cache.to_str().unwrap()];
+        all.extend(&args[1..]);
+        let out = Command::new(env!("CARGO_BIN_EXE_syco")).args(&all).current_dir(dir.path()).output().expect("syco runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{text}");
+        out.stdout
+    };
+    syco("one", &["run", "model/tiny"]);
+    let plan: Vec<Value> = serde_json::from_slice(&syco("two", &["plan", "--json"])).unwrap();
+    let model = plan.iter().find(|e| e["stage"] == "model/tiny").expect("model/tiny is planned");
+    assert_eq!(model["status"], "run", "{model}");
+}

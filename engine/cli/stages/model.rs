@@ -37,7 +37,14 @@ impl StageKind for ModelStage {
     }
 
     fn key_extras(&self, def: &StageDef, env: &PlanEnv) -> Result<BTreeMap<String, String>> {
-        source::identity(&source_of(def)?, "source", def, env)
+        let src = source_of(def)?;
+        let mut extras = source::identity(&src, "source", def, env)?;
+        // model.json names where a local model lies, so the key names that place too.
+        if let Source::Path { path, .. } = &src {
+            let full = source::resolve(&source::manifest_dir(def), path);
+            extras.insert("source.location".into(), std::fs::canonicalize(&full).unwrap_or(full).display().to_string());
+        }
+        Ok(extras)
     }
 
     fn run(&self, ctx: &StageCtx) -> Result<()> {

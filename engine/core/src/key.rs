@@ -15,6 +15,7 @@
 //! | each input's name and output tree hash | `exec::Session::resolve`; `cache::tree_hash` over (path, blake3 of the content, executable bit) of the upstream output | any byte, name or mode of an upstream output file; renaming an input |
 //! | extras: `source.content`, `train_source.content`, ... | `key_extras` of `model` and `dataset` (`stages/source.rs::identity`): blake3 of a local file or folder | the local model or data file's content |
 //! | extras: `source.sha256` | the same, for a pip source with a pinned hash | the pinned hash |
+//! | extras: `source.location` | `key_extras` of `model`: the canonical path of a local model, which its `model.json` records | the model's place on disk |
 //! | extras: `file PATH` | `key_extras` of `import`: blake3 of each result file | that file's content |
 //! | extras: `crate NAME` (model-backed stages: train, combine, respond) | `stages/runtime.rs::engine_extras`, from `Cargo.lock` via `engine/cli/build.rs` (candle, gemm, pulp, half, safetensors, tokenizers, onig, minijinja, ...) | `cargo update` of any of them |
 //! | extras: `crate NAME` (analysis) | `key_extras` of `analysis`: the figure crates (plotters, ab_glyph, image, png), same source | `cargo update` of any of them |
@@ -32,11 +33,11 @@
 //! - **Where results go and how they are scheduled**: the run folder (`--out`), `publish`
 //!   paths, the cache location, `--jobs`, `--keep-going`, the executor (local or Slurm), the
 //!   `gpu` flag of a command stage.
-//! - **Absolute locations of local sources**: a model or data file enters a key by its content
-//!   hash (above) and by its path only as written in the manifest, inside params. The `model`
-//!   stage's output (`model.json`) does record the resolved path, so the keys downstream of it
-//!   follow where the model lies; import params hold paths resolved against the manifest's
-//!   folder, so an import's key follows the manifest.
+//! - **Absolute locations of local data and import files**: a data file enters a key by its
+//!   content hash (above) and by its path only as written in the manifest, inside params.
+//!   (Import params hold paths resolved against the manifest's folder, so an import's key does
+//!   follow the manifest; it is cheap to rerun.) A local model is the exception: it is used in
+//!   place and `model.json` names it, so its location is keyed (`source.location`).
 //! - **File metadata** (mtime, inode, size): only a memo of content hashes, never the key.
 //! - **The record's bookkeeping**: `engine_version` (already an extra where it matters),
 //!   creation time, duration.
