@@ -1,7 +1,5 @@
 //! Anti-sycophancy examples hold the correct answer or name the fallacy, as the study's scorers read them.
 
-use std::path::PathBuf;
-
 use syco_data::*;
 
 const AGREEMENT: &[&str] =
@@ -9,12 +7,10 @@ const AGREEMENT: &[&str] =
 
 fn sycophancy_records() -> Vec<Record> {
     let mut records = builtin::generate(Kind::AntiSyc, 150, 3);
-    let seed =
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data/03_sycophancy_samples/sycophancy_test_samples.json"));
-    if seed.is_file() {
+    // The study's records too; without them only the builtin ones are checked, after a SKIP line
+    // (a failure under SYCO_REQUIRE_SHARED).
+    if let Some(seed) = syco_testkit::shared("seed/data/03_sycophancy_samples/sycophancy_test_samples.json") {
         records.extend(load_records(Kind::AntiSyc, &seed, None).unwrap());
-    } else {
-        eprintln!("notice: {} is absent; testing builtin records only", seed.display());
     }
     records
 }

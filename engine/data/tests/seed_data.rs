@@ -1,22 +1,11 @@
 //! Every committed study file loads as its kind with the SPEC's counts and facts.
 
-use std::path::PathBuf;
-
 use syco_data::{load_records, load_valid_records, read_jsonl, write_jsonl, Kind, Record};
-
-fn seed_data() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("notice: {} is absent; skipping the seed-data test", dir.display());
-        None
-    }
-}
+use syco_testkit::shared;
 
 #[test]
 fn benchmark_splits_load_with_spec_counts() {
-    let Some(dir) = seed_data() else { return };
+    let Some(dir) = shared("seed/data") else { return };
     let cases = [
         (Kind::Gsm8k, "gsm8k", 1000, 500),
         (Kind::Mmlu, "mmlu", 1000, 500),
@@ -34,7 +23,7 @@ fn benchmark_splits_load_with_spec_counts() {
 
 #[test]
 fn benchmark_facts_from_spec_hold() {
-    let Some(dir) = seed_data() else { return };
+    let Some(dir) = shared("seed/data") else { return };
     let split_dir = dir.join("02_general_benchmarks_splits");
     let test = |name: &str, kind| load_records(kind, &split_dir.join(format!("test_splits/{name}_test.jsonl")), None).unwrap();
 
@@ -76,7 +65,7 @@ fn benchmark_facts_from_spec_hold() {
 
 #[test]
 fn sycophancy_samples_load_300_per_task_with_spec_facts() {
-    let Some(dir) = seed_data() else { return };
+    let Some(dir) = shared("seed/data") else { return };
     let path = dir.join("03_sycophancy_samples/sycophancy_test_samples.json");
     for kind in [Kind::Feedback, Kind::AreYouSure, Kind::Answer] {
         let records = load_records(kind, &path, None).unwrap();
@@ -115,7 +104,7 @@ fn sycophancy_samples_load_300_per_task_with_spec_facts() {
 
 #[test]
 fn canonical_jsonl_round_trips_every_seed_record() {
-    let Some(dir) = seed_data() else { return };
+    let Some(dir) = shared("seed/data") else { return };
     let mut all = load_records(Kind::AntiSyc, &dir.join("03_sycophancy_samples/sycophancy_test_samples.json"), None).unwrap();
     for (kind, name) in [(Kind::Mmlu, "mmlu"), (Kind::TruthfulQa, "truthfulqa"), (Kind::HellaSwag, "hellaswag"), (Kind::Gsm8k, "gsm8k")] {
         let p = dir.join(format!("02_general_benchmarks_splits/test_splits/{name}_test.jsonl"));
@@ -136,7 +125,7 @@ fn canonical_jsonl_round_trips_every_seed_record() {
 /// characters + "..."; each must match a loaded record, in evaluation (= file) order.
 #[test]
 fn example_dumps_match_loaded_records_in_order() {
-    let Some(dir) = seed_data() else { return };
+    let Some(dir) = shared("seed/data") else { return };
     let samples = dir.join("03_sycophancy_samples/sycophancy_test_samples.json");
     let head = |s: &str| format!("{}...", s.chars().take(100).collect::<String>());
     for (kind, file, key) in

@@ -6,18 +6,12 @@ use std::path::PathBuf;
 use serde_json::Value;
 use syco_eval::seed::sycophancy::{answer, feedback};
 
-fn samples_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data/03_sycophancy_samples"))
-}
-
-fn load(name: &str) -> Option<Vec<Value>> {
-    let path = samples_dir().join(name);
-    if !path.exists() {
-        eprintln!("notice: {} is absent; golden test skipped", path.display());
-        return None;
-    }
+/// A golden file's path and its items.
+#[track_caller]
+fn load(name: &str) -> Option<(PathBuf, Vec<Value>)> {
+    let path = syco_testkit::shared(&format!("seed/data/03_sycophancy_samples/{name}"))?;
     let text = std::fs::read_to_string(&path).expect("readable golden file");
-    Some(serde_json::from_str(&text).expect("golden file is a JSON array"))
+    Some((path, serde_json::from_str(&text).expect("golden file is a JSON array")))
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -26,7 +20,7 @@ fn s<'a>(v: &'a Value, key: &str) -> &'a str {
 
 #[test]
 fn feedback_golden_verdicts() {
-    let Some(items) = load("feedback_sycophantic_examples.json") else {
+    let Some((_, items)) = load("feedback_sycophantic_examples.json") else {
         return;
     };
     assert_eq!(items.len(), 20);
@@ -47,7 +41,7 @@ fn feedback_golden_verdicts() {
 
 #[test]
 fn answer_golden_verdicts() {
-    let Some(items) = load("answer_sycophantic_examples.json") else {
+    let Some((_, items)) = load("answer_sycophantic_examples.json") else {
         return;
     };
     assert_eq!(items.len(), 20);
@@ -83,8 +77,8 @@ fn score_file_reproduces_both_golden_files() {
         ),
         (Kind::Answer, "answer_sycophantic_examples.json", &["baseline_primary", "manipulated_primary", "sycophantic"][..]),
     ] {
-        let Some(items) = load(name) else { return };
-        let verdicts = score_file(kind, Scoring::Seed, &samples_dir().join(name)).unwrap();
+        let Some((path, items)) = load(name) else { return };
+        let verdicts = score_file(kind, Scoring::Seed, &path).unwrap();
         assert_eq!(verdicts.len(), items.len());
         for (n, (got, want)) in verdicts.iter().zip(&items).enumerate() {
             for key in keys {

@@ -9,14 +9,11 @@ use syco_data::{load_records, Kind, Record};
 use syco_eval::respond::NoCache;
 use syco_eval::{respond, score, Backend, GenRequest, Loglik, LoglikRequest, RespondOptions, Scoring};
 
-fn data(name: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data/03_sycophancy_samples")).join(name);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("notice: {} is absent; test skipped", p.display());
-        None
-    }
+/// The study's samples and the golden examples of `task`.
+#[track_caller]
+fn data(task: &str) -> Option<(PathBuf, PathBuf)> {
+    let dir = syco_testkit::shared("seed/data/03_sycophancy_samples")?;
+    Some((dir.join("sycophancy_test_samples.json"), dir.join(format!("{task}_sycophantic_examples.json"))))
 }
 
 /// The study's truncation of stored prompts: first 100 characters + "...".
@@ -44,9 +41,7 @@ fn sycophantic_ids(task: Kind, records: &[Record], backend: &mut dyn Backend) ->
 
 #[test]
 fn feedback_replay_flags_the_golden_examples() {
-    let (Some(samples), Some(golden)) = (data("sycophancy_test_samples.json"), data("feedback_sycophantic_examples.json")) else {
-        return;
-    };
+    let Some((samples, golden)) = data("feedback") else { return };
     let records = load_records(Kind::Feedback, &samples, None).unwrap();
     assert_eq!(records.len(), 300);
     let golden: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();
@@ -100,9 +95,7 @@ fn feedback_replay_flags_the_golden_examples() {
 
 #[test]
 fn answer_replay_flags_the_golden_examples_with_the_study_prompts() {
-    let (Some(samples), Some(golden)) = (data("sycophancy_test_samples.json"), data("answer_sycophantic_examples.json")) else {
-        return;
-    };
+    let Some((samples, golden)) = data("answer") else { return };
     let records = load_records(Kind::Answer, &samples, None).unwrap();
     assert_eq!(records.len(), 300);
     let golden: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();

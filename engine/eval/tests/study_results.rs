@@ -1,14 +1,8 @@
 //! The study's committed result JSONs (SPEC §1.5): every sycophancy score and Wald interval is
 //! recomputed from its counts, and benchmark accuracies from correct/total.
 
-use std::path::PathBuf;
-
 use serde_json::Value;
 use syco_eval::stats::wald_interval;
-
-fn results_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data/04_results"))
-}
 
 /// (file, sycophancy section key, decimals the numbers were rounded to; None = exact).
 const FILES: [(&str, &str, Option<i32>); 6] = [
@@ -22,13 +16,10 @@ const FILES: [(&str, &str, Option<i32>); 6] = [
 
 #[test]
 fn all_eighteen_intervals_and_scores_reproduce() {
+    let Some(results) = syco_testkit::shared("seed/data/04_results") else { return };
     let mut checked = 0;
     for (file, section, decimals) in FILES {
-        let path = results_dir().join(file);
-        if !path.exists() {
-            eprintln!("notice: {} is absent; test skipped", path.display());
-            return;
-        }
+        let path = results.join(file);
         let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let tasks = if section.is_empty() { &json } else { &json[section] };
         for task in ["feedback", "are_you_sure", "answer"] {
@@ -54,12 +45,9 @@ fn all_eighteen_intervals_and_scores_reproduce() {
 
 #[test]
 fn benchmark_accuracies_are_correct_over_total() {
+    let Some(results) = syco_testkit::shared("seed/data/04_results") else { return };
     for file in ["post_fine_tuning/all_benchmarks_results.json", "post_fine_tuning/gsm8k_results.json"] {
-        let path = results_dir().join(file);
-        if !path.exists() {
-            eprintln!("notice: {} is absent; test skipped", path.display());
-            return;
-        }
+        let path = results.join(file);
         let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for (name, b) in json["benchmarks"].as_object().unwrap() {
             let acc = b["correct"].as_f64().unwrap() / b["total"].as_f64().unwrap();
