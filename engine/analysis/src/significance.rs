@@ -6,6 +6,7 @@ use crate::frame::Frame;
 use crate::summary::Summary;
 use crate::AnalysisOptions;
 use std::collections::BTreeMap;
+use syco_data::rng::fnv1a;
 use syco_eval::stats::{benjamini_hochberg, mcnemar_exact, paired_bootstrap};
 
 /// One adapter x task comparison on the items both models answered.
@@ -51,7 +52,7 @@ pub fn paired_tests(f: &Frame, opts: &AnalysisOptions, summary: &mut Summary) ->
             let (lost, gained) = (mcnemar.only_first as u64, mcnemar.only_second as u64);
             let rate = |pick: fn(&(bool, bool)) -> bool| pairs.iter().map(|p| pick(p) as u8 as f64).collect::<Vec<_>>();
             // A seed per test keeps each interval independent of which other tests ran.
-            let seed = opts.seed ^ fnv1a(&format!("{task}/{}", f.name(row)));
+            let seed = opts.seed ^ fnv1a(format!("{task}/{}", f.name(row)).bytes());
             let ci = paired_bootstrap(&rate(|p| p.0), &rate(|p| p.1), opts.bootstrap_resamples, opts.confidence, seed);
             tests.push(PairedTest {
                 task: task.clone(),
@@ -85,9 +86,4 @@ pub fn paired_tests(f: &Frame, opts: &AnalysisOptions, summary: &mut Summary) ->
         }
     }
     tests
-}
-
-/// FNV-1a: a stable 64-bit hash of a name (std's hasher is not stable across releases).
-fn fnv1a(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }

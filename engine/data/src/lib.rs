@@ -9,6 +9,7 @@
 //! - `antisyc`: anti-sycophancy SFT examples from sycophancy records.
 //! - `builtin`: the mini-suite generators (`builtin = "mini/<kind>"`).
 //! - `dataset`: a built dataset directory (`train.jsonl`, `test.jsonl`, `dataset.json`).
+//! - `rng`: the engine's one SplitMix64 generator and FNV-1a hash, shared by every crate.
 
 pub mod antisyc;
 pub mod builtin;
@@ -20,6 +21,7 @@ pub mod load;
 pub mod prompts;
 pub mod pyrandom;
 pub mod record;
+pub mod rng;
 pub mod split;
 
 pub use dataset::{Dataset, DatasetMeta};

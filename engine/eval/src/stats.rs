@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
+use syco_data::rng::SplitMix64;
 
 /// z for a two-sided 95% interval, as the study wrote it.
 pub const Z95: f64 = 1.96;
@@ -67,29 +68,6 @@ pub fn mcnemar_exact(pairs: &[(bool, bool)]) -> McNemar {
     McNemar { only_first: b, only_second: c, p_value }
 }
 
-/// SplitMix64: a tiny seeded generator, so bootstrap intervals are reproducible everywhere.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in 0..n without modulo bias (Lemire's multiply-shift with rejection).
-    fn below(&mut self, n: u64) -> u64 {
-        let threshold = n.wrapping_neg() % n;
-        loop {
-            let m = (self.next() as u128) * (n as u128);
-            if (m as u64) >= threshold {
-                return (m >> 64) as u64;
-            }
-        }
-    }
-}
-
 /// A paired bootstrap interval of `mean(second) − mean(first)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BootstrapCi {
@@ -109,7 +87,8 @@ pub fn paired_bootstrap(first: &[f64], second: &[f64], resamples: usize, level: 
     }
     let diffs: Vec<f64> = first.iter().zip(second).map(|(a, b)| b - a).collect();
     let difference = diffs.iter().sum::<f64>() / n as f64;
-    let mut rng = SplitMix64(seed);
+    // A seeded generator, so bootstrap intervals are reproducible everywhere.
+    let mut rng = SplitMix64::new(seed);
     let mut means: Vec<f64> = (0..resamples).map(|_| (0..n).map(|_| diffs[rng.below(n as u64) as usize]).sum::<f64>() / n as f64).collect();
     means.sort_by(f64::total_cmp);
     let alpha = (1.0 - level) / 2.0;

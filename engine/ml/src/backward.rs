@@ -14,55 +14,15 @@ use candle_core::{Tensor, Var};
 
 use crate::autograd::GradSink;
 use crate::linear::Grad;
+use crate::loss::Objective;
 use crate::model::{full_positions, key_mask_rows, Llama, Pass};
-
-/// Maps the logits (B,T,V) of a micro-batch to the scalar to minimise.
-pub type LossFn<'a> = dyn Fn(&Tensor) -> candle_core::Result<Tensor> + 'a;
-
-/// What a training micro-batch minimises.
-#[derive(Clone, Copy)]
-pub struct Objective<'a> {
-    /// The loss as a function of the logits, for candle's graph.
-    pub loss: &'a LossFn<'a>,
-    /// Set when `loss` is a weighted cross-entropy: the hand-written CPU step then computes it
-    /// and its gradient in place in the logits buffer instead of through candle's graph (whose
-    /// backward holds three more logits-sized buffers: 600 MB at 8 x 128 with a 49k vocabulary).
-    pub cross_entropy: Option<CrossEntropy<'a>>,
-}
-
-/// `weight · Σ -log softmax(logits[i])[targets[i]]` over the positions i (of B*T) whose target
-/// is not negative (the trainer's `IGNORE`).
-#[derive(Clone, Copy)]
-pub struct CrossEntropy<'a> {
-    pub targets: &'a [i64],
-    pub weight: f64,
-}
-
-impl<'a> Objective<'a> {
-    /// Any loss of the logits, through candle's graph.
-    pub fn custom(loss: &'a LossFn<'a>) -> Self {
-        Objective { loss, cross_entropy: None }
-    }
-}
 
 impl Llama {
     /// Loss (a scalar, detached) and the gradients of the active adapter's tensors for one
-    /// micro-batch. `loss` maps the logits (B,T,V) to the scalar to minimise; `ids`/`mask` are as
-    /// for `forward`; LoRA dropout draws from `dropout_seed` only.
+    /// micro-batch: `ids`/`mask` are as for `forward`; LoRA dropout draws from `dropout_seed`
+    /// only. Dense f32 models on the CPU take the hand-written step (`cpu_train/`), everything
+    /// else candle's graph.
     pub fn loss_and_grads(
-        &self,
-        ids: &Tensor,
-        mask: &Tensor,
-        dropout_seed: u64,
-        checkpoint: bool,
-        loss: &LossFn,
-    ) -> Result<(Tensor, GradStore)> {
-        self.objective_and_grads(ids, mask, dropout_seed, checkpoint, Objective::custom(loss))
-    }
-
-    /// `loss_and_grads` for an `Objective`: a cross-entropy one runs without candle's graph
-    /// on the hand-written CPU path.
-    pub fn objective_and_grads(
         &self,
         ids: &Tensor,
         mask: &Tensor,
@@ -73,7 +33,7 @@ impl Llama {
         if let Some(out) = self.cpu_loss_and_grads(ids, mask, dropout_seed, checkpoint, objective)? {
             return Ok(out);
         }
-        self.graph_loss_and_grads(ids, mask, dropout_seed, checkpoint, objective.loss)
+        self.graph_loss_and_grads(ids, mask, dropout_seed, checkpoint, objective)
     }
 
     /// `loss_and_grads` through candle's graph: any device and dtype.
@@ -83,7 +43,7 @@ impl Llama {
         mask: &Tensor,
         dropout_seed: u64,
         checkpoint: bool,
-        loss: &LossFn,
+        objective: Objective,
     ) -> Result<(Tensor, GradStore)> {
         let sink = GradSink::default();
         let (b, t) = ids.dims2()?;
@@ -94,11 +54,11 @@ impl Llama {
 
         let (l, mut grads) = if !checkpoint {
             let hidden = self.hidden_pass(ids, &positions, &key_mask, None, tracked)?;
-            let l = loss(&self.logits_train(&hidden)?)?;
+            let l = objective.graph_loss(&self.logits_train(&hidden)?)?;
             let grads = l.backward()?;
             (l.detach(), grads)
         } else {
-            self.checkpointed(ids, &positions, &key_mask, tracked, untracked, loss)?
+            self.checkpointed(ids, &positions, &key_mask, tracked, untracked, objective)?
         };
         // The adapter's gradients were put into the sink by the projections' explicit nodes.
         if let Some(active) = self.active_unmerged() {
@@ -125,7 +85,7 @@ impl Llama {
         key_mask: &[Vec<u8>],
         tracked: Pass,
         untracked: Pass,
-        loss: &LossFn,
+        objective: Objective,
     ) -> Result<(Tensor, GradStore)> {
         let inputs = self.pass_inputs(ids, positions, key_mask, 0)?;
         let mut saved = Vec::with_capacity(self.layers.len());
@@ -139,7 +99,7 @@ impl Llama {
         // The head: final norm, logits, loss; its backward gives the gradient at the top layer.
         let top = Var::from_tensor(&x)?;
         let hidden = self.rms_norm(top.as_tensor(), &self.norm, true)?;
-        let l = loss(&self.logits_train(&hidden)?)?;
+        let l = objective.graph_loss(&self.logits_train(&hidden)?)?;
         let mut head = l.backward()?;
         let mut grad = head.remove(top.as_tensor()).context("no gradient reached the last layer's output")?;
         drop(hidden);

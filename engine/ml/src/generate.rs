@@ -4,10 +4,10 @@
 use crate::fastmath::exp_nonpositive;
 use crate::load::LoadedModel;
 use crate::model::KvCache;
-use crate::rng::SplitMix64;
 use anyhow::{ensure, Result};
 use candle_core::{CpuStorage, DType, Storage, Tensor, D};
 use serde::{Deserialize, Serialize};
+use syco_data::rng::{fnv1a, SplitMix64};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationConfig {
@@ -84,7 +84,8 @@ fn generate_batch(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig)
     let h = model.hidden(&ids, &positions, &key_mask, Some(&mut cache), None)?;
     let mut logits = model.inference_logits(&h.narrow(1, t - 1, 1)?)?.squeeze(1)?;
 
-    let mut rngs: Vec<SplitMix64> = prompts.iter().map(|p| SplitMix64::new(cfg.seed ^ fnv1a(p))).collect();
+    let mut rngs: Vec<SplitMix64> =
+        prompts.iter().map(|p| SplitMix64::new(cfg.seed ^ fnv1a(p.iter().flat_map(|t| t.to_le_bytes())))).collect();
     let mut history: Vec<Vec<u32>> = prompts.to_vec();
     let mut new_tokens: Vec<Vec<u32>> = vec![Vec::new(); b];
     let mut done = vec![false; b];
@@ -141,10 +142,6 @@ fn cut_at_stop(mut text: String, stop: &[String]) -> String {
         text.truncate(i);
     }
     text
-}
-
-fn fnv1a(ids: &[u32]) -> u64 {
-    ids.iter().flat_map(|t| t.to_le_bytes()).fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// Choose the next token: repetition penalty, then greedy or temperature + top-p sampling.

@@ -14,21 +14,23 @@ mod fastmath;
 mod gemv;
 pub mod generate;
 mod linear;
+mod init;
 pub mod load;
 pub mod lora;
 pub mod model;
+pub mod loss;
 mod qgemv;
 mod rng;
 pub mod source;
 pub mod tokenizer;
 
-pub use backward::{CrossEntropy, LossFn, Objective};
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{LlamaConfig, RopeScaling};
 pub use generate::{generate, generate_tokens, loglik, token_logprobs, GenerationConfig, LoglikOut};
 pub use load::{LoadedModel, WeightFormat};
-pub use lora::LoraConfig;
-pub use model::{peft_name, KvCache, Llama, PROJECTIONS};
+pub use lora::{peft_name, LoraConfig};
+pub use loss::{cross_entropy_sum, Objective};
+pub use model::{KvCache, Llama, PROJECTIONS};
 pub use source::{fetch, Source};
 pub use tokenizer::Tokenizer;
 

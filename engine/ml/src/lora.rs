@@ -1,8 +1,15 @@
-//! LoRA adapter settings (PEFT's `LoraConfig` subset that matters here).
+//! LoRA adapters: their settings (PEFT's `LoraConfig` subset that matters here), and attaching,
+//! activating, merging and removing them on a `Llama`. The forward pass that applies them is
+//! `model.rs` / `linear.rs`.
 
-use crate::model::PROJECTIONS;
-use anyhow::{bail, Result};
+use crate::init;
+use crate::linear::LoraPair;
+use crate::model::{Llama, PROJECTIONS};
+use anyhow::{bail, ensure, Context, Result};
+use candle_core::{DType, Tensor, Var};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use syco_data::rng::SplitMix64;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoraConfig {
@@ -37,6 +44,165 @@ impl LoraConfig {
                 bail!("unknown LoRA target `{t}`; known: {}", known.join(", "));
             }
         }
+        Ok(())
+    }
+}
+
+/// PEFT's tensor name for one LoRA matrix (`which` = "lora_A" | "lora_B").
+pub fn peft_name(layer: usize, proj: &str, which: &str) -> String {
+    let module = PROJECTIONS.iter().find(|(p, _)| *p == proj).map(|(_, m)| *m).unwrap_or("mlp");
+    format!("base_model.model.model.layers.{layer}.{module}.{proj}.{which}.weight")
+}
+
+impl Llama {
+    /// Attach a new adapter with PEFT's init: A ~ kaiming-uniform(a=√5) = U(±1/√in), B = 0.
+    pub fn add_lora(&mut self, name: &str, cfg: &LoraConfig, seed: u64) -> Result<()> {
+        cfg.validate()?;
+        let mut rng = SplitMix64::new(seed);
+        let mut tensors = HashMap::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            for (j, (proj, _)) in PROJECTIONS.iter().enumerate() {
+                if !cfg.targets.iter().any(|t| t == proj) {
+                    continue;
+                }
+                let (out, inp) = layer.projs[j].base.dims();
+                let bound = 1.0 / (inp as f64).sqrt();
+                let a = Tensor::from_vec(init::uniform(&mut rng, cfg.r * inp, -bound, bound), (cfg.r, inp), &self.device)?;
+                let b = Tensor::zeros((out, cfg.r), DType::F32, &self.device)?;
+                tensors.insert(peft_name(i, proj, "lora_A"), a);
+                tensors.insert(peft_name(i, proj, "lora_B"), b);
+            }
+        }
+        self.insert_lora(name, cfg, tensors)
+    }
+
+    /// Attach an adapter from tensors named as PEFT writes them
+    /// (`base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight`). Every target
+    /// projection of every layer must be present; unknown names are an error.
+    pub fn insert_lora(&mut self, name: &str, cfg: &LoraConfig, mut tensors: HashMap<String, Tensor>) -> Result<()> {
+        cfg.validate()?;
+        if self.adapters.contains_key(name) {
+            bail!("adapter `{name}` is already attached");
+        }
+        // PEFT files may or may not carry the adapter name (`lora_A.default.weight`).
+        let keys: Vec<String> = tensors.keys().cloned().collect();
+        for k in keys {
+            let norm = k
+                .replace(&format!(".lora_A.{name}.weight"), ".lora_A.weight")
+                .replace(&format!(".lora_B.{name}.weight"), ".lora_B.weight")
+                .replace(".lora_A.default.weight", ".lora_A.weight")
+                .replace(".lora_B.default.weight", ".lora_B.weight");
+            if norm != k {
+                let t = tensors.remove(&k).expect("key listed above");
+                tensors.insert(norm, t);
+            }
+        }
+        let mut pairs: Vec<(usize, usize, LoraPair)> = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            for (j, (proj, _)) in PROJECTIONS.iter().enumerate() {
+                if !cfg.targets.iter().any(|t| t == proj) {
+                    continue;
+                }
+                let (out, inp) = layer.projs[j].base.dims();
+                let an = peft_name(i, proj, "lora_A");
+                let bn = peft_name(i, proj, "lora_B");
+                let a = tensors.remove(&an).with_context(|| format!("adapter `{name}` lacks `{an}`"))?;
+                let bt = tensors.remove(&bn).with_context(|| format!("adapter `{name}` lacks `{bn}`"))?;
+                ensure!(a.dims() == [cfg.r, inp], "`{an}` has shape {:?}, expected ({}, {inp})", a.dims(), cfg.r);
+                ensure!(bt.dims() == [out, cfg.r], "`{bn}` has shape {:?}, expected ({out}, {})", bt.dims(), cfg.r);
+                let var = |t: Tensor| -> Result<Var> { Ok(Var::from_tensor(&t.to_device(&self.device)?.to_dtype(self.dtype)?)?) };
+                pairs.push((i, j, LoraPair { a: var(a)?, b: var(bt)?, scale: cfg.scale(), dropout: cfg.dropout }));
+            }
+        }
+        if let Some(extra) = tensors.keys().next() {
+            bail!("adapter `{name}` has tensor `{extra}` that matches no target projection of this model");
+        }
+        for (i, j, pair) in pairs {
+            self.layers[i].projs[j].loras.insert(name.to_string(), pair);
+        }
+        self.adapters.insert(name.to_string(), cfg.clone());
+        if self.active.is_none() {
+            self.active = Some(name.to_string());
+        }
+        Ok(())
+    }
+
+    /// The adapter's trainable tensors, by PEFT name, in layer then projection order.
+    pub fn lora_vars(&self, name: &str) -> Vec<(String, Var)> {
+        let mut out = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            for (j, (proj, _)) in PROJECTIONS.iter().enumerate() {
+                if let Some(p) = layer.projs[j].loras.get(name) {
+                    out.push((peft_name(i, proj, "lora_A"), p.a.clone()));
+                    out.push((peft_name(i, proj, "lora_B"), p.b.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn lora_config(&self, name: &str) -> Option<&LoraConfig> {
+        self.adapters.get(name)
+    }
+
+    pub fn adapter_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.adapters.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    pub fn active_adapter(&self) -> Option<&str> {
+        self.active.as_deref()
+    }
+
+    /// Choose which adapter the forward pass applies (`None`: the base model alone).
+    pub fn set_active_adapter(&mut self, name: Option<&str>) -> Result<()> {
+        if let Some(n) = name {
+            if !self.adapters.contains_key(n) {
+                bail!("no adapter named `{n}` (attached: {:?})", self.adapter_names());
+            }
+        }
+        self.active = name.map(str::to_string);
+        Ok(())
+    }
+
+    pub fn remove_adapter(&mut self, name: &str) -> Result<()> {
+        if self.merged.iter().any(|m| m == name) {
+            self.unmerge_adapter(name)?;
+        }
+        self.adapters.remove(name).with_context(|| format!("no adapter named `{name}`"))?;
+        for l in &mut self.layers {
+            for p in &mut l.projs {
+                p.loras.remove(name);
+            }
+        }
+        if self.active.as_deref() == Some(name) {
+            self.active = None;
+        }
+        Ok(())
+    }
+
+    /// Fold `scale·BA` into the base weights; the adapter then costs nothing at inference.
+    pub fn merge_adapter(&mut self, name: &str) -> Result<()> {
+        ensure!(self.adapters.contains_key(name), "no adapter named `{name}`");
+        ensure!(!self.merged.iter().any(|m| m == name), "adapter `{name}` is already merged");
+        for l in &mut self.layers {
+            for p in &mut l.projs {
+                p.fold(name, 1.0)?;
+            }
+        }
+        self.merged.push(name.to_string());
+        Ok(())
+    }
+
+    pub fn unmerge_adapter(&mut self, name: &str) -> Result<()> {
+        let pos = self.merged.iter().position(|m| m == name).with_context(|| format!("adapter `{name}` is not merged"))?;
+        for l in &mut self.layers {
+            for p in &mut l.projs {
+                p.fold(name, -1.0)?;
+            }
+        }
+        self.merged.remove(pos);
         Ok(())
     }
 }

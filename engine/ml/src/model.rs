@@ -1,6 +1,9 @@
-//! The Llama-family decoder (Llama-2/3, SmolLM2, Qwen2 biases) with HF weight names, in one file.
+//! The Llama-family decoder (Llama-2/3, SmolLM2, Qwen2 biases) with HF weight names: the
+//! weights, their assembly, and the forward pass. Random initialisation is `init.rs`; attaching
+//! and managing LoRA adapters is `lora.rs`; the loss and gradients of a training step are
+//! `backward.rs` and `cpu_train/`.
 //!
-//! Two paths through the same weights:
+//! Two paths through the same weights (engine/ARCHITECTURE.md, "The three forward paths"):
 //! - training (`train = true`): candle ops with backward passes, the fused kernels wrapped with
 //!   hand-written ones (`autograd.rs`). f32 CPU training steps skip this graph altogether
 //!   (`cpu_train/`), and are tested against it.
@@ -9,10 +12,10 @@
 use crate::autograd::{self, accumulation_dtype};
 use crate::bf16mm::Bf16Weight;
 use crate::config::LlamaConfig;
-use crate::linear::{base_matmul_t, bf16_products_of, blocks_matmul_t, matmul_t, BaseWeight, Grad, LoraPair, Proj};
+use crate::linear::{base_matmul_t, bf16_products_of, blocks_matmul_t, matmul_t, BaseWeight, Grad, Proj};
 use crate::lora::LoraConfig;
 use crate::qgemv::QBlocks;
-use crate::rng::{self, SplitMix64};
+use crate::rng;
 use anyhow::{bail, ensure, Context, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use std::collections::HashMap;
@@ -129,38 +132,6 @@ pub struct Llama {
 pub(crate) type WeightLookup<'a> = &'a mut dyn FnMut(&str) -> Result<Option<Tensor>>;
 
 impl Llama {
-    /// A randomly initialised model (normal(0, 0.02) weights, unit norms), reproducible by seed.
-    pub fn random(cfg: &LlamaConfig, seed: u64, device: &Device, dtype: DType) -> Result<Self> {
-        cfg.validate()?;
-        let mut rng = SplitMix64::new(seed);
-        let mut normal = |shape: (usize, usize)| -> Result<Tensor> {
-            let v = rng.normal(shape.0 * shape.1, 0.02);
-            Ok(Tensor::from_vec(v, shape, device)?.to_dtype(dtype)?)
-        };
-        let vector = |t: Tensor| -> Result<Tensor> { Ok(t.flatten_all()?) };
-        let mut tensors = HashMap::new();
-        tensors.insert("model.embed_tokens.weight".to_string(), normal((cfg.vocab_size, cfg.hidden_size))?);
-        if !cfg.tie_word_embeddings {
-            tensors.insert("lm_head.weight".to_string(), normal((cfg.vocab_size, cfg.hidden_size))?);
-        }
-        let ones = |n: usize| Tensor::ones(n, dtype, device);
-        tensors.insert("model.norm.weight".into(), ones(cfg.hidden_size)?);
-        for i in 0..cfg.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            tensors.insert(format!("{p}.input_layernorm.weight"), ones(cfg.hidden_size)?);
-            tensors.insert(format!("{p}.post_attention_layernorm.weight"), ones(cfg.hidden_size)?);
-            for (name, module) in PROJECTIONS {
-                let (out, inp) = proj_shape(cfg, name);
-                tensors.insert(format!("{p}.{module}.{name}.weight"), normal((out, inp))?);
-                if cfg.has_qkv_bias() && matches!(name, "q_proj" | "k_proj" | "v_proj") {
-                    tensors.insert(format!("{p}.{module}.{name}.bias"), vector(normal((1, out))?)?);
-                }
-            }
-        }
-        let mut get = |name: &str| -> Result<Option<Tensor>> { Ok(tensors.remove(name)) };
-        Self::from_weights(cfg, &mut get, device, dtype)
-    }
-
     /// Assemble from named HF-layout tensors (already on `device`; converted to `dtype`).
     pub(crate) fn from_weights(cfg: &LlamaConfig, get: WeightLookup, device: &Device, dtype: DType) -> Result<Self> {
         let mut need = |name: &str| -> Result<Tensor> {
@@ -559,159 +530,6 @@ impl Llama {
         }
         v
     }
-
-    // ----- LoRA -----
-
-    /// Attach a new adapter with PEFT's init: A ~ kaiming-uniform(a=√5) = U(±1/√in), B = 0.
-    pub fn add_lora(&mut self, name: &str, cfg: &LoraConfig, seed: u64) -> Result<()> {
-        cfg.validate()?;
-        let mut rng = SplitMix64::new(seed);
-        let mut tensors = HashMap::new();
-        for (i, layer) in self.layers.iter().enumerate() {
-            for (j, (proj, _)) in PROJECTIONS.iter().enumerate() {
-                if !cfg.targets.iter().any(|t| t == proj) {
-                    continue;
-                }
-                let (out, inp) = layer.projs[j].base.dims();
-                let bound = 1.0 / (inp as f64).sqrt();
-                let a = Tensor::from_vec(rng.uniform(cfg.r * inp, -bound, bound), (cfg.r, inp), &self.device)?;
-                let b = Tensor::zeros((out, cfg.r), DType::F32, &self.device)?;
-                tensors.insert(peft_name(i, proj, "lora_A"), a);
-                tensors.insert(peft_name(i, proj, "lora_B"), b);
-            }
-        }
-        self.insert_lora(name, cfg, tensors)
-    }
-
-    /// Attach an adapter from tensors named as PEFT writes them
-    /// (`base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight`). Every target
-    /// projection of every layer must be present; unknown names are an error.
-    pub fn insert_lora(&mut self, name: &str, cfg: &LoraConfig, mut tensors: HashMap<String, Tensor>) -> Result<()> {
-        cfg.validate()?;
-        if self.adapters.contains_key(name) {
-            bail!("adapter `{name}` is already attached");
-        }
-        // PEFT files may or may not carry the adapter name (`lora_A.default.weight`).
-        let keys: Vec<String> = tensors.keys().cloned().collect();
-        for k in keys {
-            let norm = k
-                .replace(&format!(".lora_A.{name}.weight"), ".lora_A.weight")
-                .replace(&format!(".lora_B.{name}.weight"), ".lora_B.weight")
-                .replace(".lora_A.default.weight", ".lora_A.weight")
-                .replace(".lora_B.default.weight", ".lora_B.weight");
-            if norm != k {
-                let t = tensors.remove(&k).expect("key listed above");
-                tensors.insert(norm, t);
-            }
-        }
-        let mut pairs: Vec<(usize, usize, LoraPair)> = Vec::new();
-        for (i, layer) in self.layers.iter().enumerate() {
-            for (j, (proj, _)) in PROJECTIONS.iter().enumerate() {
-                if !cfg.targets.iter().any(|t| t == proj) {
-                    continue;
-                }
-                let (out, inp) = layer.projs[j].base.dims();
-                let an = peft_name(i, proj, "lora_A");
-                let bn = peft_name(i, proj, "lora_B");
-                let a = tensors.remove(&an).with_context(|| format!("adapter `{name}` lacks `{an}`"))?;
-                let bt = tensors.remove(&bn).with_context(|| format!("adapter `{name}` lacks `{bn}`"))?;
-                ensure!(a.dims() == [cfg.r, inp], "`{an}` has shape {:?}, expected ({}, {inp})", a.dims(), cfg.r);
-                ensure!(bt.dims() == [out, cfg.r], "`{bn}` has shape {:?}, expected ({out}, {})", bt.dims(), cfg.r);
-                let var = |t: Tensor| -> Result<Var> { Ok(Var::from_tensor(&t.to_device(&self.device)?.to_dtype(self.dtype)?)?) };
-                pairs.push((i, j, LoraPair { a: var(a)?, b: var(bt)?, scale: cfg.scale(), dropout: cfg.dropout }));
-            }
-        }
-        if let Some(extra) = tensors.keys().next() {
-            bail!("adapter `{name}` has tensor `{extra}` that matches no target projection of this model");
-        }
-        for (i, j, pair) in pairs {
-            self.layers[i].projs[j].loras.insert(name.to_string(), pair);
-        }
-        self.adapters.insert(name.to_string(), cfg.clone());
-        if self.active.is_none() {
-            self.active = Some(name.to_string());
-        }
-        Ok(())
-    }
-
-    /// The adapter's trainable tensors, by PEFT name, in layer then projection order.
-    pub fn lora_vars(&self, name: &str) -> Vec<(String, Var)> {
-        let mut out = Vec::new();
-        for (i, layer) in self.layers.iter().enumerate() {
-            for (j, (proj, _)) in PROJECTIONS.iter().enumerate() {
-                if let Some(p) = layer.projs[j].loras.get(name) {
-                    out.push((peft_name(i, proj, "lora_A"), p.a.clone()));
-                    out.push((peft_name(i, proj, "lora_B"), p.b.clone()));
-                }
-            }
-        }
-        out
-    }
-
-    pub fn lora_config(&self, name: &str) -> Option<&LoraConfig> {
-        self.adapters.get(name)
-    }
-
-    pub fn adapter_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.adapters.keys().cloned().collect();
-        v.sort();
-        v
-    }
-
-    pub fn active_adapter(&self) -> Option<&str> {
-        self.active.as_deref()
-    }
-
-    /// Choose which adapter the forward pass applies (`None`: the base model alone).
-    pub fn set_active_adapter(&mut self, name: Option<&str>) -> Result<()> {
-        if let Some(n) = name {
-            if !self.adapters.contains_key(n) {
-                bail!("no adapter named `{n}` (attached: {:?})", self.adapter_names());
-            }
-        }
-        self.active = name.map(str::to_string);
-        Ok(())
-    }
-
-    pub fn remove_adapter(&mut self, name: &str) -> Result<()> {
-        if self.merged.iter().any(|m| m == name) {
-            self.unmerge_adapter(name)?;
-        }
-        self.adapters.remove(name).with_context(|| format!("no adapter named `{name}`"))?;
-        for l in &mut self.layers {
-            for p in &mut l.projs {
-                p.loras.remove(name);
-            }
-        }
-        if self.active.as_deref() == Some(name) {
-            self.active = None;
-        }
-        Ok(())
-    }
-
-    /// Fold `scale·BA` into the base weights; the adapter then costs nothing at inference.
-    pub fn merge_adapter(&mut self, name: &str) -> Result<()> {
-        ensure!(self.adapters.contains_key(name), "no adapter named `{name}`");
-        ensure!(!self.merged.iter().any(|m| m == name), "adapter `{name}` is already merged");
-        for l in &mut self.layers {
-            for p in &mut l.projs {
-                p.fold(name, 1.0)?;
-            }
-        }
-        self.merged.push(name.to_string());
-        Ok(())
-    }
-
-    pub fn unmerge_adapter(&mut self, name: &str) -> Result<()> {
-        let pos = self.merged.iter().position(|m| m == name).with_context(|| format!("adapter `{name}` is not merged"))?;
-        for l in &mut self.layers {
-            for p in &mut l.projs {
-                p.fold(name, -1.0)?;
-            }
-        }
-        self.merged.remove(pos);
-        Ok(())
-    }
 }
 
 /// (out, in) of a projection.
@@ -726,12 +544,6 @@ pub(crate) fn proj_shape(cfg: &LlamaConfig, name: &str) -> (usize, usize) {
         "down_proj" => (h, ff),
         _ => unreachable!("unknown projection {name}"),
     }
-}
-
-/// PEFT's tensor name for one LoRA matrix (`which` = "lora_A" | "lora_B").
-pub fn peft_name(layer: usize, proj: &str, which: &str) -> String {
-    let module = PROJECTIONS.iter().find(|(p, _)| *p == proj).map(|(_, m)| *m).unwrap_or("mlp");
-    format!("base_model.model.model.layers.{layer}.{module}.{proj}.{which}.weight")
 }
 
 /// How a forward pass runs: which LoRA dropout masks it draws, and whether it records the

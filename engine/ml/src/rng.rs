@@ -1,51 +1,9 @@
-//! A small seeded generator for weight initialisation, so `Llama::random(seed)` and
-//! `add_lora(seed)` are reproducible on every device (candle's CPU RNG cannot be seeded).
+//! Seeded streams of the training step: per-(layer, projection) seeds and LoRA dropout masks,
+//! drawn from the engine's SplitMix64 (`syco_data::rng`), so masks are reproducible on every
+//! device and thread count.
 
 use rayon::prelude::*;
-
-pub(crate) struct SplitMix64(u64);
-
-/// SplitMix64's state increment.
-const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
-
-/// SplitMix64's output function of a state.
-#[inline(always)]
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(GAMMA);
-        mix(self.0)
-    }
-
-    /// Uniform in [0, 1) with 53 random bits.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub fn uniform(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f32> {
-        (0..n).map(|_| (lo + (hi - lo) * self.next_f64()) as f32).collect()
-    }
-
-    /// Normal(0, std) by Box-Muller.
-    pub fn normal(&mut self, n: usize, std: f64) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                let u1 = self.next_f64().max(f64::MIN_POSITIVE);
-                let u2 = self.next_f64();
-                (std * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-            })
-            .collect()
-    }
-}
+use syco_data::rng::SplitMix64;
 
 /// A seed for one consumer (`a`, `b`) of a parent seed, e.g. (layer, projection) of one step.
 pub(crate) fn derive(seed: u64, a: u64, b: u64) -> u64 {
@@ -91,7 +49,7 @@ unsafe fn mask_block_avx512(out: &mut [f32], state: u64, threshold: u64, keep: f
     mask_block_portable(out, state, threshold, keep)
 }
 
-/// SplitMix64 is counter-based (its k-th draw is `mix(state + k·γ)`), so the draws of a block
+/// SplitMix64 is counter-based (`SplitMix64::draw_at`), so the draws of a block
 /// need no sequential state and the loops vectorise: 16 draws at a time, whose 16-bit fields
 /// (field j of draw q decides element 4q + j) are then compared all at once. The values are
 /// `SplitMix64::new(state)`'s.
@@ -103,7 +61,7 @@ fn mask_block_portable(out: &mut [f32], state: u64, threshold: u64, keep: f32) {
         let mut fields = [0u32; 4 * DRAWS];
         for q in 0..DRAWS {
             let k = (round * DRAWS + q) as u64 + 1;
-            let bits = mix(state.wrapping_add(k.wrapping_mul(GAMMA)));
+            let bits = SplitMix64::draw_at(state, k);
             for j in 0..4 {
                 fields[4 * q + j] = ((bits >> (16 * j)) & 0xffff) as u32;
             }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::LossOn;
 use crate::error::{Result, TrainError};
-use crate::rng::{SplitMix64, PURPOSE_EPOCH_ORDER};
+use crate::rng::{self, PURPOSE_EPOCH_ORDER};
 
 /// Label value that marks a position as "not a target" (HF / torch `ignore_index`).
 pub const IGNORE: i64 = -100;
@@ -148,7 +148,7 @@ impl StepPlan {
     fn epoch_order(&self, epoch: usize) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.n_examples).collect();
         if self.shuffle {
-            SplitMix64::derive(self.seed, PURPOSE_EPOCH_ORDER, epoch as u64).shuffle(&mut order);
+            rng::derive(self.seed, PURPOSE_EPOCH_ORDER, epoch as u64).shuffle(&mut order);
         }
         order
     }

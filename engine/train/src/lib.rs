@@ -15,7 +15,6 @@ pub mod error;
 mod linalg;
 #[cfg(feature = "llama")]
 pub mod llama;
-pub mod loss;
 pub mod mix;
 pub mod model;
 pub mod optim;

@@ -29,7 +29,7 @@ impl TrainableModel for Llama {
         checkpoint: bool,
         objective: Objective,
     ) -> candle_core::Result<(Tensor, GradStore)> {
-        self.objective_and_grads(ids, mask, dropout_seed, checkpoint, objective).map_err(ml_error)
+        Llama::loss_and_grads(self, ids, mask, dropout_seed, checkpoint, objective).map_err(ml_error)
     }
 
     fn trainable(&self, adapter: &str) -> Vec<(String, Var)> {

@@ -1,6 +1,6 @@
 //! Mixing several example lists into one training list.
 use crate::error::{Result, TrainError};
-use crate::rng::{SplitMix64, PURPOSE_MIX};
+use crate::rng::{self, PURPOSE_MIX};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mix {
@@ -21,7 +21,7 @@ pub fn mix<T: Clone>(lists: &[Vec<T>], how: &Mix) -> Result<Vec<T>> {
             if let Some(w) = weights.iter().find(|w| !(w.is_finite() && **w > 0.0)) {
                 return Err(TrainError::Data(format!("mix: weights must be finite and > 0, got {w}")));
             }
-            let mut rng = SplitMix64::derive(*seed, PURPOSE_MIX, 0);
+            let mut rng = rng::derive(*seed, PURPOSE_MIX, 0);
             let mut next = vec![0usize; lists.len()];
             let total: usize = lists.iter().map(Vec::len).sum();
             let mut out = Vec::with_capacity(total);

@@ -15,9 +15,9 @@ pub trait TrainableModel {
     fn trainable(&self, adapter: &str) -> Vec<(String, Var)>;
 
     /// The scalar objective of one training micro-batch and the gradients of the trainable
-    /// tensors. The default is one forward and one backward of `objective.loss`; a model may
-    /// instead recompute activations per layer when `checkpoint` is set, trading one extra
-    /// forward for memory, and compute a cross-entropy objective without a graph.
+    /// tensors. The default is one forward and one backward of `objective.graph_loss`; a model
+    /// may instead recompute activations per layer when `checkpoint` is set, trading one extra
+    /// forward for memory, and compute the objective without a graph.
     fn loss_and_grads(
         &self,
         ids: &Tensor,
@@ -27,7 +27,7 @@ pub trait TrainableModel {
         objective: Objective,
     ) -> candle_core::Result<(Tensor, GradStore)> {
         let _ = checkpoint;
-        let l = (objective.loss)(&self.forward_logits(ids, mask, Some(dropout_seed))?)?;
+        let l = objective.graph_loss(&self.forward_logits(ids, mask, Some(dropout_seed))?)?;
         let grads = l.backward()?;
         Ok((l, grads))
     }

@@ -8,16 +8,15 @@ use std::time::Instant;
 
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
-use syco_ml::{CrossEntropy, Objective};
+use syco_ml::{cross_entropy_sum, Objective};
 
 use crate::batch::{collate, split_by_fraction, Batch, StepPlan, TokenizedExample};
 use crate::checkpoint::{self, CheckpointState, CheckpointTensors};
 use crate::config::{LossNorm, TrainConfig};
 use crate::error::{file_err, io_err, Result, TrainError};
-use crate::loss::cross_entropy_sum;
 use crate::model::TrainableModel;
 use crate::optim::{clip_global_norm, global_norm, AdamW};
-use crate::rng::{SplitMix64, PURPOSE_DROPOUT};
+use crate::rng::{self, PURPOSE_DROPOUT};
 use crate::schedule::LrSchedule;
 
 /// The examples of a run. Without `val`, the last `val_fraction` of `examples` is held out.
@@ -254,14 +253,12 @@ fn step_gradients<M: TrainableModel + ?Sized>(
         if batch.n_targets == 0 {
             continue; // nothing to learn from; HF would produce 0/0 here
         }
-        let seed = SplitMix64::derive(cfg.seed, PURPOSE_DROPOUT, (step * batches.len() + j) as u64).next_u64();
+        let seed = rng::derive(cfg.seed, PURPOSE_DROPOUT, (step * batches.len() + j) as u64).next_u64();
         let weight = match cfg.loss_norm {
             LossNorm::MicroMean => 1.0 / (batch.n_targets as f64 * batches.len() as f64),
             LossNorm::StepTokens => 1.0 / step_targets as f64,
         };
-        let scaled_loss =
-            |logits: &Tensor| cross_entropy_sum(logits, &batch.targets).map_err(|e| candle_core::Error::Msg(e.to_string()))? * weight;
-        let objective = Objective { loss: &scaled_loss, cross_entropy: Some(CrossEntropy { targets: &batch.targets, weight }) };
+        let objective = Objective::CrossEntropy { targets: &batch.targets, weight };
         let (scaled, store) = model.loss_and_grads(&batch.ids, &batch.mask, seed, cfg.gradient_checkpointing, objective)?;
         loss += scaled.to_scalar::<f32>()? as f64;
         for (i, v) in vars.iter().enumerate() {

@@ -5,9 +5,8 @@
 //! a training step. Here a step is the embedding lookup, each decoder layer's forward over flat
 //! buffers (`layer.rs`, keeping what its backward needs, or with checkpointing only its input),
 //! the head's product, the loss and its gradient at the logits, then each layer's backward from
-//! the top. A cross-entropy objective is computed with its gradient in place in the logits
-//! buffer; any other loss goes through candle's backward (the only graph left, so the loss stays
-//! any function of the logits). Products are `gemm`'s, the kernels candle's CPU backend uses,
+//! the top. The objective (a cross-entropy) is computed with its gradient in place in the logits
+//! buffer. Products are `gemm`'s, the kernels candle's CPU backend uses,
 //! called on strided views (`gemm.rs`), except the thin rank-r products of the adapters
 //! (`narrow.rs`); element-wise work (`kernels.rs`) runs on all threads.
 //!
@@ -30,12 +29,12 @@ use candle_core::{CpuStorage, DType, Device, Storage, Tensor, Var};
 use self::attention::AttnShape;
 use self::gemm::{matmul, Mat, MatMut, Out, Threads};
 use self::layer::{Acts, Dims, LayerW, LoraW, ProjW, StepInputs, Work};
-use crate::backward::Objective;
 use crate::linear::BaseWeight;
 use crate::model::{full_positions, key_mask_rows, Llama};
 use crate::rng;
 
 /// Vocabulary rows of the head multiplied at a time (few in tests, so their small vocabularies
+use crate::loss::Objective;
 /// take several slices and a partial one).
 const HEAD_SLICE: usize = if cfg!(test) { 24 } else { 8192 };
 
@@ -245,33 +244,19 @@ impl Llama {
                 Threads::All,
             )
         };
-        let (l, mut store) = match objective.cross_entropy {
-            Some(ce) => {
-                ensure!(ce.targets.len() == n, "{} targets for {n} positions", ce.targets.len());
-                if let Some(bad) = ce.targets.iter().find(|&&t| t >= vocab as i64) {
+        let (l, mut store) = match objective {
+            Objective::CrossEntropy { targets, weight } => {
+                ensure!(targets.len() == n, "{} targets for {n} positions", targets.len());
+                if let Some(bad) = targets.iter().find(|&&t| t >= vocab as i64) {
                     bail!("target {bad} is outside the vocabulary ({vocab})");
                 }
-                let loss = kernels::cross_entropy_in_place(&mut logits, vocab, ce.targets, ce.weight as f32);
+                let loss = kernels::cross_entropy_in_place(&mut logits, vocab, targets, weight as f32);
                 head_backward(&logits, &mut hn);
                 drop(logits);
                 let l = Tensor::new(loss as f32, &Device::Cpu)?;
                 // A store holding nothing else, to file the adapter's gradients in.
                 let mut store = l.backward()?;
                 store.remove(&l);
-                (l, store)
-            }
-            None => {
-                let logits = Var::from_vec(logits, (b, t, vocab), &Device::Cpu)?;
-                let l = (objective.loss)(logits.as_tensor())?;
-                let mut store = l.backward()?;
-                // The loss's graph holds the logits: detached, they are freed here.
-                let l = l.detach();
-                let Some(dlogits) = store.remove(logits.as_tensor()) else {
-                    return Ok(Some((l, store))); // the loss does not depend on the logits
-                };
-                drop(logits);
-                let dlogits = dlogits.to_dtype(DType::F32)?.contiguous()?;
-                head_backward(hold(&dlogits).expect("a contiguous f32 CPU tensor").slice(), &mut hn);
                 (l, store)
             }
         };
@@ -303,7 +288,6 @@ impl Llama {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backward::CrossEntropy;
     use crate::config::LlamaConfig;
     use crate::lora::LoraConfig;
 
@@ -341,19 +325,24 @@ mod tests {
     }
 
     /// The loss and every adapter gradient of this path equal candle graph's, with and without
-    /// checkpointing; the loss is one every logit moves.
+    /// checkpointing (the cross-entropy's gradient moves every logit).
     fn agrees_with_the_graph(cfg: &LlamaConfig, adapter: &LoraConfig, mask: &[&[u32]]) {
         let model = model(cfg, adapter);
+    /// Targets for every real position but a few, as the trainer's batches have them.
+    fn targets(cfg: &LlamaConfig, mask: &[&[u32]]) -> Vec<i64> {
+        let flat = mask.concat();
+        (0..flat.len()).map(|i| if flat[i] == 0 || i % 5 == 2 { -100 } else { ((i * 13 + 5) % cfg.vocab_size) as i64 }).collect()
+    }
+
         let (b, t) = (mask.len(), mask[0].len());
         let mask = Tensor::from_vec(mask.concat(), (b, t), &Device::Cpu).unwrap();
         let ids = ids(cfg, b, t);
-        let loss = |logits: &Tensor| logits.sqr()?.mean_all();
+        let objective = Objective::CrossEntropy { targets: &targets, weight: 0.3 };
+        let targets = targets(cfg, mask);
         for checkpoint in [false, true] {
-            let (l0, g0) = model.graph_loss_and_grads(&ids, &mask, 11, checkpoint, &loss).unwrap();
-            let (l1, g1) = model
-                .cpu_loss_and_grads(&ids, &mask, 11, checkpoint, Objective::custom(&loss))
-                .unwrap()
-                .expect("the hand-written path applies");
+            let (l0, g0) = model.graph_loss_and_grads(&ids, &mask, 11, checkpoint, objective).unwrap();
+            let (l1, g1) =
+                model.cpu_loss_and_grads(&ids, &mask, 11, checkpoint, objective).unwrap().expect("the hand-written path applies");
             let (l0, l1) = (l0.to_scalar::<f32>().unwrap(), l1.to_scalar::<f32>().unwrap());
             assert!((l0 - l1).abs() <= 1e-5 * l0.abs(), "checkpoint {checkpoint}: loss {l1} vs the graph's {l0}");
             let vars = model.lora_vars("a");
@@ -397,36 +386,12 @@ mod tests {
     }
 
     #[test]
-    fn cross_entropy_in_place_equals_the_graph_of_log_softmax() {
+    fn a_target_outside_the_vocabulary_is_an_error() {
         let cfg = LlamaConfig::tiny(64);
         let model = model(&cfg, &lora(&ALL, 0.1));
-        let (b, t) = (2, 6);
-        let ids = ids(&cfg, b, t);
-        let mask = Tensor::from_vec(vec![1u32, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0], (b, t), &Device::Cpu).unwrap();
-        let targets: Vec<i64> = vec![5, 9, -100, 63, 0, 17, 2, 2, 40, -100, -100, -100];
-        let weight = 0.3;
-        let rows: Vec<u32> = (0..12u32).filter(|&i| targets[i as usize] >= 0).collect();
-        let labels: Vec<u32> = rows.iter().map(|&i| targets[i as usize] as u32).collect();
-        let composed = |logits: &Tensor| -> candle_core::Result<Tensor> {
-            let flat = logits.reshape((b * t, cfg.vocab_size))?;
-            let picked = flat.index_select(&Tensor::new(rows.as_slice(), &Device::Cpu)?, 0)?;
-            let logp = candle_nn::ops::log_softmax(&picked, candle_core::D::Minus1)?;
-            let at = logp.gather(&Tensor::from_vec(labels.clone(), (labels.len(), 1), &Device::Cpu)?, 1)?;
-            at.sum_all()?.neg()? * weight
-        };
-        for checkpoint in [false, true] {
-            let (l0, g0) = model.graph_loss_and_grads(&ids, &mask, 3, checkpoint, &composed).unwrap();
-            let objective = Objective { loss: &composed, cross_entropy: Some(CrossEntropy { targets: &targets, weight }) };
-            let (l1, g1) = model.cpu_loss_and_grads(&ids, &mask, 3, checkpoint, objective).unwrap().expect("applies");
-            let (l0, l1) = (l0.to_scalar::<f32>().unwrap(), l1.to_scalar::<f32>().unwrap());
-            assert!((l0 - l1).abs() <= 1e-5 * l0.abs(), "loss {l1} vs the graph's {l0}");
-            for (name, var) in model.lora_vars("a") {
-                let d = rel_diff(g0.get(var.as_tensor()).unwrap(), g1.get(var.as_tensor()).expect("gradient"));
-                assert!(d <= 1e-4, "{name}: gradients differ by {d}");
-            }
-        }
+        let (ids, mask) = (ids(&cfg, 2, 6), Tensor::ones((2, 6), DType::U32, &Device::Cpu).unwrap());
         let bad = [64i64; 12];
-        let objective = Objective { loss: &composed, cross_entropy: Some(CrossEntropy { targets: &bad, weight }) };
+        let objective = Objective::CrossEntropy { targets: &bad, weight: 0.3 };
         let err = model.cpu_loss_and_grads(&ids, &mask, 3, false, objective).unwrap_err();
         assert!(format!("{err}").contains("outside the vocabulary"), "{err}");
     }
@@ -436,12 +401,12 @@ mod tests {
         let cfg = LlamaConfig::tiny(64);
         let mut m = model(&cfg, &lora(&ALL, 0.0));
         let (ids, mask) = (ids(&cfg, 1, 4), Tensor::ones((1, 4), DType::U32, &Device::Cpu).unwrap());
-        let loss = |logits: &Tensor| logits.sum_all();
-        assert!(m.cpu_loss_and_grads(&ids, &mask, 0, false, Objective::custom(&loss)).unwrap().is_some());
+        let objective = Objective::CrossEntropy { targets: &[1, 2, 3, -100], weight: 1.0 };
+        assert!(m.cpu_loss_and_grads(&ids, &mask, 0, false, objective).unwrap().is_some());
         m.set_active_adapter(None).unwrap();
-        assert!(m.cpu_loss_and_grads(&ids, &mask, 0, false, Objective::custom(&loss)).unwrap().is_none());
+        assert!(m.cpu_loss_and_grads(&ids, &mask, 0, false, objective).unwrap().is_none());
         let bf16 = Llama::random(&cfg, 3, &Device::Cpu, DType::BF16).unwrap();
-        assert!(bf16.cpu_loss_and_grads(&ids, &mask, 0, false, Objective::custom(&loss)).unwrap().is_none());
+        assert!(bf16.cpu_loss_and_grads(&ids, &mask, 0, false, objective).unwrap().is_none());
     }
 
     #[test]
@@ -450,7 +415,8 @@ mod tests {
         let m = model(&cfg, &lora(&ALL, 0.0));
         let ids = Tensor::new(&[[1u32, 64]], &Device::Cpu).unwrap();
         let mask = Tensor::ones((1, 2), DType::U32, &Device::Cpu).unwrap();
-        let err = m.cpu_loss_and_grads(&ids, &mask, 0, false, Objective::custom(&|l: &Tensor| l.sum_all())).unwrap_err();
+        let objective = Objective::CrossEntropy { targets: &[1, -100], weight: 1.0 };
+        let err = m.cpu_loss_and_grads(&ids, &mask, 0, false, objective).unwrap_err();
         assert!(format!("{err}").contains("token id 64"), "{err}");
     }
 }

@@ -1,35 +1,57 @@
-//! Shifted causal-LM cross-entropy over the positions that have a target.
+//! What a training micro-batch minimises, stated once, and its graph implementation.
 //!
-//! On CPU a fused kernel computes it in one pass per row and its gradient in one more
-//! (softmax - one-hot), instead of the ~6 full (N, V) temporaries of log_softmax + gather;
-//! with a 49k vocabulary those temporaries are 200 MB each per 1k tokens. Other devices use
-//! the composed candle ops.
+//! `Objective` is data, not a closure: the two training paths both read it. candle's graph
+//! (`backward.rs`, and any `TrainableModel` in syco-train) evaluates `Objective::graph_loss`; the
+//! hand-written CPU step (`cpu_train/`) computes the same loss and its gradient in place in the
+//! logits buffer, since candle's backward of it holds three more logits-sized buffers (600 MB
+//! at 8 x 128 tokens with a 49k vocabulary). A new kind of loss is a new variant, and each
+//! path's `match` must then say how it computes it. The cpu_train tests hold the two to the
+//! same values.
+//!
+//! The graph's cross-entropy: on CPU a fused kernel computes it in one pass per row and its
+//! gradient in one more (softmax - one-hot), instead of the ~6 full (N, V) temporaries of
+//! log_softmax + gather; other devices use the composed candle ops.
 use std::sync::{Arc, Mutex};
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
-use crate::batch::IGNORE;
-use crate::error::Result;
+/// The scalar a training micro-batch minimises, as a function of its logits (B, T, V).
+#[derive(Clone, Copy, Debug)]
+pub enum Objective<'a> {
+    /// `weight · Σ -log softmax(logits[i])[targets[i]]` over the positions i (of B*T) whose
+    /// target is not negative (the trainer's `IGNORE`).
+    CrossEntropy { targets: &'a [i64], weight: f64 },
+}
+
+impl Objective<'_> {
+    /// The loss through candle's ops (differentiable; any device and dtype).
+    pub fn graph_loss(&self, logits: &Tensor) -> Result<Tensor> {
+        match *self {
+            Objective::CrossEntropy { targets, weight } => cross_entropy_sum(logits, targets)? * weight,
+        }
+    }
+}
 
 /// Sum over positions with a target of -log softmax(logits)[target]. `logits` is (B, T, V);
-/// `targets` (B*T) are already shifted (see `Batch::targets`). Rows without a target cost no
+/// `targets` (B*T) are already shifted (the trainer's `Batch::targets`); a negative one (the
+/// trainer's `IGNORE`) is no target. Rows without a target cost no
 /// softmax (skipped by the fused kernel, dropped before the composed ops).
 pub fn cross_entropy_sum(logits: &Tensor, targets: &[i64]) -> Result<Tensor> {
     let (b, t, v) = logits.dims3()?;
     let flat = logits.reshape((b * t, v))?;
     let dev = logits.device();
-    if !targets.iter().any(|&t| t != IGNORE) {
-        return Ok(Tensor::zeros((), DType::F32, dev)?);
+    if targets.iter().all(|&t| t < 0) {
+        return Tensor::zeros((), DType::F32, dev);
     }
     if dev.is_cpu() {
         // Rows without a target get label NO_TARGET: zero loss and zero gradient, no copy.
-        let labels: Vec<u32> = targets.iter().map(|&t| if t == IGNORE { NO_TARGET } else { t as u32 }).collect();
+        let labels: Vec<u32> = targets.iter().map(|&t| if t < 0 { NO_TARGET } else { t as u32 }).collect();
         let per_row =
             flat.to_dtype(DType::F32)?.contiguous()?.apply_op1(FusedCrossEntropy { labels: Arc::new(labels), lse: Mutex::new(None) })?;
-        return Ok(per_row.sum_all()?);
+        return per_row.sum_all();
     }
-    let rows: Vec<u32> = (0..targets.len() as u32).filter(|&i| targets[i as usize] != IGNORE).collect();
+    let rows: Vec<u32> = (0..targets.len() as u32).filter(|&i| targets[i as usize] >= 0).collect();
     let labels: Vec<u32> = rows.iter().map(|&i| targets[i as usize] as u32).collect();
     let n = rows.len();
     let picked = if n == b * t { flat } else { flat.index_select(&Tensor::from_vec(rows, n, dev)?, 0)? };
@@ -43,7 +65,7 @@ fn composed(logits: &Tensor, labels: Vec<u32>) -> Result<Tensor> {
     let n = labels.len();
     let logp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
     let at_label = logp.gather(&Tensor::from_vec(labels, (n, 1), logits.device())?, 1)?;
-    Ok(at_label.sum_all()?.neg()?)
+    at_label.sum_all()?.neg()
 }
 
 /// Per-row loss lse(x) - x[label] of (N, V) f32 logits; remembers each row's lse for `bwd`.
@@ -137,6 +159,8 @@ mod tests {
     use super::*;
     use candle_core::{Device, Var};
 
+    const IGNORE: i64 = -100;
+
     #[test]
     fn matches_hand_computed_cross_entropy() -> Result<()> {
         let dev = Device::Cpu;
@@ -154,7 +178,7 @@ mod tests {
         let x = Var::from_tensor(&(Tensor::randn(0f32, 3.0, (2, 5, 11), &dev)?))?;
         let targets: Vec<i64> = vec![3, IGNORE, 0, 10, 5, 7, IGNORE, 1, 2, IGNORE];
         let fused = (cross_entropy_sum(x.as_tensor(), &targets)? * 0.7)?;
-        let rows: Vec<u32> = (0..10u32).filter(|&i| targets[i as usize] != IGNORE).collect();
+        let rows: Vec<u32> = (0..10u32).filter(|&i| targets[i as usize] >= 0).collect();
         let labels: Vec<u32> = rows.iter().map(|&i| targets[i as usize] as u32).collect();
         let picked = x.as_tensor().reshape((10, 11))?.index_select(&Tensor::from_vec(rows, 7, &dev)?, 0)?;
         let reference = (composed(&picked, labels)? * 0.7)?;
