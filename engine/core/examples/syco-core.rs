@@ -4,21 +4,19 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use syco_core::cli::{execute, CoreCommand, GlobalOpts};
+use syco_core::cli::{execute, CoreCommand};
 use syco_core::Registry;
 
 #[derive(Parser)]
 #[command(name = "syco", version, about = "syco engine core: command stages, cache, plan/run/explain")]
 struct Cli {
-    #[command(flatten)]
-    global: GlobalOpts,
     #[command(subcommand)]
     cmd: CoreCommand,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match execute(cli.cmd, &cli.global, &Registry::new()) {
+    match execute(cli.cmd, &Registry::new()) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

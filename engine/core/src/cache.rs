@@ -1,103 +1,43 @@
 //! The content-addressed cache: objects (files named by the blake3 of their content, read-only),
 //! records (one folder per stage key, published by renaming a complete temp folder), per-key locks
-//! so several processes can share one cache, and a memo of file hashes by (path, size, mtime, inode).
+//! so several processes can share one cache, and one memo of what was read from files (hashes,
+//! records, pointers) by (path, size, mtime, inode).
 //!
 //! Layout under the root: `objects/ab/cdef…` (read-only, named by blake3), `records/KEY/`
 //! (`record.json`, `log.txt`, `out/` of hard links to objects), `stages/ID` (the key of a stage
 //! id's last result, for `explain`, `status` and `gc`), `locks/KEY.lock`, `state/KEY/` (what a
 //! running stage keeps across a crash: checkpoints), `tmp/` (work dirs, named by host and pid),
 //! `failed/` (logs of failed stages), `items/` (per-item results of evaluations) and `index/`
-//! (`hashes.tsv`, the file-hash memo; `files.json`, parsed records and pointers, see `file_memo`).
-//! Everything in `index/` is a hint that can be deleted at any time.
+//! (`files.json`, the file memo, see `file_memo`; compacted by `gc`). Everything in `index/` is a
+//! hint that can be deleted at any time.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 
 use crate::file_memo::FileMemo;
-use crate::stage::ItemStore;
+use crate::items::ItemStore;
+pub use crate::record::{FileEntry, InputRecord, Record, Stored};
 
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// One stored output file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct FileEntry {
-    /// Relative to the stage's output directory, `/`-separated.
-    pub path: String,
-    pub hash: String,
-    pub size: u64,
-    #[serde(default)]
-    pub executable: bool,
-}
-
-/// One upstream input as it was when the key was computed.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct InputRecord {
-    pub stage: String,
-    /// Tree hash of that stage's output.
-    pub tree: String,
-}
-
-/// What a result was computed from (the key's components) and what it holds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Record {
-    pub key: String,
-    pub stage: String,
-    pub kind: String,
-    pub version: u32,
-    /// Params flattened to dotted paths -> JSON text.
-    pub params: BTreeMap<String, String>,
-    pub inputs: BTreeMap<String, InputRecord>,
-    pub extras: BTreeMap<String, String>,
-    pub engine_version: String,
-    /// Tree hash of the output.
-    pub tree: String,
-    pub files: Vec<FileEntry>,
-    pub created_unix: u64,
-    pub duration_s: f64,
-}
-
-/// The part of a record a cached stage hands on: its output tree and the objects behind it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Stored {
-    pub tree: String,
-    pub files: Vec<FileEntry>,
-}
-
 pub struct Cache {
     root: PathBuf,
-    hash_memo: Mutex<Option<HashMap<MemoKey, String>>>,
-    /// Records and last-key pointers already parsed by an earlier run.
+    /// Hashes, records and last-key pointers already read by this or an earlier run.
     files: FileMemo,
     tmp_counter: AtomicU64,
 }
 
-/// The file memo is written once, when the process is done with the cache.
+/// What the file memo learned is written when the process is done with the cache (and by
+/// `save_index` earlier).
 impl Drop for Cache {
     fn drop(&mut self) {
-        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
-        self.files.save(&self.root.join("tmp").join(format!("{}-{}-files-memo", temp_owner(), n)));
-    }
-}
-
-#[derive(Hash, PartialEq, Eq, Clone)]
-struct MemoKey {
-    path: PathBuf,
-    size: u64,
-    mtime_ns: i128,
-    inode: u64,
-}
-
-impl MemoKey {
-    fn new(path: PathBuf, meta: &fs::Metadata) -> MemoKey {
-        MemoKey { path, size: meta.size(), mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128, inode: meta.ino() }
+        self.save_index();
     }
 }
 
@@ -212,6 +152,8 @@ pub struct GcReport {
     pub objects_removed: usize,
     pub bytes_freed: u64,
     pub temp_removed: usize,
+    /// Entries of the file memo whose file is gone or changed.
+    pub memo_entries_removed: usize,
 }
 
 #[derive(Debug, Default)]
@@ -232,7 +174,7 @@ impl Cache {
         // Absolute, so paths handed to stages (SYCO_IN_*) still resolve from their scratch folder.
         let root = fs::canonicalize(root).with_context(|| format!("cannot open cache {}", root.display()))?;
         let files = FileMemo::new(root.join("index").join("files.json"));
-        Ok(Cache { root, hash_memo: Mutex::new(None), files, tmp_counter: AtomicU64::new(0) })
+        Ok(Cache { root, files, tmp_counter: AtomicU64::new(0) })
     }
 
     pub fn root(&self) -> &Path {
@@ -280,7 +222,7 @@ impl Cache {
 
     /// Key of the last result published (or found cached) for a stage id.
     pub fn last_key(&self, stage: &str) -> Option<String> {
-        self.files.last_key(stage, &self.root.join("stages").join(escape_id(stage)))
+        self.files.last_key(&self.root.join("stages").join(escape_id(stage)))
     }
 
     pub fn set_last_key(&self, stage: &str, key: &str) -> Result<()> {
@@ -292,7 +234,7 @@ impl Cache {
         tmp.write_all(key.as_bytes())?;
         let path = dir.join(escape_id(stage));
         tmp.persist(&path).map_err(|e| e.error)?;
-        self.files.wrote_last_key(stage, &path, key);
+        self.files.wrote_last_key(&path, key);
         Ok(())
     }
 
@@ -342,37 +284,19 @@ impl Cache {
     /// Content hash of a file, memoised by (path, size, mtime, inode) across runs.
     pub fn hash_file(&self, path: &Path) -> Result<String> {
         let abs = fs::canonicalize(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let meta = fs::metadata(&abs)?;
-        self.memo_hash(abs, &meta)
+        self.files.hash(&abs, |f| hash_reader(f)).with_context(|| format!("cannot read {}", abs.display()))
     }
 
-    /// `hash_file` for a path already absolute and resolved, with its metadata.
-    fn memo_hash(&self, abs: PathBuf, meta: &fs::Metadata) -> Result<String> {
-        let key = MemoKey::new(abs, meta);
-        {
-            let mut memo = self.hash_memo.lock().unwrap_or_else(|e| e.into_inner());
-            let map = memo.get_or_insert_with(|| load_memo(&self.memo_path()));
-            if let Some(h) = map.get(&key) {
-                return Ok(h.clone());
-            }
-        }
-        let hash = hash_reader(File::open(&key.path)?)?;
-        self.remember_hash(key, &hash);
-        Ok(hash)
+    /// A temp path for writing the file memo, named after this process so `gc` can tell it.
+    fn memo_temp(&self) -> PathBuf {
+        let n = self.tmp_counter.fetch_add(1, Ordering::Relaxed);
+        self.root.join("tmp").join(format!("{}-{}-files-memo", temp_owner(), n))
     }
 
-    fn memo_path(&self) -> PathBuf {
-        self.root.join("index").join("hashes.tsv")
-    }
-
-    fn remember_hash(&self, key: MemoKey, hash: &str) {
-        let line = format!("{}\t{}\t{}\t{}\t{}\n", key.size, key.mtime_ns, key.inode, hash, key.path.display());
-        // One write per line with O_APPEND, so concurrent writers do not interleave lines.
-        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(self.memo_path()) {
-            let _ = f.write_all(line.as_bytes());
-        }
-        let mut memo = self.hash_memo.lock().unwrap_or_else(|e| e.into_inner());
-        memo.get_or_insert_with(|| load_memo(&self.memo_path())).insert(key, hash.to_string());
+    /// Writes what the file memo learned so far (merged with other processes' entries), so a
+    /// later crash of this process does not cost the next one a rehash.
+    pub fn save_index(&self) {
+        self.files.save(&self.memo_temp());
     }
 
     /// Whether the object for `hash` is present, `size` bytes long and still hashes to its name.
@@ -382,7 +306,7 @@ impl Cache {
     pub fn object_intact(&self, hash: &str, size: u64) -> bool {
         let obj = self.object_path(hash);
         let Ok(meta) = fs::symlink_metadata(&obj) else { return false };
-        if meta.is_file() && meta.size() == size && self.memo_hash(obj.clone(), &meta).is_ok_and(|h| h == hash) {
+        if meta.is_file() && meta.size() == size && self.files.hash(&obj, |f| hash_reader(f)).is_ok_and(|h| h == hash) {
             return true;
         }
         let _ = fs::remove_file(&obj);
@@ -400,7 +324,7 @@ impl Cache {
     /// output tree?), answered from the file memo: a stat of the record, none of its contents,
     /// unless it changed since a run read it.
     pub fn intact(&self, key: &str) -> Option<Stored> {
-        let stored = self.files.stored(key, &self.record_dir(key).join("record.json"))?;
+        let stored = self.files.stored(&self.record_dir(key).join("record.json"))?;
         self.objects_intact(&stored.files).then_some(stored)
     }
 
@@ -455,7 +379,7 @@ impl Cache {
                         fs::set_permissions(&tmp, fs::Permissions::from_mode(if meta.mode() & 0o111 != 0 { 0o555 } else { 0o444 }))?;
                         fs::rename(&tmp, &obj)?;
                         // Known good now: later cache hits check it by a stat, without rehashing.
-                        self.remember_hash(MemoKey::new(obj.clone(), &fs::metadata(&obj)?), &hash);
+                        self.files.knew_hash(&obj, &hash);
                         Ok(())
                     })();
                     if let Err(e) = written {
@@ -564,10 +488,10 @@ impl Cache {
                 report.temp_removed += 1;
             }
         }
-        if report.records_removed > 0 {
-            // Drop the memo's entries for removed records rather than let them pile up.
-            self.files.clear();
-        }
+        // The memo keeps entries for every file it ever read; drop those of removed or changed files.
+        (_, report.memo_entries_removed) = self.files.compact(&self.memo_temp()).context("cannot compact the file memo")?;
+        // The hash memo of earlier versions, now part of `files.json`.
+        let _ = fs::remove_file(self.root.join("index").join("hashes.tsv"));
         Ok(report)
     }
 
@@ -610,8 +534,8 @@ impl Cache {
                 report.records_removed.push(key);
             }
         }
-        if !report.records_removed.is_empty() {
-            self.files.clear();
+        if !report.records_removed.is_empty() || !report.corrupt_objects.is_empty() {
+            self.files.compact(&self.memo_temp()).context("cannot compact the file memo")?;
         }
         Ok(report)
     }
@@ -638,20 +562,6 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
             fs::remove_dir_all(path)
         }
     }
-}
-
-fn load_memo(path: &Path) -> HashMap<MemoKey, String> {
-    let mut map = HashMap::new();
-    let Ok(text) = fs::read_to_string(path) else { return map };
-    for line in text.lines() {
-        let parts: Vec<&str> = line.splitn(5, '\t').collect();
-        if let [size, mtime, inode, hash, p] = parts[..] {
-            if let (Ok(size), Ok(mtime_ns), Ok(inode)) = (size.parse(), mtime.parse(), inode.parse()) {
-                map.insert(MemoKey { path: PathBuf::from(p), size, mtime_ns, inode }, hash.to_string());
-            }
-        }
-    }
-    map
 }
 
 #[cfg(test)]
@@ -745,6 +655,36 @@ mod tests {
         assert_eq!(again.hash_file(&f).unwrap(), h1);
         fs::write(&f, "abcd").unwrap();
         assert_eq!(again.hash_file(&f).unwrap(), blake3::hash(b"abcd").to_hex().to_string());
+    }
+
+    #[test]
+    fn gc_compacts_the_file_memo_to_files_that_still_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("c");
+        let (kept, gone) = (dir.path().join("kept.bin"), dir.path().join("gone.bin"));
+        fs::write(&kept, "k").unwrap();
+        fs::write(&gone, "g").unwrap();
+        let cache = Cache::open(&root).unwrap();
+        cache.hash_file(&kept).unwrap();
+        cache.hash_file(&gone).unwrap();
+        drop(cache);
+        let memo_paths = || -> Vec<String> {
+            let v: serde_json::Value = serde_json::from_slice(&fs::read(root.join("index/files.json")).unwrap()).unwrap();
+            let mut keys: Vec<String> = v["files"].as_object().unwrap().keys().cloned().collect();
+            keys.sort();
+            keys
+        };
+        let canon = |p: &Path| fs::canonicalize(p).unwrap().to_string_lossy().into_owned();
+        assert_eq!(memo_paths(), vec![canon(&gone), canon(&kept)]);
+        let gone_name = canon(&gone);
+        fs::remove_file(&gone).unwrap();
+        fs::write(root.join("index/hashes.tsv"), "a memo of an earlier version\n").unwrap();
+
+        let report = Cache::open(&root).unwrap().gc().unwrap();
+        assert_eq!(report.memo_entries_removed, 1);
+        assert!(!memo_paths().contains(&gone_name));
+        assert_eq!(memo_paths(), vec![canon(&kept)]);
+        assert!(!root.join("index/hashes.tsv").exists());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The core subcommands (`run`, `plan`, `explain`, `status`, `gc`, `cache verify`, `log`,
-//! `exec-stage`) and the global options, for the binary to flatten into its own CLI.
+//! `exec-stage`), for the binary to flatten into its own CLI. Each command takes only the options
+//! it reads: `ManifestOpts` where a manifest is read, `RunOpts` for `run`, `CacheOpts` elsewhere.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,32 +10,53 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use crate::cache::{escape_id, Cache};
-use crate::exec::{RunOptions, Session, Status, Ui};
+use crate::exec::{RunOptions, Session, Status};
 use crate::manifest::Manifest;
 use crate::registry::Registry;
+use crate::ui::Ui;
 
-#[derive(clap::Parser, Debug, Clone)]
-pub struct GlobalOpts {
+/// `--cache`, for the commands that open a cache without a manifest.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CacheOpts {
+    /// Cache folder [default: ./cache]
+    #[arg(long, env = "SYCO_CACHE")]
+    pub cache: Option<PathBuf>,
+}
+
+impl CacheOpts {
+    pub fn dir(&self) -> PathBuf {
+        self.cache.clone().unwrap_or_else(|| PathBuf::from("cache"))
+    }
+}
+
+/// What every command that reads a manifest takes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ManifestOpts {
     /// Cache folder [default: `[cache] dir` of the manifest, else ./cache]
-    #[arg(long, global = true, env = "SYCO_CACHE")]
+    #[arg(long, env = "SYCO_CACHE")]
     pub cache: Option<PathBuf>,
     /// Override a manifest value: `--set vars.x=1`, `--set any.dotted.path=value` (TOML, else a string)
-    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// Stages run at once [default: number of cores]
-    #[arg(long, short = 'j', global = true)]
+}
+
+/// What only `run` takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunOpts {
+    /// Stages run at once [default: `[executor] jobs`, else the number of cores]
+    #[arg(long, short = 'j')]
     pub jobs: Option<usize>,
     /// Go on with independent stages after a failure
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub keep_going: bool,
     /// Run folder for published results [default: runs/<experiment name>/]
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub out: Option<PathBuf>,
     /// Exit non-zero when a stage's report says a check failed
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub check: bool,
     /// Where stages run
-    #[arg(long, global = true, value_enum, default_value_t = ExecutorKind::Local)]
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
     pub executor: ExecutorKind,
 }
 
@@ -69,6 +91,10 @@ pub struct RunArgs {
     pub manifest: PathBuf,
     /// Stage ids, or an unambiguous suffix (`NAME` for `stages/NAME`) or prefix (`train` for `train/*`)
     pub stages: Vec<String>,
+    #[command(flatten)]
+    pub opts: ManifestOpts,
+    #[command(flatten)]
+    pub run: RunOpts,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -78,21 +104,31 @@ pub struct PlanArgs {
     /// Print a JSON array of {"stage", "status": "run"|"cached", "reason"}
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub opts: ManifestOpts,
 }
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExplainArgs {
     pub manifest: PathBuf,
     pub stage: String,
+    #[command(flatten)]
+    pub opts: ManifestOpts,
 }
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct StatusArgs {
+    /// Without one: what the cache holds
     pub manifest: Option<PathBuf>,
+    #[command(flatten)]
+    pub opts: ManifestOpts,
 }
 
 #[derive(clap::Args, Debug, Clone)]
-pub struct GcArgs {}
+pub struct GcArgs {
+    #[command(flatten)]
+    pub cache: CacheOpts,
+}
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CacheArgs {
@@ -103,19 +139,23 @@ pub struct CacheArgs {
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum CacheCmd {
     /// Rehash every object; drop corrupt ones and the records that reference them
-    Verify,
+    Verify(CacheOpts),
 }
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct LogArgs {
     /// Stage id (or an unambiguous suffix/prefix of one)
     pub stage: String,
+    #[command(flatten)]
+    pub cache: CacheOpts,
 }
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExecStageArgs {
     pub manifest: PathBuf,
     pub stage: String,
+    #[command(flatten)]
+    pub opts: ManifestOpts,
 }
 
 /// `[executor]` (the Slurm executor's settings live there too)
@@ -135,8 +175,8 @@ struct Loaded {
     executor: ExecutorSection,
 }
 
-fn load(path: &Path, global: &GlobalOpts) -> Result<Loaded> {
-    let manifest = Manifest::load(path, &global.set)?;
+fn load(path: &Path, opts: &ManifestOpts) -> Result<Loaded> {
+    let manifest = Manifest::load(path, &opts.set)?;
     let exec: ExecutorSection = manifest.deserialize(&["executor"])?;
     if let Some(kind) = &exec.kind {
         if kind != "local" && kind != "slurm" {
@@ -146,7 +186,7 @@ fn load(path: &Path, global: &GlobalOpts) -> Result<Loaded> {
         }
     }
     let section: CacheSection = manifest.deserialize(&["cache"])?;
-    let root = match (&global.cache, section.dir) {
+    let root = match (&opts.cache, section.dir) {
         (Some(dir), _) => dir.clone(),
         (None, Some(dir)) => manifest.dir().join(dir),
         (None, None) => PathBuf::from("cache"),
@@ -155,30 +195,27 @@ fn load(path: &Path, global: &GlobalOpts) -> Result<Loaded> {
     Ok(Loaded { manifest, cache, jobs: exec.jobs, executor: exec })
 }
 
-fn open_cache(global: &GlobalOpts) -> Result<Cache> {
-    Cache::open(global.cache.as_deref().unwrap_or(Path::new("cache")))
-}
-
-pub fn execute(cmd: CoreCommand, global: &GlobalOpts, registry: &Registry) -> Result<ExitCode> {
+pub fn execute(cmd: CoreCommand, registry: &Registry) -> Result<ExitCode> {
     match cmd {
-        CoreCommand::Run(a) => run(&a, global, registry),
-        CoreCommand::Plan(a) => plan(&a, global, registry),
-        CoreCommand::Explain(a) => explain(&a, global, registry),
-        CoreCommand::Status(a) => status(&a, global, registry),
-        CoreCommand::Gc(_) => {
-            let cache = open_cache(global)?;
+        CoreCommand::Run(a) => run(&a, registry),
+        CoreCommand::Plan(a) => plan(&a, registry),
+        CoreCommand::Explain(a) => explain(&a, registry),
+        CoreCommand::Status(a) => status(&a, registry),
+        CoreCommand::Gc(a) => {
+            let cache = Cache::open(&a.cache.dir())?;
             let r = cache.gc()?;
             println!(
-                "removed {} records, {} objects ({:.1} MB), {} abandoned temp folders",
+                "removed {} records, {} objects ({:.1} MB), {} abandoned temp folders, {} stale file-memo entries",
                 r.records_removed,
                 r.objects_removed,
                 r.bytes_freed as f64 / 1e6,
-                r.temp_removed
+                r.temp_removed,
+                r.memo_entries_removed
             );
             Ok(ExitCode::SUCCESS)
         }
-        CoreCommand::Cache(CacheArgs { cmd: CacheCmd::Verify }) => {
-            let cache = open_cache(global)?;
+        CoreCommand::Cache(CacheArgs { cmd: CacheCmd::Verify(opts) }) => {
+            let cache = Cache::open(&opts.dir())?;
             let r = cache.verify()?;
             for h in &r.corrupt_objects {
                 println!("corrupt object {h} (removed)");
@@ -194,24 +231,24 @@ pub fn execute(cmd: CoreCommand, global: &GlobalOpts, registry: &Registry) -> Re
             );
             Ok(if r.corrupt_objects.is_empty() && r.records_removed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        CoreCommand::Log(a) => log(&a, global),
-        CoreCommand::ExecStage(a) => exec_stage(&a, global, registry),
+        CoreCommand::Log(a) => log(&a),
+        CoreCommand::ExecStage(a) => exec_stage(&a, registry),
     }
 }
 
-fn run(a: &RunArgs, global: &GlobalOpts, registry: &Registry) -> Result<ExitCode> {
-    let loaded = load(&a.manifest, global)?;
-    let jobs = global.jobs.or(loaded.jobs).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+fn run(a: &RunArgs, registry: &Registry) -> Result<ExitCode> {
+    let (opts, loaded) = (&a.run, load(&a.manifest, &a.opts)?);
+    let jobs = opts.jobs.or(loaded.jobs).unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let session = Session::new(loaded.manifest, registry, &loaded.cache)?;
     let selected = session.graph.select(&a.stages)?;
     let ui = Ui::new(false);
-    let summary = if crate::slurm::wanted(global.executor == ExecutorKind::Slurm, &loaded.executor) {
-        let inv = crate::slurm::Invocation::current(&a.manifest, loaded.cache.root(), &global.set)?;
-        crate::slurm::run(&session, &selected, &loaded.executor, &inv, global.keep_going)?
+    let summary = if crate::slurm::wanted(opts.executor == ExecutorKind::Slurm, &loaded.executor) {
+        let inv = crate::slurm::Invocation::current(&a.manifest, loaded.cache.root(), &a.opts.set)?;
+        crate::slurm::run(&session, &selected, &loaded.executor, &inv, opts.keep_going)?
     } else {
-        session.run(&selected, &RunOptions { jobs, keep_going: global.keep_going }, &ui)?
+        session.run(&selected, &RunOptions { jobs, keep_going: opts.keep_going }, &ui)?
     };
-    let run_dir = global.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(session.manifest.name()));
+    let run_dir = opts.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(session.manifest.name()));
     let published = session.publish(&summary, &run_dir)?;
     let mut check_failed = false;
     for (id, report) in session.reports(&summary)? {
@@ -232,15 +269,15 @@ fn run(a: &RunArgs, global: &GlobalOpts, registry: &Registry) -> Result<ExitCode
     if !summary.failed.is_empty() {
         return Ok(ExitCode::FAILURE);
     }
-    if global.check && check_failed {
+    if opts.check && check_failed {
         eprintln!("a check failed (--check)");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn plan(a: &PlanArgs, global: &GlobalOpts, registry: &Registry) -> Result<ExitCode> {
-    let loaded = load(&a.manifest, global)?;
+fn plan(a: &PlanArgs, registry: &Registry) -> Result<ExitCode> {
+    let loaded = load(&a.manifest, &a.opts)?;
     let session = Session::new(loaded.manifest, registry, &loaded.cache)?;
     let selected = session.graph.select(&a.stages)?;
     let plan = session.plan(&selected)?;
@@ -266,8 +303,8 @@ fn plan(a: &PlanArgs, global: &GlobalOpts, registry: &Registry) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn explain(a: &ExplainArgs, global: &GlobalOpts, registry: &Registry) -> Result<ExitCode> {
-    let loaded = load(&a.manifest, global)?;
+fn explain(a: &ExplainArgs, registry: &Registry) -> Result<ExitCode> {
+    let loaded = load(&a.manifest, &a.opts)?;
     let session = Session::new(loaded.manifest, registry, &loaded.cache)?;
     let targets = session.graph.find(&a.stage)?;
     let selected = session.graph.select(&a.stage.split_whitespace().map(str::to_string).collect::<Vec<_>>())?;
@@ -310,9 +347,9 @@ fn explain(a: &ExplainArgs, global: &GlobalOpts, registry: &Registry) -> Result<
     Ok(ExitCode::SUCCESS)
 }
 
-fn status(a: &StatusArgs, global: &GlobalOpts, registry: &Registry) -> Result<ExitCode> {
+fn status(a: &StatusArgs, registry: &Registry) -> Result<ExitCode> {
     if let Some(m) = &a.manifest {
-        let loaded = load(m, global)?;
+        let loaded = load(m, &a.opts)?;
         let session = Session::new(loaded.manifest, registry, &loaded.cache)?;
         let plan = session.plan(session.graph.order())?;
         let cached = plan.iter().filter(|(_, s)| matches!(s, Status::Cached { .. })).count();
@@ -333,7 +370,7 @@ fn status(a: &StatusArgs, global: &GlobalOpts, registry: &Registry) -> Result<Ex
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let cache = open_cache(global)?;
+    let cache = Cache::open(&CacheOpts { cache: a.opts.cache.clone() }.dir())?;
     let last = cache.last_keys()?;
     let (mut objects, mut bytes) = (0usize, 0u64);
     for d in std::fs::read_dir(cache.root().join("objects"))?.flatten() {
@@ -350,8 +387,8 @@ fn status(a: &StatusArgs, global: &GlobalOpts, registry: &Registry) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-fn log(a: &LogArgs, global: &GlobalOpts) -> Result<ExitCode> {
-    let cache = open_cache(global)?;
+fn log(a: &LogArgs) -> Result<ExitCode> {
+    let cache = Cache::open(&a.cache.dir())?;
     let mut ids: Vec<String> = cache.last_keys()?.into_keys().collect();
     for e in std::fs::read_dir(cache.root().join("failed"))?.flatten() {
         if let Some(n) = e.file_name().to_string_lossy().strip_suffix(".log.txt") {
@@ -387,8 +424,8 @@ fn log(a: &LogArgs, global: &GlobalOpts) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn exec_stage(a: &ExecStageArgs, global: &GlobalOpts, registry: &Registry) -> Result<ExitCode> {
-    let loaded = load(&a.manifest, global)?;
+fn exec_stage(a: &ExecStageArgs, registry: &Registry) -> Result<ExitCode> {
+    let loaded = load(&a.manifest, &a.opts)?;
     let session = Session::new(loaded.manifest, registry, &loaded.cache)?;
     let targets = session.graph.find(&a.stage)?;
     let [t] = targets[..] else { bail!("`{}` names {} stages; exec-stage runs exactly one", a.stage, targets.len()) };

@@ -9,8 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::key::flatten_params;
-use crate::manifest::{did_you_mean, Manifest, ManifestError};
+use crate::manifest::{Manifest, ManifestError};
 use crate::stage::{InputRef, Resources, SectionPlanner, StageCtx, StageDef, StageKind};
+use crate::suggest::did_you_mean;
 
 /// `[stages.NAME]`
 #[derive(Debug, Deserialize)]
@@ -49,7 +50,7 @@ pub fn input_stage_id(input: &str) -> String {
 }
 
 fn escapes_work_dir(path: &str) -> bool {
-    !crate::exec::is_inside(path)
+    !crate::paths::is_inside(path)
 }
 
 pub struct CommandPlanner;

@@ -2,20 +2,20 @@
 //! stages in parallel within `--jobs`, one GPU stage per device at a time.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cache::{remove_tree, Cache, InputRecord, Record, ENGINE_VERSION};
 use crate::graph::Graph;
 use crate::key::{flatten_params, KeyParts};
 use crate::manifest::Manifest;
+use crate::paths::is_inside;
 use crate::registry::Registry;
 use crate::stage::{PlanEnv, Report, StageCtx, StageLog, StageProgress};
+use crate::ui::Ui;
 
 /// A stage's key and the components it was computed from.
 #[derive(Debug, Clone)]
@@ -329,6 +329,7 @@ impl<'a> Session<'a> {
         let mut summary = RunSummary::default();
         let mut running = 0usize;
         let mut stop = false;
+        let mut index_saved: Option<Instant> = None;
         let jobs = opts.jobs.max(1);
         ui.start(selected.len());
         let (tx, rx) = mpsc::channel::<(usize, Resolved, Outcome, Duration)>();
@@ -375,6 +376,12 @@ impl<'a> Session<'a> {
                 runnable = blocked;
                 if running == 0 {
                     break;
+                }
+                // Hashes learned for keys (model weights, data files) survive a crash of a long
+                // stage: the file memo is written when the first stage starts, then now and then.
+                if index_saved.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
+                    self.cache.save_index();
+                    index_saved = Some(Instant::now());
                 }
                 let (i, _resolved, outcome, took) = rx.recv().expect("a worker is running");
                 running -= 1;
@@ -468,12 +475,6 @@ impl<'a> Session<'a> {
     }
 }
 
-/// Whether `rel` names a place under a folder: relative, without `..`.
-pub fn is_inside(rel: &str) -> bool {
-    let p = std::path::Path::new(rel);
-    !rel.is_empty() && p.components().all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
-}
-
 /// Copies files (as writable copies, never links into the cache).
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
@@ -494,95 +495,4 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()
         }
     }
     Ok(())
-}
-
-/// Progress display: bars on a terminal, plain lines otherwise.
-pub struct Ui {
-    multi: Option<MultiProgress>,
-    overall: std::sync::OnceLock<ProgressBar>,
-    bars: std::sync::Mutex<HashMap<String, ProgressBar>>,
-    quiet: bool,
-}
-
-impl Ui {
-    pub fn new(quiet: bool) -> Ui {
-        let tty = std::io::stdout().is_terminal() && !quiet;
-        let multi = tty.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
-        Ui { multi, overall: std::sync::OnceLock::new(), bars: Default::default(), quiet }
-    }
-
-    fn start(&self, total: usize) {
-        if let Some(m) = &self.multi {
-            let bar = m.add(ProgressBar::new(total as u64));
-            bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} stages {msg}").expect("valid template"));
-            let _ = self.overall.set(bar);
-        }
-    }
-
-    fn cached(&self) {
-        if let Some(b) = self.overall.get() {
-            b.inc(1);
-        }
-    }
-
-    fn stage_started(&self, id: &str) -> StageProgress {
-        match &self.multi {
-            Some(m) => {
-                let bar = m.add(ProgressBar::new_spinner());
-                bar.set_style(ProgressStyle::with_template("  {spinner} {prefix} {wide_bar} {pos}/{len} {msg}").expect("valid template"));
-                bar.set_prefix(id.to_string());
-                bar.enable_steady_tick(Duration::from_millis(120));
-                self.bars.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), bar.clone());
-                StageProgress::new(Some(bar))
-            }
-            None => {
-                if !self.quiet {
-                    println!("run    {id}");
-                }
-                StageProgress::new(None)
-            }
-        }
-    }
-
-    fn line(&self, text: &str) {
-        match &self.multi {
-            Some(m) => {
-                let _ = m.println(text);
-            }
-            None => {
-                if !self.quiet {
-                    println!("{text}");
-                }
-            }
-        }
-    }
-
-    fn end_bar(&self, id: &str) {
-        if let Some(bar) = self.bars.lock().unwrap_or_else(|e| e.into_inner()).remove(id) {
-            bar.finish_and_clear();
-            if let Some(m) = &self.multi {
-                m.remove(&bar);
-            }
-        }
-        if let Some(b) = self.overall.get() {
-            b.inc(1);
-        }
-    }
-
-    fn stage_done(&self, id: &str, what: &str, took: Duration) {
-        self.end_bar(id);
-        self.line(&format!("{what:<6} {id} ({:.2} s)", took.as_secs_f64()));
-    }
-
-    fn stage_failed(&self, id: &str, error: &str) {
-        self.end_bar(id);
-        // Failures go to stderr as well, so they are seen even when stdout is captured.
-        eprintln!("FAILED {id}: {error}");
-    }
-
-    fn finish(&self) {
-        if let Some(b) = self.overall.get() {
-            b.finish_and_clear();
-        }
-    }
 }

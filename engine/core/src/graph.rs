@@ -8,8 +8,10 @@ use petgraph::algo::{tarjan_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 
-use crate::manifest::{did_you_mean, Manifest, ManifestError};
-use crate::stage::{Location, StageDef};
+use crate::location::Location;
+use crate::manifest::{Manifest, ManifestError};
+use crate::stage::StageDef;
+use crate::suggest::did_you_mean;
 
 pub struct Graph {
     pub defs: Vec<StageDef>,

@@ -1,7 +1,12 @@
 //! Manifests: TOML with `[vars]` + `${vars.x}` interpolation, `--set dotted.path=value`
 //! overrides and `[matrix]` expansion of templated table names. Errors name FILE:LINE:COL and the
-//! key; the span map behind them is built only when an error is reported, so that planning an
-//! unchanged 1000-stage manifest stays fast.
+//! key, or the `--set` that wrote the value; the span map behind them is built only when an error
+//! is reported, so that planning an unchanged 1000-stage manifest stays fast.
+//!
+//! `--set` never adds a key silently: under `vars` and `matrix` it only changes keys the manifest
+//! has; elsewhere it may add a key to a table the manifest has (an optional field its author left
+//! out) or add a top-level section, and the reader of that table, which knows its fields, rejects
+//! an unknown one in the override's name.
 
 use std::collections::HashMap;
 use std::fmt::{self, Display};
@@ -11,12 +16,15 @@ use std::sync::OnceLock;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
-use crate::stage::Location;
+use crate::location::Location;
+use crate::suggest::did_you_mean;
 
 /// An error in a manifest, pointing at the key it is about.
 #[derive(Debug, Clone)]
 pub struct ManifestError {
     pub location: Option<Location>,
+    /// The `--set KEY=VALUE` that wrote the value the error is about (then `location` is None).
+    pub set: Option<String>,
     /// Dotted path of the key, when the error is about one.
     pub key: Option<String>,
     pub message: String,
@@ -24,7 +32,12 @@ pub struct ManifestError {
 
 impl ManifestError {
     pub fn new(location: Option<Location>, key: Option<String>, message: impl Display) -> Self {
-        ManifestError { location, key, message: message.to_string() }
+        ManifestError { location, set: None, key, message: message.to_string() }
+    }
+
+    /// An error about what the override `text` (`KEY=VALUE`) wrote.
+    pub fn of_override(text: &str, key: Option<String>, message: impl Display) -> Self {
+        ManifestError { location: None, set: Some(text.to_string()), key, message: message.to_string() }
     }
 }
 
@@ -33,8 +46,14 @@ impl Display for ManifestError {
         if let Some(loc) = &self.location {
             write!(f, "{loc}: ")?;
         }
-        if let Some(key) = &self.key {
-            write!(f, "key `{key}`: ")?;
+        if let Some(text) = &self.set {
+            write!(f, "--set {text}: ")?;
+        }
+        match &self.key {
+            // "--set a.b=1: the manifest has no `a.b`" says it once.
+            Some(key) if self.set.is_some() && self.message.contains(&format!("`{key}`")) => {}
+            Some(key) => write!(f, "key `{key}`: ")?,
+            None => {}
         }
         write!(f, "{}", self.message)
     }
@@ -52,6 +71,27 @@ pub struct Manifest {
     aliases: HashMap<String, String>,
     /// Parsed lazily, only to locate keys for error messages.
     spans: OnceLock<Option<toml_edit::Document<String>>>,
+    /// The `--set` overrides applied, in order.
+    overrides: Vec<Override>,
+}
+
+/// One applied `--set`, so that errors about what it wrote name it instead of a manifest line.
+#[derive(Debug, Clone)]
+struct Override {
+    path: Vec<String>,
+    /// `KEY=VALUE` as given.
+    text: String,
+    /// How many leading segments of `path` the manifest had before the override.
+    existed: usize,
+}
+
+impl Override {
+    /// Whether the value at `path` was written by this override: it is at or under the
+    /// override's key, or a table the override created on the way there.
+    fn wrote(&self, path: &[&str]) -> bool {
+        let common = self.path.iter().zip(path).take_while(|(a, b)| a == *b).count();
+        common == self.path.len() || (common == path.len() && path.len() > self.existed)
+    }
 }
 
 impl fmt::Debug for Manifest {
@@ -81,19 +121,29 @@ impl Manifest {
                 return Err(ManifestError::new(loc, None, e.message().trim()));
             }
         };
-        let mut m =
-            Manifest { path: path.to_path_buf(), dir, source, root, name: String::new(), aliases: HashMap::new(), spans: OnceLock::new() };
+        let mut m = Manifest {
+            path: path.to_path_buf(),
+            dir,
+            source,
+            root,
+            name: String::new(),
+            aliases: HashMap::new(),
+            spans: OnceLock::new(),
+            overrides: Vec::new(),
+        };
         let parsed: Vec<(Vec<String>, Value, &String)> =
             overrides.iter().map(|o| parse_override(o).map(|(p, v)| (p, v, o))).collect::<Result<_, _>>()?;
         // Overrides of vars and matrix come first: they feed interpolation and expansion.
         let (early, late): (Vec<_>, Vec<_>) = parsed.into_iter().partition(|(p, _, _)| p[0] == "vars" || p[0] == "matrix");
         for (p, v, text) in early {
-            set_path(&mut m.root, &p, v).map_err(|e| ManifestError::new(None, None, format!("--set {text}: {e}")))?;
+            let existed = set_path(&mut m.root, &p, v, true).map_err(|e| ManifestError::of_override(text, None, e))?;
+            m.overrides.push(Override { path: p, text: text.clone(), existed });
         }
         m.interpolate_vars()?;
         m.expand_matrix()?;
         for (p, v, text) in late {
-            set_path(&mut m.root, &p, v).map_err(|e| ManifestError::new(None, None, format!("--set {text}: {e}")))?;
+            let existed = set_path(&mut m.root, &p, v, false).map_err(|e| ManifestError::of_override(text, None, e))?;
+            m.overrides.push(Override { path: p, text: text.clone(), existed });
         }
         m.name = m.read_experiment_name()?;
         Ok(m)
@@ -158,6 +208,16 @@ impl Manifest {
                     full.push(field.clone());
                 }
                 let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+                if let Some(o) = self.override_of(&refs).filter(|o| o.path.len() > o.existed) {
+                    // A key the manifest does not have and the table's schema does not know.
+                    let parent = full[..full.len() - 1].join(".");
+                    let hint = suggestion.map(|s| format!(" (did you mean `{parent}.{s}`?)")).unwrap_or_default();
+                    return ManifestError::of_override(
+                        &o.text,
+                        Some(full.join(".")),
+                        format!("the manifest has no `{}`{hint}", full.join(".")),
+                    );
+                }
                 let hint = match suggestion {
                     Some(s) => format!("unknown key `{field}` (did you mean `{s}`?)"),
                     None => format!("unknown key `{field}`"),
@@ -169,10 +229,19 @@ impl Manifest {
         })
     }
 
-    /// An error about the key at `path`: "FILE:LINE:COL: key `a.b`: msg".
+    /// An error about the key at `path`: "FILE:LINE:COL: key `a.b`: msg", or "--set KEY=VALUE:
+    /// key `a.b`: msg" when an override wrote the value there.
     pub fn error(&self, path: &[&str], msg: impl Display) -> ManifestError {
         let key = if path.is_empty() { None } else { Some(path.join(".")) };
-        ManifestError::new(Some(self.locate(path)), key, msg)
+        match self.override_of(path) {
+            Some(o) => ManifestError::of_override(&o.text, key, msg),
+            None => ManifestError::new(Some(self.locate(path)), key, msg),
+        }
+    }
+
+    /// The last override that wrote the value at `path`.
+    fn override_of(&self, path: &[&str]) -> Option<&Override> {
+        self.overrides.iter().rev().find(|o| !path.is_empty() && o.wrote(path))
     }
 
     /// Where the key at `path` is written (for an expanded matrix table: its template; for a key
@@ -348,11 +417,11 @@ fn location_of(file: &Path, source: &str, offset: usize) -> Location {
 /// `a.b.c=value` -> (["a","b","c"], value parsed as TOML, else the raw string).
 fn parse_override(text: &str) -> Result<(Vec<String>, Value), ManifestError> {
     let Some((path, raw)) = text.split_once('=') else {
-        return Err(ManifestError::new(None, None, format!("--set {text}: expected KEY=VALUE")));
+        return Err(ManifestError::of_override(text, None, "expected KEY=VALUE"));
     };
     let path: Vec<String> = path.trim().split('.').map(|s| s.trim().trim_matches('"').to_string()).collect();
     if path.iter().any(String::is_empty) {
-        return Err(ManifestError::new(None, None, format!("--set {text}: empty key segment")));
+        return Err(ManifestError::of_override(text, None, "empty key segment"));
     }
     let value = toml::from_str::<Table>(&format!("v = {raw}"))
         .ok()
@@ -361,18 +430,43 @@ fn parse_override(text: &str) -> Result<(Vec<String>, Value), ManifestError> {
     Ok((path, value))
 }
 
-fn set_path(root: &mut Table, path: &[String], value: Value) -> Result<(), String> {
+/// Writes `value` at `path`; returns how many leading segments of `path` existed. `existing_only`
+/// (vars, matrix): the whole path must exist. Otherwise a new key may go into a table the
+/// manifest has, or be a new top-level section with one key; a deeper new path is most likely a
+/// misspelt table name, and would silently plan something else.
+fn set_path(root: &mut Table, path: &[String], value: Value, existing_only: bool) -> Result<usize, String> {
+    let mut existed = 0;
+    let mut table: &Table = root;
+    while existed < path.len() {
+        match table.get(&path[existed]) {
+            Some(Value::Table(t)) => table = t,
+            Some(_) if existed + 1 < path.len() => return Err(format!("`{}` is not a table", path[..=existed].join("."))),
+            Some(_) => {}
+            None => break,
+        }
+        existed += 1;
+    }
+    let allowed = existed == path.len() || (!existing_only && (existed + 1 == path.len() || (existed == 0 && path.len() == 2)));
+    if !allowed {
+        let known: Vec<&str> = table.keys().map(String::as_str).collect();
+        let prefix = |s: &str| path[..existed].iter().map(String::as_str).chain([s]).collect::<Vec<_>>().join(".");
+        let hint = match did_you_mean(&path[existed], &known) {
+            Some(s) => format!(" (did you mean `{}`?)", prefix(s)),
+            None if existed > 0 && !known.is_empty() && known.len() <= 12 => {
+                format!("; `{}` has {}", path[..existed].join("."), known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+            }
+            None => String::new(),
+        };
+        return Err(format!("the manifest has no `{}`{hint}", prefix(&path[existed])));
+    }
     let (last, parents) = path.split_last().expect("non-empty path");
     let mut table = root;
-    for (i, seg) in parents.iter().enumerate() {
+    for seg in parents {
         let entry = table.entry(seg.clone()).or_insert_with(|| Value::Table(Table::new()));
-        table = match entry {
-            Value::Table(t) => t,
-            _ => return Err(format!("`{}` is not a table", path[..=i].join("."))),
-        };
+        table = entry.as_table_mut().expect("checked above: every parent is a table");
     }
     table.insert(last.clone(), value);
-    Ok(())
+    Ok(existed)
 }
 
 fn scalar_text(v: &Value) -> Option<String> {
@@ -545,16 +639,6 @@ fn expand_table(
     Ok(())
 }
 
-/// The closest known name, when one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|k| (strsim::jaro_winkler(word, k), *k))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, k)| k)
-}
-
 /// Parses serde's "unknown field `x`, expected one of `a`, `b`" into (x, closest expected).
 fn unknown_field_suggestion(message: &str) -> Option<(String, Option<String>)> {
     let rest = message.strip_prefix("unknown field `")?;
@@ -607,6 +691,71 @@ mod tests {
         assert_eq!(m.get(&["stages", "a", "params", "extra"]).unwrap().as_str(), Some("hello world"));
         let e = load("[stages.a]\ncmd = \"${vars.nope}\"\n", &[]).unwrap_err().to_string();
         assert!(e.contains("m.toml:2:1") && e.contains("vars.nope"), "{e}");
+    }
+
+    #[test]
+    fn set_of_a_misspelt_var_is_an_error_with_a_suggestion() {
+        let src = "[vars]\nn_train = 48\nn_test = 12\n[stages.a]\ncmd = \"run ${vars.n_train}\"\n";
+        let e = load(src, &["vars.n_trian=5"]).unwrap_err().to_string();
+        assert_eq!(e, "--set vars.n_trian=5: the manifest has no `vars.n_trian` (did you mean `vars.n_train`?)");
+        let e = load(src, &["vars.zzz=5"]).unwrap_err().to_string();
+        assert_eq!(e, "--set vars.zzz=5: the manifest has no `vars.zzz`; `vars` has `n_train`, `n_test`");
+        // Matrix values too: only what the manifest declares.
+        let e = load("[matrix]\nbench = [\"a\"]\n", &["matrix.bnech=[\"b\"]"]).unwrap_err().to_string();
+        assert!(e.starts_with("--set matrix.bnech=[\"b\"]: ") && e.contains("did you mean `matrix.bench`"), "{e}");
+        let m = load(src, &["vars.n_train=5"]).unwrap();
+        assert_eq!(m.get(&["stages", "a", "cmd"]).unwrap().as_str(), Some("run 5"));
+    }
+
+    #[test]
+    fn set_of_a_key_the_table_schema_does_not_know_is_an_error_naming_the_override() {
+        let src = "[stages.a]\ncmd = \"x\"\n";
+        let m = load(src, &["stages.a.outz=[\"o\"]"]).unwrap();
+        let e = m.deserialize::<Spec>(&["stages", "a"]).unwrap_err();
+        assert!(e.location.is_none() && e.set.as_deref() == Some("stages.a.outz=[\"o\"]"), "{e:?}");
+        assert_eq!(e.to_string(), "--set stages.a.outz=[\"o\"]: the manifest has no `stages.a.outz` (did you mean `stages.a.outs`?)");
+    }
+
+    #[test]
+    fn set_may_add_an_optional_key_the_author_left_out_or_a_section() {
+        let src = "[stages.a]\ncmd = \"x\"\n";
+        let m = load(src, &["stages.a.outs=[\"o\"]", "executor.jobs=2"]).unwrap();
+        let spec: Spec = m.deserialize(&["stages", "a"]).unwrap();
+        assert_eq!(spec.outs, vec!["o".to_string()]);
+        assert_eq!(m.get(&["executor", "jobs"]).unwrap().as_integer(), Some(2));
+        m.check_sections(&[]).unwrap();
+        // A new section with a misspelt name: the section check names the override.
+        let m = load(src, &["executr.jobs=2"]).unwrap();
+        let e = m.check_sections(&[]).unwrap_err().to_string();
+        assert!(e.starts_with("--set executr.jobs=2: ") && e.contains("did you mean `executor`"), "{e}");
+    }
+
+    #[test]
+    fn set_below_a_table_the_manifest_lacks_is_an_error() {
+        let src = "[stages.train]\ncmd = \"x\"\n";
+        let e = load(src, &["stages.trian.cmd=y"]).unwrap_err().to_string();
+        assert_eq!(e, "--set stages.trian.cmd=y: the manifest has no `stages.trian` (did you mean `stages.train`?)");
+        let e = load(src, &["stages.train.cmd.x=1"]).unwrap_err().to_string();
+        assert_eq!(e, "--set stages.train.cmd.x=1: `stages.train.cmd` is not a table");
+        let e = load(src, &["nothing"]).unwrap_err().to_string();
+        assert_eq!(e, "--set nothing: expected KEY=VALUE");
+    }
+
+    #[test]
+    fn type_errors_in_overridden_values_name_the_override() {
+        let src = "[stages.a]\ncmd = \"x\"\nouts = [\"o\"]\n";
+        // A key the manifest has, given a value of the wrong type.
+        let m = load(src, &["stages.a.outs=[1]"]).unwrap();
+        let e = m.deserialize::<Spec>(&["stages", "a"]).unwrap_err().to_string();
+        assert!(e.starts_with("--set stages.a.outs=[1]: key `stages.a.outs.0`: invalid type"), "{e}");
+        // A key it lacks, likewise.
+        let m = load("[stages.a]\ncmd = \"x\"\n", &["stages.a.outs=3"]).unwrap();
+        let e = m.deserialize::<Spec>(&["stages", "a"]).unwrap_err().to_string();
+        assert!(e.starts_with("--set stages.a.outs=3: key `stages.a.outs`: invalid type"), "{e}");
+        // Errors about keys no override touched still point at the manifest.
+        let m = load("[stages.a]\ncmd = 1\nouts = [\"o\"]\n", &["stages.a.outs=[\"p\"]"]).unwrap();
+        let e = m.deserialize::<Spec>(&["stages", "a"]).unwrap_err().to_string();
+        assert!(e.starts_with("m.toml:2:"), "{e}");
     }
 
     #[test]

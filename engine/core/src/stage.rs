@@ -8,21 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::cache::Cache;
+pub use crate::items::ItemStore;
+pub use crate::location::Location;
 use crate::manifest::{Manifest, ManifestError};
-
-/// Where in a manifest something was declared.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Location {
-    pub file: PathBuf,
-    pub line: usize,
-    pub col: usize,
-}
-
-impl std::fmt::Display for Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
-    }
-}
 
 /// One upstream dependency: `name` is how the stage refers to it (env `SYCO_IN_<NAME>` for
 /// command stages, the key of `StageCtx::inputs`), `stage` the upstream stage id.
@@ -111,38 +99,6 @@ pub struct StageCtx<'a> {
     pub cache: &'a Cache,
     /// Temporary directory, discarded after the run.
     pub scratch: PathBuf,
-}
-
-/// Shared per-item results (e.g. one evaluated prompt), so an interrupted stage resumes.
-#[derive(Debug, Clone)]
-pub struct ItemStore {
-    root: PathBuf,
-}
-
-impl ItemStore {
-    pub(crate) fn new(root: PathBuf) -> Self {
-        ItemStore { root }
-    }
-
-    fn path(&self, key: &blake3::Hash) -> PathBuf {
-        let hex = key.to_hex();
-        self.root.join(&hex[..2]).join(&hex[2..])
-    }
-
-    pub fn get(&self, key: &blake3::Hash) -> Option<Vec<u8>> {
-        std::fs::read(self.path(key)).ok()
-    }
-
-    /// Atomic: a reader sees the whole value or none.
-    pub fn put(&self, key: &blake3::Hash, value: &[u8]) -> std::io::Result<()> {
-        let path = self.path(key);
-        let dir = path.parent().expect("item path has a parent");
-        std::fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(value)?;
-        tmp.persist(&path).map_err(|e| e.error)?;
-        Ok(())
-    }
 }
 
 /// A stage's progress bar (or nothing when the output is not a terminal). Cheap to clone.

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use syco_core::cache::Cache;
-use syco_core::exec::{RunOptions, Session, Ui};
+use syco_core::exec::{RunOptions, Session};
 use syco_core::manifest::{Manifest, ManifestError};
 use syco_core::stage::{PlanEnv, SectionPlanner, StageCtx, StageDef, StageKind};
+use syco_core::ui::Ui;
 use syco_core::Registry;
 
 /// `[reads] file = "PATH"`: one stage whose key holds the file's content hash, and whose run reads
