@@ -78,12 +78,11 @@ pub fn generate(args: &GenerateArgs) -> Result<()> {
     let path = resolve_model_arg(&args.model, &args.cache)?;
     let rt = runtime::ModelRuntime {
         chat_template: args.chat_template.clone(),
-        dtype: args.dtype.clone(),
+        dtype: runtime::parse_name(&args.dtype).context("--dtype")?,
         device: args.device.clone(),
-        prompt_format: "chat".into(),
-        matmul: args.matmul.clone(),
+        prompt_format: runtime::PromptFormat::Chat,
     };
-    let mut m = runtime::load_path(&path, &rt)?;
+    let mut m = runtime::load_path(&path, &rt, runtime::parse_name(&args.matmul).context("--matmul")?)?;
     if let Some(dir) = &args.adapter {
         runtime::attach_adapter(&mut m, dir)?;
     }

@@ -10,11 +10,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use syco_analysis::expect::Expectation;
 use syco_core::manifest::{Manifest, ManifestError};
 use syco_core::stage::{InputRef, Resources, SectionPlanner, StageDef};
+use syco_data::Kind;
+use syco_eval::Scoring;
 
-pub const BENCHMARKS: [&str; 4] = ["gsm8k", "mmlu", "truthfulqa", "hellaswag"];
-pub const SYCOPHANCY_TASKS: [&str; 3] = ["feedback", "are_you_sure", "answer"];
+use crate::stages::analysis::{AnalysisParams, ImportParams, ModelEntry};
+use crate::stages::dataset::{stream_input, DatasetParams};
+use crate::stages::eval::{EvalParams, RespondParams};
+use crate::stages::model::ModelParams;
+use crate::stages::runtime::{Dtype, Matmul, ModelRuntime, PromptFormat};
+use crate::stages::train::{CombineMethodName, CombineParams, TrainParams};
 
 /// `[model.NAME]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -23,42 +30,16 @@ pub struct ModelSpec {
     pub source: Value,
     #[serde(default = "auto")]
     pub chat_template: String,
-    #[serde(default = "f32")]
-    pub dtype: String,
+    #[serde(default)]
+    pub dtype: Dtype,
     #[serde(default = "cpu")]
     pub device: String,
-    /// "chat": prompts are conversations rendered by the chat template; "raw": the study's
-    /// literal prompt strings (Llama-2 `[INST]` markup written by hand, `<s>` included).
-    #[serde(default = "chat")]
-    pub prompt_format: String,
-    /// "f32", or "bf16": evaluation's products (scoring, prompt prefill, decoding) take bf16
-    /// operands with f32 sums (AMX tiles on CPUs that have them). Training is unaffected.
-    #[serde(default = "f32")]
-    pub matmul: String,
-}
-
-/// `[datasets.NAME]`
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatasetSpec {
-    pub kind: String,
     #[serde(default)]
-    pub source: Option<Value>,
-    /// Separate files for the two halves (the study's committed splits).
+    pub prompt_format: PromptFormat,
+    /// bf16: evaluation's products take bf16 operands with f32 sums (AMX tiles on CPUs that
+    /// have them). Training is unaffected.
     #[serde(default)]
-    pub train_source: Option<Value>,
-    #[serde(default)]
-    pub test_source: Option<Value>,
-    #[serde(default)]
-    pub split: Option<Value>,
-    #[serde(default)]
-    pub sample: Option<Value>,
-    /// Prompt / training-text templates replacing the study's defaults.
-    #[serde(default)]
-    pub templates: Option<Value>,
-    /// `antisyc` datasets: the sycophancy datasets whose records become SFT examples.
-    #[serde(default)]
-    pub from: Vec<String>,
+    pub matmul: Matmul,
 }
 
 /// `[adapters.NAME]`
@@ -79,7 +60,7 @@ pub struct AdapterSpec {
     #[serde(default)]
     pub combine: Vec<String>,
     #[serde(default)]
-    pub method: Option<String>,
+    pub method: CombineMethodName,
     #[serde(default)]
     pub weights: Option<Vec<f64>>,
     #[serde(default)]
@@ -96,8 +77,8 @@ pub struct EvalSpec {
     pub benchmarks: Vec<String>,
     #[serde(default)]
     pub sycophancy: Vec<String>,
-    #[serde(default = "seed")]
-    pub scoring: String,
+    #[serde(default)]
+    pub scoring: Scoring,
     #[serde(default = "batch")]
     pub batch_size: usize,
     /// Items per task (all when absent).
@@ -125,17 +106,8 @@ pub struct AnalysisSpec {
 fn auto() -> String {
     "auto".into()
 }
-fn f32() -> String {
-    "f32".into()
-}
 fn cpu() -> String {
     "cpu".into()
-}
-fn chat() -> String {
-    "chat".into()
-}
-fn seed() -> String {
-    "seed".into()
 }
 fn batch() -> usize {
     16
@@ -167,7 +139,7 @@ struct Planner<'a> {
     m: &'a Manifest,
     out: &'a mut Vec<StageDef>,
     models: BTreeMap<String, ModelSpec>,
-    datasets: BTreeMap<String, DatasetSpec>,
+    datasets: BTreeMap<String, DatasetParams>,
     /// adapter name -> (stage id, base model name)
     adapters: BTreeMap<String, (String, String)>,
 }
@@ -176,11 +148,12 @@ struct Planner<'a> {
 type Evaluated = BTreeMap<String, BTreeMap<String, String>>;
 
 impl Planner<'_> {
+    /// `params` is the stage kind's own params struct.
     fn stage(
         &mut self,
         id: String,
         kind: &str,
-        params: Value,
+        params: &impl Serialize,
         inputs: Vec<(String, String)>,
         exclusive_device: Option<&str>,
         publish: Option<String>,
@@ -193,7 +166,7 @@ impl Planner<'_> {
         self.out.push(StageDef {
             id,
             kind: kind.to_string(),
-            params,
+            params: serde_json::to_value(params).expect("stage params serialise to JSON"),
             inputs: inputs.into_iter().map(|(name, stage)| InputRef { name, stage }).collect(),
             resources,
             publish,
@@ -205,16 +178,8 @@ impl Planner<'_> {
         for name in self.m.table_keys(&["model"]) {
             let spec: ModelSpec = self.m.deserialize(&["model", &name])?;
             let origin = ["model", name.as_str()];
-            if !matches!(spec.prompt_format.as_str(), "chat" | "raw") {
-                return Err(self.m.error(&["model", &name, "prompt_format"], "expected \"chat\" or \"raw\""));
-            }
-            if !matches!(spec.dtype.as_str(), "f32" | "bf16" | "f16") {
-                return Err(self.m.error(&["model", &name, "dtype"], "expected \"f32\", \"bf16\" or \"f16\""));
-            }
-            if !matches!(spec.matmul.as_str(), "f32" | "bf16") {
-                return Err(self.m.error(&["model", &name, "matmul"], "expected \"f32\" or \"bf16\""));
-            }
-            self.stage(format!("model/{name}"), "model", json!({ "source": spec.source }), vec![], None, None, &origin);
+            let params = ModelParams { source: spec.source.clone() };
+            self.stage(format!("model/{name}"), "model", &params, vec![], None, None, &origin);
             self.models.insert(name, spec);
         }
         Ok(())
@@ -224,7 +189,7 @@ impl Planner<'_> {
         // Carried random streams: name -> (seed, the last dataset drawing from it so far).
         let mut streams: BTreeMap<String, (u64, String)> = BTreeMap::new();
         for name in self.m.table_keys(&["datasets"]) {
-            let spec: DatasetSpec = self.m.deserialize(&["datasets", &name])?;
+            let spec: DatasetParams = self.m.deserialize(&["datasets", &name])?;
             let path = ["datasets", name.as_str()];
             let mut inputs = vec![];
             for from in &spec.from {
@@ -254,13 +219,12 @@ impl Planner<'_> {
                             format!("stream `{stream}` is seeded with {first_seed} by an earlier dataset; every dataset in a stream takes the same seed"),
                         ))
                     }
-                    Some((_, prev)) if *prev != name => inputs.push((crate::stages::dataset::stream_input(stream), format!("data/{prev}"))),
+                    Some((_, prev)) if *prev != name => inputs.push((stream_input(stream), format!("data/{prev}"))),
                     _ => {}
                 }
                 streams.insert(stream.to_string(), (seed, name.clone()));
             }
-            let params = serde_json::to_value(&spec).expect("dataset spec serialises");
-            self.stage(format!("data/{name}"), "dataset", params, inputs, None, Some(format!("data/{name}")), &path);
+            self.stage(format!("data/{name}"), "dataset", &spec, inputs, None, Some(format!("data/{name}")), &path);
             self.datasets.insert(name, spec);
         }
         Ok(())
@@ -310,13 +274,10 @@ impl Planner<'_> {
                         None => return Err(self.m.error(&["adapters", name, "combine"], format!("no adapter `{part}`"))),
                     }
                 }
-                let method = spec.method.clone().unwrap_or_else(|| "cat".into());
-                if !matches!(method.as_str(), "cat" | "linear" | "svd") {
-                    return Err(self.m.error(&["adapters", name, "method"], "expected \"cat\", \"linear\" or \"svd\""));
-                }
-                let params = json!({ "parts": spec.combine, "method": method, "weights": spec.weights, "rank": spec.rank });
+                let params =
+                    CombineParams { parts: spec.combine.clone(), method: spec.method, weights: spec.weights.clone(), rank: spec.rank };
                 let id = format!("combine/{name}");
-                self.stage(id.clone(), "combine", params, inputs, None, Some(format!("adapters/{name}")), &at);
+                self.stage(id.clone(), "combine", &params, inputs, None, Some(format!("adapters/{name}")), &at);
                 self.adapters.insert(name.clone(), (id, base));
                 continue;
             }
@@ -335,10 +296,12 @@ impl Planner<'_> {
             }
             let lora = merged(&lora_defaults, spec.lora.as_ref());
             let train = merged(&train_defaults, spec.train.as_ref());
-            // Check the tables now, so a typo is reported with its line before anything runs.
-            for (table, own, value) in [("lora", spec.lora.as_ref(), &lora), ("train", spec.train.as_ref(), &train)] {
-                let json = toml_to_json(&toml::Value::Table(value.clone()));
-                if let Err((field, msg)) = crate::stages::check_table(table, &json) {
+            // Read the tables now, so a typo is reported with its line before anything runs.
+            let tables = TrainParams::tables(&toml_to_json(&toml::Value::Table(lora)), &toml_to_json(&toml::Value::Table(train)));
+            let (lora, train) = match tables {
+                Ok(t) => t,
+                Err((table, field, msg)) => {
+                    let own = if table == "lora" { spec.lora.as_ref() } else { spec.train.as_ref() };
                     let at: Vec<&str> = match own.is_some_and(|t| t.contains_key(&field)) {
                         true => vec!["adapters", name, table, &field],
                         false if lora_defaults.contains_key(&field) || train_defaults.contains_key(&field) => {
@@ -346,18 +309,12 @@ impl Planner<'_> {
                         }
                         false => vec!["adapters", name],
                     };
-                    return Err(self.m.error(&at, msg));
+                    return Err(self.m.error(&at, format!("{table}: {msg}")));
                 }
-            }
-            let params = json!({
-                "data": spec.data,
-                "mix": spec.mix,
-                "lora": toml_to_json(&toml::Value::Table(lora)),
-                "train": toml_to_json(&toml::Value::Table(train)),
-                "model": model_runtime(&model),
-            });
+            };
+            let params = TrainParams { data: spec.data.clone(), mix: spec.mix.clone(), lora, train, model: model_runtime(&model) };
             let id = format!("train/{name}");
-            self.stage(id.clone(), "train", params, inputs, Some(&model.device), Some(format!("adapters/{name}")), &at);
+            self.stage(id.clone(), "train", &params, inputs, Some(&model.device), Some(format!("adapters/{name}")), &at);
             self.adapters.insert(name.clone(), (id, base));
         }
         Ok(())
@@ -401,9 +358,6 @@ impl Planner<'_> {
             return Ok(evaluated);
         }
         let spec: EvalSpec = self.m.deserialize(&["eval"])?;
-        if !matches!(spec.scoring.as_str(), "seed" | "strict") {
-            return Err(self.m.error(&["eval", "scoring"], "expected \"seed\" or \"strict\""));
-        }
         let tasks: Vec<(String, &str)> = spec
             .benchmarks
             .iter()
@@ -414,38 +368,40 @@ impl Planner<'_> {
             let Some(ds) = self.datasets.get(task) else {
                 return Err(self.m.error(&["eval", field], format!("no dataset `{task}` to evaluate on")));
             };
-            let allowed: &[&str] = if *field == "benchmarks" { &BENCHMARKS } else { &SYCOPHANCY_TASKS };
-            if !allowed.contains(&ds.kind.as_str()) {
+            let allowed: &[Kind] = if *field == "benchmarks" { &Kind::BENCHMARKS } else { &Kind::SYCOPHANCY };
+            if !allowed.contains(&ds.kind) {
+                let names: Vec<&str> = allowed.iter().map(|k| k.as_str()).collect();
                 return Err(self.m.error(
                     &["eval", field],
-                    format!("dataset `{task}` has kind `{}`, which is not one of {}", ds.kind, allowed.join(", ")),
+                    format!("dataset `{task}` has kind `{}`, which is not one of {}", ds.kind, names.join(", ")),
                 ));
             }
         }
         for (name, base, adapter) in self.eval_models(&spec)? {
             let model = self.models[&base].clone();
             for (task, _) in &tasks {
-                let kind = self.datasets[task].kind.clone();
+                let kind = self.datasets[task].kind;
                 let mut inputs = vec![("model".to_string(), format!("model/{base}")), ("data".to_string(), format!("data/{task}"))];
                 if let Some(a) = &adapter {
                     inputs.push(("adapter".to_string(), a.clone()));
                 }
-                let respond_params = json!({
-                    "task": kind,
-                    "scoring": spec.scoring,
-                    "batch_size": spec.batch_size,
-                    "limit": spec.limit,
-                    "max_new_tokens": spec.max_new_tokens.get(task),
-                    "seed": spec.seed.unwrap_or(experiment_seed(self.m)),
-                    "model": inference_runtime(&model),
-                });
+                let respond_params = RespondParams {
+                    task: kind,
+                    scoring: spec.scoring,
+                    batch_size: spec.batch_size,
+                    limit: spec.limit,
+                    max_new_tokens: spec.max_new_tokens.get(task).copied(),
+                    seed: spec.seed.unwrap_or(experiment_seed(self.m)),
+                    model: model_runtime(&model),
+                    matmul: model.matmul,
+                };
                 let respond = format!("respond/{name}/{task}");
-                self.stage(respond.clone(), "respond", respond_params, inputs, Some(&model.device), None, &["eval"]);
+                self.stage(respond.clone(), "respond", &respond_params, inputs, Some(&model.device), None, &["eval"]);
                 let eval = format!("eval/{name}/{task}");
-                let eval_params = json!({ "task": kind, "scoring": spec.scoring, "limit": spec.limit, "seed": spec.seed.unwrap_or(experiment_seed(self.m)) });
+                let eval_params = EvalParams { task: kind, scoring: spec.scoring, limit: spec.limit };
                 let inputs = vec![("responses".to_string(), respond), ("data".to_string(), format!("data/{task}"))];
-                self.stage(eval.clone(), "eval", eval_params, inputs, None, Some(format!("models/{name}/{task}")), &["eval"]);
-                evaluated.entry(name.clone()).or_default().insert(kind, eval);
+                self.stage(eval.clone(), "eval", &eval_params, inputs, None, Some(format!("models/{name}/{task}")), &["eval"]);
+                evaluated.entry(name.clone()).or_default().insert(kind.as_str().to_string(), eval);
             }
         }
         Ok(evaluated)
@@ -457,27 +413,30 @@ impl Planner<'_> {
             let at = ["import", name.as_str()];
             let spec: ImportSpec = self.m.deserialize(&at)?;
             let resolve = |p: &str| self.m.dir().join(p).to_string_lossy().into_owned();
-            let params = json!({
-                "name": name,
-                "baseline": spec.baseline,
-                "benchmarks": spec.benchmarks.iter().map(|p| resolve(p)).collect::<Vec<_>>(),
-                "sycophancy": spec.sycophancy.as_deref().map(resolve),
-                "results": spec.results.as_deref().map(resolve),
-            });
+            let params = ImportParams {
+                name: name.clone(),
+                baseline: spec.baseline,
+                benchmarks: spec.benchmarks.iter().map(|p| resolve(p)).collect(),
+                sycophancy: spec.sycophancy.as_deref().map(resolve),
+                results: spec.results.as_deref().map(resolve),
+            };
             if spec.results.is_none() && spec.benchmarks.is_empty() && spec.sycophancy.is_none() {
                 return Err(self.m.error(&at, "an import needs `results = FILE` or `benchmarks = [FILES]` / `sycophancy = FILE`"));
             }
             let id = format!("import/{name}");
-            self.stage(id.clone(), "import", params, vec![], None, None, &at);
+            self.stage(id.clone(), "import", &params, vec![], None, None, &at);
             imported.insert(name, id);
         }
         Ok(imported)
     }
 
     fn analysis(&mut self, evaluated: Evaluated, imported: BTreeMap<String, String>) -> Result<(), ManifestError> {
-        let expect = self.m.get(&["expect"]).map(toml_to_json).unwrap_or(Value::Array(vec![]));
+        let expect: Vec<Expectation> = match self.m.get(&["expect"]) {
+            Some(_) => self.m.deserialize(&["expect"])?,
+            None => vec![],
+        };
         if self.m.get(&["analysis"]).is_none() {
-            if !expect.as_array().is_none_or(|a| a.is_empty()) {
+            if !expect.is_empty() {
                 return Err(self.m.error(&["expect"], "[[expect]] needs an [analysis] section to check against"));
             }
             return Ok(());
@@ -510,7 +469,7 @@ impl Planner<'_> {
         for n in &available {
             if let Some(id) = imported.get(n) {
                 inputs.push((id.clone(), id.clone()));
-                models.push(json!({ "name": n, "import": id }));
+                models.push(ModelEntry { name: n.clone(), import: Some(id.clone()), tasks: BTreeMap::new(), train: None });
             } else {
                 let tasks = &evaluated[n];
                 for id in tasks.values() {
@@ -520,19 +479,19 @@ impl Planner<'_> {
                 if let Some(t) = &train {
                     inputs.push((t.clone(), t.clone()));
                 }
-                models.push(json!({ "name": n, "tasks": tasks, "train": train }));
+                models.push(ModelEntry { name: n.clone(), import: None, tasks: tasks.clone(), train });
             }
         }
-        let params = json!({
-            "experiment": self.m.name(),
-            "baseline": baseline,
-            "models": models,
-            "expect": expect,
-            "bootstrap": spec.bootstrap.unwrap_or(2000),
-            "seed": experiment_seed(self.m),
-        });
+        let params = AnalysisParams {
+            experiment: self.m.name().to_string(),
+            baseline,
+            models,
+            expect,
+            bootstrap: spec.bootstrap.unwrap_or(2000),
+            seed: experiment_seed(self.m),
+        };
         // "." publishes the analysis into the run folder itself.
-        self.stage("analysis".into(), "analysis", params, inputs, None, Some(".".into()), &["analysis"]);
+        self.stage("analysis".into(), "analysis", &params, inputs, None, Some(".".into()), &["analysis"]);
         Ok(())
     }
 }
@@ -556,19 +515,10 @@ fn experiment_seed(m: &Manifest) -> u64 {
     m.get(&["experiment", "seed"]).and_then(toml::Value::as_integer).map(|s| s as u64).unwrap_or(42)
 }
 
-/// What a stage needs to know about how to load and drive a model (part of its key).
-fn model_runtime(m: &ModelSpec) -> Value {
-    json!({ "chat_template": m.chat_template, "dtype": m.dtype, "device": m.device, "prompt_format": m.prompt_format })
-}
-
-/// `model_runtime` for an evaluation: with `matmul` when it is not the default, so that
-/// manifests without it keep their stage keys (and training never depends on it).
-fn inference_runtime(m: &ModelSpec) -> Value {
-    let mut v = model_runtime(m);
-    if m.matmul != "f32" {
-        v["matmul"] = json!(m.matmul);
-    }
-    v
+/// What a stage needs to know about how to load and drive a model (part of its key); `matmul`
+/// travels separately, in the respond params only.
+fn model_runtime(m: &ModelSpec) -> ModelRuntime {
+    ModelRuntime { chat_template: m.chat_template.clone(), dtype: m.dtype, device: m.device.clone(), prompt_format: m.prompt_format }
 }
 
 /// `[defaults.X]` overlaid by an adapter's own `X` table, key by key.
@@ -582,7 +532,7 @@ fn merged(defaults: &toml::Table, own: Option<&toml::Table>) -> toml::Table {
     t
 }
 
-pub fn toml_to_json(v: &toml::Value) -> Value {
+fn toml_to_json(v: &toml::Value) -> Value {
     match v {
         toml::Value::String(s) => Value::String(s.clone()),
         toml::Value::Integer(i) => json!(i),

@@ -1,12 +1,10 @@
 //! The study's DataFrames (SPEC §5.1) as plain matrices: one row per model, in analysis order.
 
+use syco_data::Kind;
+
 use crate::error::{AnalysisError, Result};
 use crate::results::ModelResults;
 use crate::AnalysisOptions;
-
-/// The study's benchmark and task order; names outside these lists follow alphabetically.
-pub const STUDY_BENCHMARKS: [&str; 4] = ["gsm8k", "mmlu", "truthfulqa", "hellaswag"];
-pub const STUDY_TASKS: [&str; 3] = ["feedback", "are_you_sure", "answer"];
 
 /// Rows are models (baseline included), columns benchmarks or tasks.
 #[derive(Debug, Clone)]
@@ -46,8 +44,8 @@ impl<'a> Frame<'a> {
         let baseline =
             models.iter().position(|m| m.name == opts.baseline).ok_or_else(|| AnalysisError::NoBaseline(opts.baseline.clone()))?;
         let benchmarks =
-            opts.benchmarks.clone().unwrap_or_else(|| ordered_union(models.iter().flat_map(|m| m.benchmarks.keys()), &STUDY_BENCHMARKS));
-        let tasks = opts.tasks.clone().unwrap_or_else(|| ordered_union(models.iter().flat_map(|m| m.sycophancy.keys()), &STUDY_TASKS));
+            opts.benchmarks.clone().unwrap_or_else(|| ordered_union(models.iter().flat_map(|m| m.benchmarks.keys()), &Kind::BENCHMARKS));
+        let tasks = opts.tasks.clone().unwrap_or_else(|| ordered_union(models.iter().flat_map(|m| m.sycophancy.keys()), &Kind::SYCOPHANCY));
 
         // Names become segments of the summary's dotted paths.
         let dotted = models
@@ -122,9 +120,10 @@ fn missing(m: &ModelResults, what: &'static str, field: &str) -> AnalysisError {
 }
 
 /// Every name that occurs, study names first in study order, then the others alphabetically.
-fn ordered_union<'k>(names: impl Iterator<Item = &'k String>, study: &[&str]) -> Vec<String> {
+/// The study's order (syco-data's kind lists) first; names outside it follow alphabetically.
+fn ordered_union<'k>(names: impl Iterator<Item = &'k String>, study: &[Kind]) -> Vec<String> {
     let all: std::collections::BTreeSet<&String> = names.collect();
-    let mut out: Vec<String> = study.iter().filter(|s| all.iter().any(|n| n == *s)).map(|s| s.to_string()).collect();
-    out.extend(all.into_iter().filter(|n| !study.contains(&n.as_str())).cloned());
+    let mut out: Vec<String> = study.iter().map(|k| k.as_str()).filter(|s| all.iter().any(|n| n == s)).map(str::to_string).collect();
+    out.extend(all.into_iter().filter(|n| !study.iter().any(|k| k.as_str() == n.as_str())).cloned());
     out
 }

@@ -5,24 +5,30 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use syco_analysis::expect::Expectation;
 use syco_analysis::import::StudySource;
 use syco_analysis::{AnalysisOptions, ItemOutcome, ModelResults};
 use syco_core::stage::{PlanEnv, Report, StageCtx, StageDef, StageKind};
 
-use super::eval::{read_metrics, ITEMS_FILE, RESPONSES_FILE};
+use syco_eval::files::{ITEMS_FILE, RESPONSES_FILE};
+
+use super::eval::read_metrics;
 
 pub struct ImportStage;
 
-#[derive(Deserialize)]
-struct ImportParams {
-    name: String,
-    baseline: bool,
-    benchmarks: Vec<String>,
-    sycophancy: Option<String>,
-    results: Option<String>,
+/// The params of an `import/NAME` stage: `[import.NAME]` with the file paths made absolute.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportParams {
+    pub name: String,
+    pub baseline: bool,
+    /// The study's per-benchmark result files (with `sycophancy`).
+    pub benchmarks: Vec<String>,
+    pub sycophancy: Option<String>,
+    /// An adapter's single results file.
+    pub results: Option<String>,
 }
 
 impl ImportParams {
@@ -70,25 +76,29 @@ impl StageKind for ImportStage {
 
 pub struct AnalysisStage;
 
-#[derive(Deserialize)]
-struct ModelEntry {
-    name: String,
-    #[serde(default)]
-    import: Option<String>,
-    #[serde(default)]
-    tasks: BTreeMap<String, String>,
-    #[serde(default)]
-    train: Option<String>,
+/// One model of the analysis: an import stage, or its eval stages (and the train stage of an
+/// adapter). Every stage named is an input of the same name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    pub name: String,
+    pub import: Option<String>,
+    /// task -> eval stage id
+    pub tasks: BTreeMap<String, String>,
+    pub train: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct AnalysisParams {
-    experiment: String,
-    baseline: String,
-    models: Vec<ModelEntry>,
-    expect: Vec<Expectation>,
-    bootstrap: usize,
-    seed: u64,
+/// The params of the `analysis` stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisParams {
+    pub experiment: String,
+    pub baseline: String,
+    /// In the report's order.
+    pub models: Vec<ModelEntry>,
+    pub expect: Vec<Expectation>,
+    pub bootstrap: usize,
+    pub seed: u64,
 }
 
 /// Last component of a content-addressed output dir: the key a number is traced back to.
@@ -164,8 +174,7 @@ fn gallery_records(verdicts: &[Value], responses: &[Value]) -> Vec<Value> {
 }
 
 fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| Ok(serde_json::from_str(l)?)).collect()
+    Ok(syco_eval::files::read_jsonl(path)?)
 }
 
 impl StageKind for AnalysisStage {

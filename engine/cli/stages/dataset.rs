@@ -7,15 +7,47 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use syco_core::stage::{PlanEnv, StageCtx, StageDef, StageKind};
 use syco_data::{Draw, Kind, Record, SplitMethod, SplitSizes, SplitSpec, Stream};
 
 use super::source::{self, Source};
-use crate::plan::DatasetSpec;
 
 pub struct DatasetStage;
+
+/// `[datasets.NAME]`, which is also the params of its `data/NAME` stage.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetParams {
+    /// Any spelling `Kind::from_str` accepts; the params hold the canonical name.
+    #[serde(deserialize_with = "kind_from_str")]
+    pub kind: Kind,
+    #[serde(default)]
+    pub source: Option<Value>,
+    /// Separate files for the two halves (the study's committed splits).
+    #[serde(default)]
+    pub train_source: Option<Value>,
+    #[serde(default)]
+    pub test_source: Option<Value>,
+    /// A `SplitSpec` table.
+    #[serde(default)]
+    pub split: Option<Value>,
+    /// A count, or a `Sample` table.
+    #[serde(default)]
+    pub sample: Option<Value>,
+    /// Prompt / training-text templates replacing the study's defaults.
+    #[serde(default)]
+    pub templates: Option<Value>,
+    /// `antisyc` datasets: the sycophancy datasets whose records become SFT examples.
+    #[serde(default)]
+    pub from: Vec<String>,
+}
+
+fn kind_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Kind, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map_err(serde::de::Error::custom)
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +125,7 @@ impl StageKind for DatasetStage {
     }
 
     fn key_extras(&self, def: &StageDef, env: &PlanEnv) -> Result<BTreeMap<String, String>> {
-        let spec: DatasetSpec = serde_json::from_value(def.params.clone())?;
+        let spec: DatasetParams = serde_json::from_value(def.params.clone())?;
         let mut extras = BTreeMap::new();
         for (field, value) in [("source", &spec.source), ("train_source", &spec.train_source), ("test_source", &spec.test_source)] {
             if let Some(v) = value {
@@ -105,8 +137,8 @@ impl StageKind for DatasetStage {
     }
 
     fn run(&self, ctx: &StageCtx) -> Result<()> {
-        let spec: DatasetSpec = serde_json::from_value(ctx.def.params.clone())?;
-        let kind: Kind = spec.kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let spec: DatasetParams = serde_json::from_value(ctx.def.params.clone())?;
+        let kind = spec.kind;
         let load = |v: &Value, tag: &str| -> Result<Vec<Record>> {
             let src = Source::parse(v)?;
             source::load_records(&src, kind, ctx, tag)

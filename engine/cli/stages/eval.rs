@@ -4,37 +4,44 @@
 //! study's metrics. Rescoring never regenerates: only `eval/*` depends on the scoring rules' code.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use syco_core::stage::{ItemStore, PlanEnv, StageCtx, StageDef, StageKind};
 use syco_data::Kind;
+use syco_eval::files::{read_jsonl, write_jsonl, ITEMS_FILE, METRICS_FILE, RESPONSES_FILE};
 use syco_eval::{Backend, GenRequest, ItemCache, ItemResponse, Loglik, LoglikRequest, RespondOptions, Scoring};
 
 use super::dataset::read_split;
-use super::runtime::{self, Loaded, ModelRuntime};
+use super::runtime::{self, Loaded, Matmul, ModelRuntime};
 
-pub const RESPONSES_FILE: &str = "responses.jsonl";
-pub const ITEMS_FILE: &str = "items.jsonl";
-pub const METRICS_FILE: &str = "metrics.json";
-
-#[derive(Deserialize)]
-struct RespondParams {
-    task: String,
-    scoring: String,
-    batch_size: usize,
-    limit: Option<usize>,
-    max_new_tokens: Option<usize>,
-    seed: u64,
-    model: ModelRuntime,
+/// The params of a `respond/MODEL/TASK` stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RespondParams {
+    pub task: Kind,
+    /// Strict scoring asks with the strict prompts.
+    pub scoring: Scoring,
+    pub batch_size: usize,
+    /// The first `limit` test records (all when absent).
+    pub limit: Option<usize>,
+    /// Overrides the study's max_new_tokens for the task.
+    pub max_new_tokens: Option<usize>,
+    pub seed: u64,
+    pub model: ModelRuntime,
+    pub matmul: Matmul,
 }
 
-fn parse_kind(s: &str) -> Result<Kind> {
-    s.parse().map_err(|e| anyhow::anyhow!("{e}"))
+/// The params of an `eval/MODEL/TASK` stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalParams {
+    pub task: Kind,
+    pub scoring: Scoring,
+    /// The same `limit` as the responses'.
+    pub limit: Option<usize>,
 }
 
 /// The records a task evaluates: the dataset's test split, the first `limit` of them.
@@ -128,12 +135,12 @@ impl StageKind for RespondStage {
 
     fn run(&self, ctx: &StageCtx) -> Result<()> {
         let p: RespondParams = serde_json::from_value(ctx.def.params.clone())?;
-        let task = parse_kind(&p.task)?;
+        let task = p.task;
         let records = task_records(ctx, p.limit)?;
         let data_dir = ctx.inputs.get("data").context("stage has no `data` input")?;
         let opts = RespondOptions {
             templates: runtime::dataset_templates(data_dir)?,
-            strict_prompts: p.scoring == "strict",
+            strict_prompts: p.scoring == Scoring::Strict,
             seed: p.seed,
             batch_size: p.batch_size,
             max_new_tokens: p.max_new_tokens,
@@ -154,7 +161,7 @@ impl StageKind for RespondStage {
             1
         };
         ctx.progress.set_length((records.len() * units) as u64);
-        let responses = runtime::with_resident(ctx, &p.model, |m| {
+        let responses = runtime::with_resident(ctx, &p.model, p.matmul, |m| {
             let mut backend = ModelBackend { m, rt: &p.model, batch: p.batch_size, ctx };
             syco_eval::respond(task, &records, &mut backend, &opts, &mut cache)
         })?;
@@ -162,13 +169,6 @@ impl StageKind for RespondStage {
         ctx.log.line(&format!("{} items of {}", responses.len(), task.as_str()));
         Ok(())
     }
-}
-
-#[derive(Deserialize)]
-struct EvalParams {
-    task: String,
-    scoring: String,
-    limit: Option<usize>,
 }
 
 pub struct EvalStage;
@@ -183,8 +183,7 @@ impl StageKind for EvalStage {
 
     fn run(&self, ctx: &StageCtx) -> Result<()> {
         let p: EvalParams = serde_json::from_value(ctx.def.params.clone())?;
-        let task = parse_kind(&p.task)?;
-        let scoring: Scoring = p.scoring.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        let (task, scoring) = (p.task, p.scoring);
         let records = task_records(ctx, p.limit)?;
         let dir = ctx.inputs.get("responses").context("stage has no `responses` input")?;
         let responses: Vec<ItemResponse> = read_jsonl(&dir.join(RESPONSES_FILE))?;
@@ -201,23 +200,4 @@ impl StageKind for EvalStage {
 pub fn read_metrics(dir: &Path) -> Result<Value> {
     let path = dir.join(METRICS_FILE);
     Ok(serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("{}", path.display()))?)?)
-}
-
-fn write_jsonl<T: serde::Serialize>(path: &Path, items: &[T]) -> Result<()> {
-    let mut w = BufWriter::new(File::create(path)?);
-    for item in items {
-        serde_json::to_writer(&mut w, item)?;
-        w.write_all(b"\n")?;
-    }
-    w.flush()?;
-    Ok(())
-}
-
-fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}", path.display(), i + 1)))
-        .collect()
 }

@@ -1,26 +1,21 @@
 //! The ML stage kinds: the only place where the engine core meets data, models, training,
 //! evaluation and analysis. One file per stage kind (plus the shared model runtime and sources).
+//!
+//! Each stage kind's params are one typed struct defined beside it (`ModelParams`,
+//! `DatasetParams`, `TrainParams`, ...): the planner builds it, serialises it into
+//! `StageDef::params` (part of the key) and the stage reads it back. Stages never see the planner.
 
-mod analysis;
+pub mod analysis;
 pub mod dataset;
-mod eval;
-mod model;
+pub mod eval;
+pub mod model;
 pub mod runtime;
 pub mod source;
-mod train;
+pub mod train;
 
 use std::sync::Arc;
 
 use syco_core::Registry;
-
-/// Validates an adapter's `lora` or `train` table as its stage will read it: `Err((field, message))`.
-pub fn check_table(table: &str, value: &serde_json::Value) -> Result<(), (String, String)> {
-    let result = match table {
-        "lora" => train::check_lora(value),
-        _ => train::check_train(value),
-    };
-    result.map_err(|(field, msg)| (field, format!("{table}: {msg}")))
-}
 
 pub fn register(r: &mut Registry) {
     r.register_kind(Arc::new(model::ModelStage));

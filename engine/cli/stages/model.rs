@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use syco_core::stage::{PlanEnv, StageCtx, StageDef, StageKind};
 
 use super::source::{self, Source};
@@ -24,8 +25,17 @@ struct ModelRecord {
     path: Option<PathBuf>,
 }
 
+/// The params of a `model/NAME` stage: `[model.NAME] source`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelParams {
+    /// A source table or string, as `Source::parse` reads it.
+    pub source: Value,
+}
+
 fn source_of(def: &StageDef) -> Result<Source> {
-    Source::parse(def.params.get("source").context("model without `source`")?)
+    let p: ModelParams = serde_json::from_value(def.params.clone()).context("model params")?;
+    Source::parse(&p.source)
 }
 
 impl StageKind for ModelStage {

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use syco_core::stage::StageCtx;
 use syco_data::prompts::Templates;
 use syco_data::{Message, Role};
@@ -14,27 +15,67 @@ use syco_ml::{ChatMessage, ChatTemplate, DType, LoadedModel};
 
 use super::model::resolve_model;
 
-/// How a stage loads and talks to a model (the `model` table of train/respond params).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// How a stage loads and talks to a model (the `model` table of train and respond params).
+/// Evaluation's `matmul` is beside it in the respond params: training never depends on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelRuntime {
+    /// "auto" (the model's own), a built-in template's name, or a Jinja template string.
     pub chat_template: String,
-    pub dtype: String,
+    pub dtype: Dtype,
     pub device: String,
-    pub prompt_format: String,
-    /// "f32" or "bf16" (`Llama::set_bf16_products`); absent in training stages' params.
-    #[serde(default = "default_matmul")]
-    pub matmul: String,
-}
-
-fn default_matmul() -> String {
-    "f32".into()
+    pub prompt_format: PromptFormat,
 }
 
 impl ModelRuntime {
     pub fn raw(&self) -> bool {
-        self.prompt_format == "raw"
+        self.prompt_format == PromptFormat::Raw
     }
+}
+
+/// The dtype weights are loaded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dtype {
+    #[default]
+    F32,
+    Bf16,
+    F16,
+}
+
+impl From<Dtype> for DType {
+    fn from(d: Dtype) -> DType {
+        match d {
+            Dtype::F32 => DType::F32,
+            Dtype::Bf16 => DType::BF16,
+            Dtype::F16 => DType::F16,
+        }
+    }
+}
+
+/// Operands of evaluation's products (scoring, prompt prefill, decoding): f32, or bf16 with f32
+/// sums (`Llama::set_bf16_products`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Matmul {
+    #[default]
+    F32,
+    Bf16,
+}
+
+/// "chat": prompts are conversations rendered by the chat template; "raw": the study's literal
+/// prompt strings (Llama-2 `[INST]` markup written by hand, `<s>` included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptFormat {
+    #[default]
+    Chat,
+    Raw,
+}
+
+/// One of the enums above from its manifest name (command-line options), with serde's message.
+pub fn parse_name<T: DeserializeOwned>(name: &str) -> Result<T> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(name)).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// A loaded model, the chat template the manifest chose for it, and the name it goes by in
@@ -74,15 +115,6 @@ pub fn locked_crates(list: &str) -> BTreeMap<String, String> {
     list.split(';').filter_map(|p| p.split_once('=')).map(|(n, v)| (format!("crate {n}"), v.to_string())).collect()
 }
 
-fn dtype(s: &str) -> Result<DType> {
-    Ok(match s {
-        "f32" => DType::F32,
-        "bf16" => DType::BF16,
-        "f16" => DType::F16,
-        other => bail!("unknown dtype `{other}`"),
-    })
-}
-
 fn chat_template(rt: &ModelRuntime, lm: &LoadedModel) -> Result<ChatTemplate> {
     match rt.chat_template.as_str() {
         "auto" => Ok(lm.chat.clone()),
@@ -99,19 +131,17 @@ fn chat_template(rt: &ModelRuntime, lm: &LoadedModel) -> Result<ChatTemplate> {
 }
 
 /// Load the model behind the stage's `model` input, fresh (training mutates it).
-pub fn load_model(ctx: &StageCtx, rt: &ModelRuntime) -> Result<Loaded> {
+pub fn load_model(ctx: &StageCtx, rt: &ModelRuntime, matmul: Matmul) -> Result<Loaded> {
     let dir = ctx.inputs.get("model").context("stage has no `model` input")?;
-    load_path(&resolve_model(dir)?, rt)
+    load_path(&resolve_model(dir)?, rt, matmul)
 }
 
 /// Load a model file or folder with the given runtime settings.
-pub fn load_path(path: &Path, rt: &ModelRuntime) -> Result<Loaded> {
+pub fn load_path(path: &Path, rt: &ModelRuntime, matmul: Matmul) -> Result<Loaded> {
     let device = syco_ml::device_from_str(&rt.device)?;
-    let mut lm = LoadedModel::load(path, &device, dtype(&rt.dtype)?).with_context(|| format!("loading {}", path.display()))?;
-    match rt.matmul.as_str() {
-        "f32" => {}
-        "bf16" => lm.model.set_bf16_products(true)?,
-        other => bail!("unknown matmul `{other}`: expected f32 or bf16"),
+    let mut lm = LoadedModel::load(path, &device, rt.dtype.into()).with_context(|| format!("loading {}", path.display()))?;
+    if matmul == Matmul::Bf16 {
+        lm.model.set_bf16_products(true)?;
     }
     let chat = chat_template(rt, &lm)?;
     Ok(Loaded { lm, chat, name: model_name(path) })
@@ -122,13 +152,7 @@ pub fn attach_adapter(m: &mut Loaded, dir: &Path) -> Result<()> {
     let name = dir.display().to_string();
     if !m.lm.model.adapter_names().contains(&name) {
         let adapter = syco_train::peft::load(dir, m.lm.model.device())?;
-        let cfg = syco_ml::LoraConfig {
-            r: adapter.config.r,
-            alpha: adapter.config.scale() * adapter.config.r as f64,
-            dropout: 0.0,
-            targets: adapter.config.target_modules.clone(),
-        };
-        m.lm.model.insert_lora(&name, &cfg, adapter.tensors.into_iter().collect())?;
+        m.lm.model.insert_lora(&name, &adapter.config.lora_config(), adapter.tensors.into_iter().collect())?;
     }
     m.lm.model.set_active_adapter(Some(&name))?;
     Ok(())
@@ -144,14 +168,14 @@ static RESIDENT: Mutex<Option<(String, Loaded)>> = Mutex::new(None);
 /// Runs `f` with the resident model for the stage's `model` input and the adapter of its
 /// `adapter` input (if any) active. Loads the base only when it differs from the resident one;
 /// adapters are attached once and then switched.
-pub fn with_resident<T>(ctx: &StageCtx, rt: &ModelRuntime, f: impl FnOnce(&mut Loaded) -> Result<T>) -> Result<T> {
+pub fn with_resident<T>(ctx: &StageCtx, rt: &ModelRuntime, matmul: Matmul, f: impl FnOnce(&mut Loaded) -> Result<T>) -> Result<T> {
     let dir = ctx.inputs.get("model").context("stage has no `model` input")?;
-    let key = format!("{}|{:?}", dir.display(), rt);
+    let key = format!("{}|{:?}|{:?}", dir.display(), rt, matmul);
     let mut slot = RESIDENT.lock().unwrap_or_else(|e| e.into_inner());
     if slot.as_ref().map(|(k, _)| k != &key).unwrap_or(true) {
         *slot = None; // free the old model before loading the next
         ctx.progress.set_message("loading model".into());
-        *slot = Some((key, load_model(ctx, rt)?));
+        *slot = Some((key, load_model(ctx, rt, matmul)?));
     }
     let loaded = &mut slot.as_mut().expect("loaded above").1;
     match ctx.inputs.get("adapter") {

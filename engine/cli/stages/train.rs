@@ -12,18 +12,19 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use syco_core::stage::{Report, StageCtx, StageKind};
 use syco_data::prompts::Templates;
-use syco_train::{AdapterConfig, Mix, TrainConfig, TrainData, TrainIo};
+use syco_train::{Mix, TrainConfig, TrainData, TrainIo};
 
 use super::dataset::read_split;
-use super::runtime::{self, ModelRuntime};
+use super::runtime::{self, Matmul, ModelRuntime};
 
 pub struct TrainStage;
 
-#[derive(Deserialize)]
+/// An adapter's `lora` table (`[defaults.lora]` overlaid by its own), defaults filled in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoraParams {
     #[serde(default = "default_r")]
@@ -52,13 +53,30 @@ fn projection_names() -> impl Iterator<Item = &'static str> {
     syco_ml::PROJECTIONS.iter().map(|(name, _)| *name)
 }
 
-#[derive(Deserialize)]
-struct Params {
-    data: Vec<String>,
-    mix: Option<Value>,
-    lora: Value,
-    train: Value,
-    model: ModelRuntime,
+/// The params of a `train/NAME` stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainParams {
+    /// Dataset names; each is the input `data/NAME`.
+    pub data: Vec<String>,
+    /// `"concat"` or `{ interleave = [w, ...], seed = S }` (see `parse_mix`).
+    pub mix: Option<Value>,
+    pub lora: LoraParams,
+    pub train: TrainConfig,
+    pub model: ModelRuntime,
+}
+
+impl TrainParams {
+    /// The `lora` and `train` tables as this stage reads them, each a JSON table (defaults
+    /// overlaid): `Err((table, field, message))` names the first thing wrong, for the planner
+    /// to point at its line.
+    pub fn tables(lora: &Value, train: &Value) -> Result<(LoraParams, TrainConfig), (&'static str, String, String)> {
+        let lora: LoraParams = typed(lora).map_err(|(f, m)| ("lora", f, m))?;
+        check_lora(&lora).map_err(|(f, m)| ("lora", f, m))?;
+        let train: TrainConfig = typed(train).map_err(|(f, m)| ("train", f, m))?;
+        check_train(&train).map_err(|(f, m)| ("train", f, m))?;
+        Ok((lora, train))
+    }
 }
 
 /// `mix = "concat"` (the study) or `mix = { interleave = [w, ...], seed = S }`.
@@ -76,22 +94,8 @@ fn parse_mix(v: Option<&Value>, seed: u64) -> Result<Mix> {
     }
 }
 
-/// The LoRA and training tables of an adapter, as the trainer reads them.
-pub fn parse_lora_train(lora: &Value, train: &Value) -> Result<(LoraParams, TrainConfig)> {
-    let lora: LoraParams = serde_path(lora).context("lora")?;
-    let train: TrainConfig = serde_path(train).context("train")?;
-    train.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
-    for t in &lora.targets {
-        if !projection_names().any(|p| p == t) {
-            bail!("lora.targets: unknown module `{t}`; expected some of {}", projection_names().collect::<Vec<_>>().join(", "));
-        }
-    }
-    Ok((lora, train))
-}
-
-/// The first field a `lora` table gets wrong, and why.
-pub fn check_lora(v: &Value) -> Result<(), (String, String)> {
-    let lora: LoraParams = typed(v)?;
+/// The first field of a `lora` table that is out of range, and why.
+fn check_lora(lora: &LoraParams) -> Result<(), (String, String)> {
     match lora.targets.iter().find(|t| !projection_names().any(|p| p == t.as_str())) {
         Some(t) => {
             Err(("targets".into(), format!("unknown module `{t}`; expected some of {}", projection_names().collect::<Vec<_>>().join(", "))))
@@ -100,10 +104,9 @@ pub fn check_lora(v: &Value) -> Result<(), (String, String)> {
     }
 }
 
-/// The first field a `train` table gets wrong, and why.
-pub fn check_train(v: &Value) -> Result<(), (String, String)> {
-    let cfg: TrainConfig = typed(v)?;
-    cfg.validate().map_err(|e| match e {
+/// The first field of a `train` table that is out of range, and why.
+fn check_train(train: &TrainConfig) -> Result<(), (String, String)> {
+    train.validate().map_err(|e| match e {
         syco_train::TrainError::Config { field, message } => (field.to_string(), message),
         other => (String::new(), other.to_string()),
     })
@@ -117,10 +120,6 @@ fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, (String, String
             msg.split('`').nth(1).filter(|_| msg.starts_with("unknown field")).map(str::to_string).unwrap_or_else(|| e.path().to_string());
         (field, msg)
     })
-}
-
-fn serde_path<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T> {
-    serde_path_to_error::deserialize(v.clone()).map_err(|e| anyhow::anyhow!("`{}`: {}", e.path(), e.inner()))
 }
 
 impl StageKind for TrainStage {
@@ -141,12 +140,15 @@ impl StageKind for TrainStage {
     }
 
     fn run(&self, ctx: &StageCtx) -> Result<()> {
-        let p: Params = serde_json::from_value(ctx.def.params.clone())?;
-        let (lora, cfg) = parse_lora_train(&p.lora, &p.train)?;
+        let p: TrainParams = serde_json::from_value(ctx.def.params.clone())?;
+        // Checked by the planner already; a stage def written by hand gets the same checks.
+        check_lora(&p.lora).map_err(|(field, msg)| anyhow::anyhow!("lora.{field}: {msg}"))?;
+        check_train(&p.train).map_err(|(field, msg)| anyhow::anyhow!("train.{field}: {msg}"))?;
+        let (lora, cfg) = (&p.lora, &p.train);
         let adapter_name = ctx.def.id.trim_start_matches("train/").to_string();
 
         ctx.progress.set_message("loading model".into());
-        let mut loaded = runtime::load_model(ctx, &p.model)?;
+        let mut loaded = runtime::load_model(ctx, &p.model, Matmul::F32)?;
 
         // Examples of each dataset in order, then mixed as declared.
         let mut lists = vec![];
@@ -195,18 +197,7 @@ impl StageKind for TrainStage {
             outcome.tokens as f64 / outcome.seconds.max(1e-9)
         ));
 
-        let config = AdapterConfig {
-            r: lora.r,
-            alpha: lora.alpha,
-            dropout: lora.dropout,
-            target_modules: {
-                let mut t = lora.targets.clone();
-                t.sort();
-                t
-            },
-            base_model: Some(loaded.name.clone()),
-            use_rslora: false,
-        };
+        let config = syco_train::llama::adapter_config(&ml_lora, Some(&loaded.name));
         syco_train::save_adapter(&ctx.out_dir, &loaded.lm.model, &adapter_name, &config)?;
         let meta = json!({
             "adapter": adapter_name,
@@ -261,12 +252,28 @@ fn examples_of(r: &syco_data::Record, t: &Templates) -> Vec<syco_data::prompts::
 
 pub struct CombineStage;
 
-#[derive(Deserialize)]
-struct CombineParams {
-    parts: Vec<String>,
-    method: String,
-    weights: Option<Vec<f64>>,
-    rank: Option<usize>,
+/// How `combine/NAME` builds an adapter from others (`syco_train::CombineMethod`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CombineMethodName {
+    #[default]
+    Cat,
+    Linear,
+    /// Needs `rank`.
+    Svd,
+}
+
+/// The params of a `combine/NAME` stage.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CombineParams {
+    /// Adapter names; each is an input of the same name.
+    pub parts: Vec<String>,
+    pub method: CombineMethodName,
+    /// One per part (all 1.0 when absent).
+    pub weights: Option<Vec<f64>>,
+    /// The rank `svd` truncates to.
+    pub rank: Option<usize>,
 }
 
 impl StageKind for CombineStage {
@@ -293,12 +300,11 @@ impl StageKind for CombineStage {
             let dir = ctx.inputs.get(part).with_context(|| format!("input {part}"))?;
             adapters.push((*w, syco_train::peft::load(dir, &syco_ml::Device::Cpu)?));
         }
-        let method = match (p.method.as_str(), p.rank) {
-            ("cat", _) => syco_train::CombineMethod::Cat,
-            ("linear", _) => syco_train::CombineMethod::Linear,
-            ("svd", Some(rank)) => syco_train::CombineMethod::Svd { rank },
-            ("svd", None) => bail!("method \"svd\" needs `rank = N`"),
-            (other, _) => bail!("unknown combine method `{other}`"),
+        let method = match (p.method, p.rank) {
+            (CombineMethodName::Cat, _) => syco_train::CombineMethod::Cat,
+            (CombineMethodName::Linear, _) => syco_train::CombineMethod::Linear,
+            (CombineMethodName::Svd, Some(rank)) => syco_train::CombineMethod::Svd { rank },
+            (CombineMethodName::Svd, None) => bail!("method \"svd\" needs `rank = N`"),
         };
         let combined = syco_train::combine(&adapters, method)?;
         syco_train::peft::save(&ctx.out_dir, &combined.adapter.config, &combined.adapter.tensors)?;
@@ -307,7 +313,7 @@ impl StageKind for CombineStage {
             "exact_delta_sum": combined.exact,
         });
         std::fs::write(ctx.out_dir.join("combine_meta.json"), serde_json::to_vec_pretty(&meta)?)?;
-        ctx.log.line(&format!("combined {:?} by {}: rank {}, exact: {}", p.parts, p.method, combined.adapter.config.r, combined.exact));
+        ctx.log.line(&format!("combined {:?} by {:?}: rank {}, exact: {}", p.parts, p.method, combined.adapter.config.r, combined.exact));
         Ok(())
     }
 }

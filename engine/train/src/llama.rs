@@ -41,12 +41,6 @@ fn ml_error(e: anyhow::Error) -> candle_core::Error {
     candle_core::Error::Msg(format!("{e:#}"))
 }
 
-/// syco-ml's config for a PEFT adapter; rsLoRA's alpha/sqrt(r) is folded into alpha.
-pub fn lora_config(cfg: &AdapterConfig) -> LoraConfig {
-    let alpha = if cfg.use_rslora { cfg.alpha * (cfg.r as f64).sqrt() } else { cfg.alpha };
-    LoraConfig { r: cfg.r, alpha, dropout: cfg.dropout, targets: cfg.target_modules.clone() }
-}
-
 /// The PEFT config to save a syco-ml adapter with.
 pub fn adapter_config(cfg: &LoraConfig, base_model: Option<&str>) -> AdapterConfig {
     let mut targets = cfg.targets.clone();
@@ -66,6 +60,6 @@ pub fn adapter_config(cfg: &LoraConfig, base_model: Option<&str>) -> AdapterConf
 pub fn insert_adapter(model: &mut Llama, name: &str, adapter: &Adapter) -> Result<()> {
     let tensors: HashMap<String, Tensor> = adapter.tensors.clone().into_iter().collect();
     model
-        .insert_lora(name, &lora_config(&adapter.config), tensors)
+        .insert_lora(name, &adapter.config.lora_config(), tensors)
         .map_err(|e| TrainError::Data(format!("cannot attach adapter `{name}`: {e:#}")))
 }

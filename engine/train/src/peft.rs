@@ -34,6 +34,13 @@ impl AdapterConfig {
             self.alpha / self.r as f64
         }
     }
+
+    /// syco-ml's config for this adapter (the one conversion; `llama::adapter_config` is the
+    /// inverse). rsLoRA's alpha/sqrt(r) is folded into alpha, as syco-ml scales by alpha/r.
+    pub fn lora_config(&self) -> syco_ml::LoraConfig {
+        let alpha = if self.use_rslora { self.alpha * (self.r as f64).sqrt() } else { self.alpha };
+        syco_ml::LoraConfig { r: self.r, alpha, dropout: self.dropout, targets: self.target_modules.clone() }
+    }
 }
 
 /// An adapter in memory: its config and tensors under canonical PEFT names
