@@ -18,6 +18,8 @@ use candle_core::{CpuStorage, DType, Storage, Tensor};
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
+use crate::simd::{choose, features, Features};
+
 /// From this many rows on, products with a model's GGUF blocks also go through the tiles; fewer
 /// rows (decoding a few sequences) read the blocks, rounding as the tiles do (`qgemv`), because
 /// there streaming the 4-5 bit weights costs less than the tiles' 16-bit ones.
@@ -77,11 +79,15 @@ pub(crate) fn round_to_bf16(v: f32) -> f32 {
     f32::from_bits((bf16_bits(v) as u32) << 16)
 }
 
+/// What the tile code (`amx`, inline assembly rather than `#[target_feature]` functions) runs:
+/// tile loads and stores (AMX-TILE) and `tdpbf16ps` (AMX-BF16).
+pub(crate) const AMX_TILES: Features = Features::named(&["amx-tile", "amx-bf16"]);
+
 /// Whether this process may use AMX bf16 tiles (CPU support, and the kernel's permission to
 /// use the tile state, which Linux grants per process on request).
 pub(crate) fn amx_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(amx::request)
+    *AVAILABLE.get_or_init(|| choose(features(), &[(AMX_TILES, true)], false) && amx::request())
 }
 
 /// Runs `f` on the elements of a contiguous f32 CPU tensor; `None` for any other tensor.
@@ -260,24 +266,28 @@ fn advise_huge_pages(buf: &mut Vec<f32>) {
 }
 
 struct SendPtr(*mut f32);
-// SAFETY: tasks write disjoint columns of the buffer behind the pointer.
+// SAFETY (both): tasks write disjoint blocks of the buffer behind the pointer.
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
 /// Rounds a row to bf16 bits; a loop LLVM vectorises (16 lanes under AVX-512).
 fn round_row(src: &[f32], dst: &mut [u16]) {
+    type Kernel = unsafe fn(&[f32], &mut [u16]);
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F.
-        return unsafe { round_row_avx512(src, dst) };
-    }
-    round_row_portable(src, dst)
+    let candidates: &[(Features, Kernel)] = &[(ROUND_ROW_AVX512, round_row_avx512)];
+    #[cfg(not(target_arch = "x86_64"))]
+    let candidates: &[(Features, Kernel)] = &[];
+    let kernel = choose(features(), candidates, round_row_portable);
+    // SAFETY: `choose` returns the AVX-512 copy only when the CPU has its features.
+    unsafe { kernel(src, dst) }
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn round_row_avx512(src: &[f32], dst: &mut [u16]) {
-    round_row_portable(src, dst)
+crate::simd::target_fn! {
+    pub(crate) const ROUND_ROW_AVX512 = ["avx512f", "avx512bw"];
+    fn round_row_avx512(src: &[f32], dst: &mut [u16]) {
+        round_row_portable(src, dst)
+    }
 }
 
 #[inline(always)]
@@ -295,16 +305,9 @@ mod amx {
     const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
     const XFEATURE_XTILEDATA: i64 = 18;
 
-    /// CPUID leaf 7: AMX-BF16 (EDX bit 22) and AMX-TILE (bit 24); then ask Linux for the tile
-    /// state (refused when the kernel or hypervisor does not expose it).
+    /// Asks Linux for the tile state (refused when the kernel or hypervisor does not expose
+    /// it); for a CPU with `AMX_TILES`.
     pub(super) fn request() -> bool {
-        if std::env::var_os("SYCO_NO_AMX").is_some() {
-            return false;
-        }
-        let leaf = std::arch::x86_64::__cpuid_count(7, 0);
-        if leaf.edx & (1 << 22) == 0 || leaf.edx & (1 << 24) == 0 {
-            return false;
-        }
         #[cfg(target_os = "linux")]
         {
             // SAFETY: a plain syscall with integer arguments.
@@ -347,73 +350,97 @@ mod amx {
         n: usize,
     ) {
         let cfg = config();
-        asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack, readonly));
+        // SAFETY: AMX is granted (the caller); the configuration is a valid palette-1 layout.
+        unsafe { asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack, readonly)) };
         let mut scratch = [0f32; 4 * TN * TN];
         for m0 in rows.step_by(2 * TN) {
             for n0 in cols.clone().step_by(2 * TN) {
-                let a0 = a.data.as_ptr().add((m0 / TN) * a.k_blocks * TILE);
-                let a1 = a0.add(a.k_blocks * TILE);
-                let b0 = packed.as_ptr().add((n0 / TN) * k_blocks * TILE);
-                // A last lone column block multiplies zeros in its second half (never stored).
-                let b1 = if n0 + TN < n { b0.add(k_blocks * TILE) } else { b0 };
-                block(a0, a1, b0, b1, k_blocks);
-                let full = m0 + 2 * TN <= a.rows && n0 + 2 * TN <= n;
-                if full {
-                    store(y.add(m0 * n + n0), n * 4);
-                } else {
-                    store(scratch.as_mut_ptr(), 2 * TN * 4);
-                    for r in 0..(a.rows.saturating_sub(m0)).min(2 * TN) {
-                        for c in 0..(n - n0).min(2 * TN) {
-                            *y.add((m0 + r) * n + n0 + c) = scratch[r * 2 * TN + c];
+                // SAFETY: activation row blocks m0 / 16 and the next lie within the padded rows
+                // (m0 < padded_rows, a multiple of 32), and weight column blocks n0 / 16 (and the
+                // next when n0 + 16 < n) within the packed tiles (the caller's `k_blocks`); the
+                // tiles configured above are what `block` and `store` use; stores stay inside
+                // `y`'s a.rows x n floats or `scratch`.
+                unsafe {
+                    let a0 = a.data.as_ptr().add((m0 / TN) * a.k_blocks * TILE);
+                    let a1 = a0.add(a.k_blocks * TILE);
+                    let b0 = packed.as_ptr().add((n0 / TN) * k_blocks * TILE);
+                    // A last lone column block multiplies zeros in its second half (never stored).
+                    let b1 = if n0 + TN < n { b0.add(k_blocks * TILE) } else { b0 };
+                    block(a0, a1, b0, b1, k_blocks);
+                    let full = m0 + 2 * TN <= a.rows && n0 + 2 * TN <= n;
+                    if full {
+                        store(y.add(m0 * n + n0), n * 4);
+                    } else {
+                        store(scratch.as_mut_ptr(), 2 * TN * 4);
+                        for r in 0..(a.rows.saturating_sub(m0)).min(2 * TN) {
+                            for c in 0..(n - n0).min(2 * TN) {
+                                *y.add((m0 + r) * n + n0 + c) = scratch[r * 2 * TN + c];
+                            }
                         }
                     }
                 }
             }
         }
-        asm!("tilerelease", options(nostack, nomem));
+        // SAFETY: releases the tile state configured above.
+        unsafe { asm!("tilerelease", options(nostack, nomem)) };
     }
 
     /// Accumulates a 32 x 32 output block over all `k_blocks` into tiles 0-3.
+    ///
+    /// # Safety
+    /// The tiles must be configured as `config()` sets them; `a0`, `a1`, `b0` and `b1` must each
+    /// point to `k_blocks` consecutive 1 KB tiles.
     #[inline(always)]
     pub(super) unsafe fn block(a0: *const u16, a1: *const u16, b0: *const u16, b1: *const u16, k_blocks: usize) {
-        asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
+        // SAFETY: the caller's guarantees: configured tiles, and the operand tiles in bounds.
+        unsafe { asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem)) };
         for kb in 0..k_blocks {
-            asm!(
-                // Each load just before the first product that needs it, so loads overlap
-                // the products already issued (tile registers are not renamed).
-                "tileloadd tmm4, [{a0} + {s}*1]",
-                "tileloadd tmm6, [{b0} + {s}*1]",
-                "tdpbf16ps tmm0, tmm4, tmm6",
-                "tileloadd tmm7, [{b1} + {s}*1]",
-                "tdpbf16ps tmm1, tmm4, tmm7",
-                "tileloadd tmm5, [{a1} + {s}*1]",
-                "tdpbf16ps tmm2, tmm5, tmm6",
-                "tdpbf16ps tmm3, tmm5, tmm7",
-                a0 = in(reg) a0.add(kb * TILE),
-                a1 = in(reg) a1.add(kb * TILE),
-                b0 = in(reg) b0.add(kb * TILE),
-                b1 = in(reg) b1.add(kb * TILE),
-                s = in(reg) 2 * TK,
-                options(nostack, readonly),
-            );
+            // SAFETY: as above; tile kb < k_blocks of each operand.
+            unsafe {
+                asm!(
+                    // Each load just before the first product that needs it, so loads overlap
+                    // the products already issued (tile registers are not renamed).
+                    "tileloadd tmm4, [{a0} + {s}*1]",
+                    "tileloadd tmm6, [{b0} + {s}*1]",
+                    "tdpbf16ps tmm0, tmm4, tmm6",
+                    "tileloadd tmm7, [{b1} + {s}*1]",
+                    "tdpbf16ps tmm1, tmm4, tmm7",
+                    "tileloadd tmm5, [{a1} + {s}*1]",
+                    "tdpbf16ps tmm2, tmm5, tmm6",
+                    "tdpbf16ps tmm3, tmm5, tmm7",
+                    a0 = in(reg) a0.add(kb * TILE),
+                    a1 = in(reg) a1.add(kb * TILE),
+                    b0 = in(reg) b0.add(kb * TILE),
+                    b1 = in(reg) b1.add(kb * TILE),
+                    s = in(reg) 2 * TK,
+                    options(nostack, readonly),
+                );
+            }
         }
     }
 
     /// Stores tiles 0-3 as a 32 x 32 f32 block at `c` with row stride `ldc` bytes.
+    ///
+    /// # Safety
+    /// The tiles must be configured as `config()` sets them, and `c` must be valid for writing
+    /// 32 rows of 32 floats, `ldc` bytes apart.
     #[inline(always)]
     pub(super) unsafe fn store(c: *mut f32, ldc: usize) {
-        asm!(
-            "tilestored [{c0} + {ldc}*1], tmm0",
-            "tilestored [{c1} + {ldc}*1], tmm1",
-            "tilestored [{c2} + {ldc}*1], tmm2",
-            "tilestored [{c3} + {ldc}*1], tmm3",
-            c0 = in(reg) c,
-            c1 = in(reg) c.add(TN),
-            c2 = in(reg) (c as *mut u8).add(TN * ldc) as *mut f32,
-            c3 = in(reg) ((c as *mut u8).add(TN * ldc) as *mut f32).add(TN),
-            ldc = in(reg) ldc,
-            options(nostack),
-        );
+        // SAFETY: the caller's guarantees.
+        unsafe {
+            asm!(
+                "tilestored [{c0} + {ldc}*1], tmm0",
+                "tilestored [{c1} + {ldc}*1], tmm1",
+                "tilestored [{c2} + {ldc}*1], tmm2",
+                "tilestored [{c3} + {ldc}*1], tmm3",
+                c0 = in(reg) c,
+                c1 = in(reg) c.add(TN),
+                c2 = in(reg) (c as *mut u8).add(TN * ldc) as *mut f32,
+                c3 = in(reg) ((c as *mut u8).add(TN * ldc) as *mut f32).add(TN),
+                ldc = in(reg) ldc,
+                options(nostack),
+            );
+        }
     }
 }
 
@@ -422,6 +449,9 @@ mod amx {
     pub(super) fn request() -> bool {
         false
     }
+
+    /// # Safety
+    /// Never callable: AMX is never available off x86_64.
     pub(super) unsafe fn task(
         _: &super::ActivationTiles,
         _: &[u16],
@@ -448,9 +478,9 @@ mod tests {
 
     #[test]
     fn rounding_matches_half_including_ties_and_specials() {
-        for v in
-            [0.0f32, -0.0, 1.0, 1.00390625, 1.01171875, std::f32::consts::PI, -2.5e-39, 1e38, f32::MAX, f32::INFINITY, f32::NEG_INFINITY]
-        {
+        // 1 + 1/256 and 1 + 3/256 lie halfway between two bf16 values (ties to even: down, up).
+        let ties = [1.0 + 1.0 / 256.0, 1.0 + 3.0 / 256.0];
+        for v in [0.0f32, -0.0, 1.0, ties[0], ties[1], std::f32::consts::PI, -2.5e-39, 1e38, f32::MAX, f32::INFINITY, f32::NEG_INFINITY] {
             assert_eq!(bf16_bits(v), half::bf16::from_f32(v).to_bits(), "{v}");
         }
         assert!(f32::from_bits((bf16_bits(f32::NAN) as u32) << 16).is_nan());

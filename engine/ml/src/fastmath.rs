@@ -23,19 +23,6 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
     }
 }
 
-/// Whether the AVX-512 copies of the vectorised kernels may run: the CPU has AVX-512F and DQ,
-/// and `SYCO_NO_AVX512` is not set (it forces the portable code, which CPUs without AVX-512
-/// take, so it can be tested on one that has it).
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn avx512() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::env::var_os("SYCO_NO_AVX512").is_none()
-    })
-}
-
 /// The logistic function 1 / (1 + e^-z), through `exp_nonpositive` on both sides of 0.
 #[inline(always)]
 pub(crate) fn sigmoid(z: f32) -> f32 {

@@ -7,6 +7,8 @@
 use candle_core::{CpuStorage, Storage, Tensor};
 use rayon::prelude::*;
 
+use crate::simd::{choose, features, Features};
+
 /// Up to this many rows of `x` take this path; larger batches are GEMM-shaped.
 pub(crate) const MAX_ROWS: usize = 32;
 
@@ -37,7 +39,7 @@ pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Option<Ten
 fn few_rows(x: &[f32], rows: usize, w: &[f32], out_dim: usize, in_dim: usize) -> Vec<f32> {
     // Each task owns a contiguous block of `yt` (out, rows), transposed once at the end.
     let mut yt = vec![0f32; out_dim * rows];
-    let kernel = select_kernel();
+    let kernel = select_kernel(features());
     let task = |(b, chunk): (usize, &mut [f32])| {
         let o0 = b * BLOCK;
         let n = chunk.len() / rows;
@@ -58,34 +60,35 @@ fn few_rows(x: &[f32], rows: usize, w: &[f32], out_dim: usize, in_dim: usize) ->
     y
 }
 
+/// A kernel below; `unsafe` to call because some are compiled for extra CPU features: call only
+/// what `select_kernel` returned for this CPU's features.
 type Kernel = unsafe fn(&[f32], usize, &[f32], usize, &mut [f32]);
 
-fn select_kernel() -> Kernel {
+fn select_kernel(f: Features) -> Kernel {
     #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            return block_avx512;
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return block_avx2;
-        }
+    let candidates: &[(Features, Kernel)] = &[(BLOCK_AVX512, block_avx512), (BLOCK_AVX2, block_avx2)];
+    #[cfg(not(target_arch = "x86_64"))]
+    let candidates: &[(Features, Kernel)] = &[];
+    choose(f, candidates, block_portable)
+}
+
+#[cfg(target_arch = "x86_64")]
+crate::simd::target_fn! {
+    pub(crate) const BLOCK_AVX512 = ["avx512f", "fma"];
+    fn block_avx512(x: &[f32], rows: usize, w: &[f32], in_dim: usize, out: &mut [f32]) {
+        block::<true>(x, rows, w, in_dim, out)
     }
-    block_portable
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn block_avx512(x: &[f32], rows: usize, w: &[f32], in_dim: usize, out: &mut [f32]) {
-    block::<true>(x, rows, w, in_dim, out)
+crate::simd::target_fn! {
+    pub(crate) const BLOCK_AVX2 = ["avx2", "fma"];
+    fn block_avx2(x: &[f32], rows: usize, w: &[f32], in_dim: usize, out: &mut [f32]) {
+        block::<true>(x, rows, w, in_dim, out)
+    }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn block_avx2(x: &[f32], rows: usize, w: &[f32], in_dim: usize, out: &mut [f32]) {
-    block::<true>(x, rows, w, in_dim, out)
-}
-
-unsafe fn block_portable(x: &[f32], rows: usize, w: &[f32], in_dim: usize, out: &mut [f32]) {
+fn block_portable(x: &[f32], rows: usize, w: &[f32], in_dim: usize, out: &mut [f32]) {
     block::<false>(x, rows, w, in_dim, out)
 }
 

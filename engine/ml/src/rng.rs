@@ -36,17 +36,20 @@ pub(crate) fn mask_block(out: &mut [f32], p: f64, seed: u64, index: usize) {
     let threshold = (p * 65536.0).round() as u64; // drop when the 16-bit uniform is below it
     let state = derive(seed, 0x6d61_736b, index as u64);
     #[cfg(target_arch = "x86_64")]
-    if crate::fastmath::avx512() {
-        // SAFETY: the CPU has AVX-512F and DQ (64-bit lane multiplies).
+    if crate::simd::choose(crate::simd::features(), &[(MASK_BLOCK_AVX512, true)], false) {
+        // SAFETY: `choose` said the CPU has the features of `mask_block_avx512`.
         return unsafe { mask_block_avx512(out, state, threshold, keep) };
     }
     mask_block_portable(out, state, threshold, keep)
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq")]
-unsafe fn mask_block_avx512(out: &mut [f32], state: u64, threshold: u64, keep: f32) {
-    mask_block_portable(out, state, threshold, keep)
+crate::simd::target_fn! {
+    // DQ: 64-bit lane multiplies.
+    pub(crate) const MASK_BLOCK_AVX512 = ["avx512f", "avx512dq"];
+    fn mask_block_avx512(out: &mut [f32], state: u64, threshold: u64, keep: f32) {
+        mask_block_portable(out, state, threshold, keep)
+    }
 }
 
 /// SplitMix64 is counter-based (`SplitMix64::draw_at`), so the draws of a block

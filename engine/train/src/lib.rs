@@ -7,6 +7,7 @@
 //!
 //! Tokenization: `train` takes pre-tokenized examples ([`TokenizedExample`]); build them with
 //! [`tokenize`] and the model's tokenizer.
+#![deny(unsafe_op_in_unsafe_fn)]
 pub mod batch;
 pub mod checkpoint;
 pub mod combine;

@@ -5,10 +5,14 @@ use rayon::prelude::*;
 
 use crate::fastmath::{exp_nonpositive, sigmoid};
 use crate::rng::{mask_block, MASK_BLOCK};
+use crate::simd::Features;
 
-/// Defines `fn name(args)` that runs its body compiled for AVX-512 when the CPU has it (the
-/// loops vectorise 16 lanes wide instead of the baseline's 4), else as plain code. The body is
-/// one parallel task's work, so each task dispatches once.
+/// The features the AVX-512 copy of every `simd_fn!` kernel is compiled with (AVX-512F: the
+/// loops vectorise 16 lanes wide instead of the baseline's 4).
+pub(crate) const AVX512: Features = Features::named(&["avx512f"]);
+
+/// Defines `fn name(args)` that runs its body compiled for `AVX512` when the CPU has it, else as
+/// plain code. The body is one parallel task's work, so each task dispatches once.
 macro_rules! simd_fn {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$meta])*
@@ -17,15 +21,21 @@ macro_rules! simd_fn {
             fn portable($($arg: $ty),*) $body
 
             #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f")]
-            unsafe fn avx512($($arg: $ty),*) {
-                portable($($arg),*)
+            crate::simd::target_fn! {
+                const NEEDS = ["avx512f"];
+                fn avx512($($arg: $ty),*) {
+                    portable($($arg),*)
+                }
             }
 
             #[cfg(target_arch = "x86_64")]
-            if crate::fastmath::avx512() {
-                // SAFETY: the CPU has AVX-512F.
-                return unsafe { avx512($($arg),*) };
+            {
+                // The list above is the one `AVX512` names (what the selection tests read).
+                const { assert!(NEEDS.is(AVX512)) };
+                if crate::simd::choose(crate::simd::features(), &[(NEEDS, true)], false) {
+                    // SAFETY: `choose` said the CPU has the features of `avx512`.
+                    return unsafe { avx512($($arg),*) };
+                }
             }
             portable($($arg),*)
         }

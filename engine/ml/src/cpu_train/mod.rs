@@ -20,6 +20,10 @@ mod kernels;
 mod layer;
 mod narrow;
 
+/// The features the training kernels dispatch on, for `simd`'s selection tests.
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(crate) use {kernels::AVX512 as KERNELS_AVX512, narrow::ROWS_TIMES_AVX512, narrow::TRANSPOSED_TIMES_AVX512};
+
 use std::ops::Deref;
 
 use anyhow::{bail, ensure, Result};

@@ -9,6 +9,8 @@
 
 use rayon::prelude::*;
 
+use crate::simd::{choose, features, Features};
+
 /// `c (m x r) = a (m x k) · b (k x r)`, all row-major; `false` (nothing written) for another r.
 pub(crate) fn rows_times_narrow(a: &[f32], k: usize, b: &[f32], r: usize, c: &mut [f32]) -> bool {
     match r {
@@ -67,20 +69,24 @@ fn rows_times<const R: usize>(a: &[f32], k: usize, b: &[f32], c: &mut [f32]) {
         c.fill(0.0);
         return;
     }
+    type Kernel = unsafe fn(&[f32], usize, &[f32], &mut [f32]);
+    #[cfg(target_arch = "x86_64")]
+    let candidates: &[(Features, Kernel)] = &[(ROWS_TIMES_AVX512, rows_times_avx512::<R>)];
+    #[cfg(not(target_arch = "x86_64"))]
+    let candidates: &[(Features, Kernel)] = &[];
+    let kernel = choose(features(), candidates, rows_times_task::<R, Separate>);
     c.par_chunks_mut(ROWS_PER_TASK * R).zip(a.par_chunks(ROWS_PER_TASK * k)).for_each(|(c, a)| {
-        #[cfg(target_arch = "x86_64")]
-        if crate::fastmath::avx512() {
-            // SAFETY: the CPU has AVX-512F (which implies FMA).
-            return unsafe { rows_times_avx512::<R>(a, k, b, c) };
-        }
-        rows_times_task::<R, Separate>(a, k, b, c)
+        // SAFETY: `choose` returns a copy compiled for extra features only when the CPU has them.
+        unsafe { kernel(a, k, b, c) }
     });
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn rows_times_avx512<const R: usize>(a: &[f32], k: usize, b: &[f32], c: &mut [f32]) {
-    rows_times_task::<R, Fused>(a, k, b, c)
+crate::simd::target_fn! {
+    pub(crate) const ROWS_TIMES_AVX512 = ["avx512f", "fma"];
+    fn rows_times_avx512<const R: usize>(a: &[f32], k: usize, b: &[f32], c: &mut [f32]) {
+        rows_times_task::<R, Fused>(a, k, b, c)
+    }
 }
 
 /// Four rows at a time, so four independent accumulators hide the FMA latency.
@@ -119,51 +125,54 @@ const COLS_PER_TASK: usize = 64;
 
 fn transposed_times<const R: usize, const KB: usize>(a: &[f32], k: usize, g: &[f32], c: &mut [f32]) {
     assert!(c.len() == k * R && a.len() * R == g.len() * k, "narrow product shapes");
+    type Kernel = unsafe fn(&[f32], usize, usize, &[f32], &mut [f32]);
+    #[cfg(target_arch = "x86_64")]
+    let candidates: &[(Features, Kernel)] = &[(TRANSPOSED_TIMES_AVX512, transposed_times_avx512::<R, KB>)];
+    #[cfg(not(target_arch = "x86_64"))]
+    let candidates: &[(Features, Kernel)] = &[];
+    let kernel = choose(features(), candidates, transposed_times_task::<R, KB, Separate>);
     c.par_chunks_mut(COLS_PER_TASK * R).enumerate().for_each(|(block, c)| {
-        let k0 = block * COLS_PER_TASK;
-        #[cfg(target_arch = "x86_64")]
-        if crate::fastmath::avx512() {
-            // SAFETY: the CPU has AVX-512F.
-            return unsafe { transposed_times_avx512::<R, KB>(a, k, k0, g, c) };
-        }
-        transposed_times_task::<R, KB, Separate>(a, k, k0, g, c)
+        // SAFETY: `choose` returns a copy compiled for extra features only when the CPU has them.
+        unsafe { kernel(a, k, block * COLS_PER_TASK, g, c) }
     });
 }
 
-/// `transposed_times_task` with the accumulators written as AVX-512 registers: left to itself
-/// LLVM vectorised across the rows of `c` with gathers and scatters, at a fraction of the speed.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn transposed_times_avx512<const R: usize, const KB: usize>(a: &[f32], k: usize, k0: usize, g: &[f32], c: &mut [f32]) {
-    use std::arch::x86_64::*;
-    const REGS: usize = 8;
-    let lanes = R / 16; // registers per row of `c`
-    assert!(R.is_multiple_of(16) && KB * lanes == REGS, "register blocking of rank {R}");
-    let cols = c.len() / R;
-    let full = cols / KB * KB;
-    for kb in (0..full).step_by(KB) {
-        let mut acc = [_mm512_setzero_ps(); REGS];
-        for (grow, arow) in g.chunks_exact(R).zip(a.chunks_exact(k)) {
-            let x = &arow[k0 + kb..][..KB];
+crate::simd::target_fn! {
+    pub(crate) const TRANSPOSED_TIMES_AVX512 = ["avx512f"];
+    /// `transposed_times_task` with the accumulators written as AVX-512 registers: left to itself
+    /// LLVM vectorised across the rows of `c` with gathers and scatters, at a fraction of the speed.
+    fn transposed_times_avx512<const R: usize, const KB: usize>(a: &[f32], k: usize, k0: usize, g: &[f32], c: &mut [f32]) {
+        use std::arch::x86_64::*;
+        const REGS: usize = 8;
+        let lanes = R / 16; // registers per row of `c`
+        assert!(R.is_multiple_of(16) && KB * lanes == REGS, "register blocking of rank {R}");
+        let cols = c.len() / R;
+        let full = cols / KB * KB;
+        for kb in (0..full).step_by(KB) {
+            let mut acc = [_mm512_setzero_ps(); REGS];
+            for (grow, arow) in g.chunks_exact(R).zip(a.chunks_exact(k)) {
+                let x = &arow[k0 + kb..][..KB];
+                for t in 0..KB {
+                    let xt = _mm512_set1_ps(x[t]);
+                    for v in 0..lanes {
+                        // SAFETY: `grow` holds R = 16 · lanes floats.
+                        let gv = unsafe { _mm512_loadu_ps(grow.as_ptr().add(16 * v)) };
+                        acc[t * lanes + v] = _mm512_fmadd_ps(xt, gv, acc[t * lanes + v]);
+                    }
+                }
+            }
             for t in 0..KB {
-                let xt = _mm512_set1_ps(x[t]);
+                let row = &mut c[(kb + t) * R..][..R];
                 for v in 0..lanes {
-                    // SAFETY: `grow` holds R = 16 · lanes floats.
-                    let gv = _mm512_loadu_ps(grow.as_ptr().add(16 * v));
-                    acc[t * lanes + v] = _mm512_fmadd_ps(xt, gv, acc[t * lanes + v]);
+                    // SAFETY: `row` holds R = 16 · lanes floats.
+                    unsafe { _mm512_storeu_ps(row.as_mut_ptr().add(16 * v), acc[t * lanes + v]) };
                 }
             }
         }
-        for t in 0..KB {
-            let row = &mut c[(kb + t) * R..][..R];
-            for v in 0..lanes {
-                // SAFETY: `row` holds R = 16 · lanes floats.
-                _mm512_storeu_ps(row.as_mut_ptr().add(16 * v), acc[t * lanes + v]);
-            }
+        if full < cols {
+            transposed_times_task::<R, KB, Separate>(a, k, k0 + full, g, &mut c[full * R..]);
         }
-    }
-    if full < cols {
-        transposed_times_task::<R, KB, Separate>(a, k, k0 + full, g, &mut c[full * R..]);
     }
 }
 
