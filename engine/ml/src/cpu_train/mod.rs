@@ -34,11 +34,11 @@ use self::attention::AttnShape;
 use self::gemm::{matmul, Mat, MatMut, Out, Threads};
 use self::layer::{Acts, Dims, LayerW, LoraW, ProjW, StepInputs, Work};
 use crate::linear::BaseWeight;
+use crate::loss::Objective;
 use crate::model::{full_positions, key_mask_rows, Llama};
 use crate::rng;
 
 /// Vocabulary rows of the head multiplied at a time (few in tests, so their small vocabularies
-use crate::loss::Objective;
 /// take several slices and a partial one).
 const HEAD_SLICE: usize = if cfg!(test) { 24 } else { 8192 };
 
@@ -328,21 +328,21 @@ mod tests {
         diff / scale.max(1e-12)
     }
 
-    /// The loss and every adapter gradient of this path equal candle graph's, with and without
-    /// checkpointing (the cross-entropy's gradient moves every logit).
-    fn agrees_with_the_graph(cfg: &LlamaConfig, adapter: &LoraConfig, mask: &[&[u32]]) {
-        let model = model(cfg, adapter);
     /// Targets for every real position but a few, as the trainer's batches have them.
     fn targets(cfg: &LlamaConfig, mask: &[&[u32]]) -> Vec<i64> {
         let flat = mask.concat();
         (0..flat.len()).map(|i| if flat[i] == 0 || i % 5 == 2 { -100 } else { ((i * 13 + 5) % cfg.vocab_size) as i64 }).collect()
     }
 
+    /// The loss and every adapter gradient of this path equal candle graph's, with and without
+    /// checkpointing (the cross-entropy's gradient moves every logit).
+    fn agrees_with_the_graph(cfg: &LlamaConfig, adapter: &LoraConfig, mask: &[&[u32]]) {
+        let model = model(cfg, adapter);
+        let targets = targets(cfg, mask);
         let (b, t) = (mask.len(), mask[0].len());
         let mask = Tensor::from_vec(mask.concat(), (b, t), &Device::Cpu).unwrap();
         let ids = ids(cfg, b, t);
         let objective = Objective::CrossEntropy { targets: &targets, weight: 0.3 };
-        let targets = targets(cfg, mask);
         for checkpoint in [false, true] {
             let (l0, g0) = model.graph_loss_and_grads(&ids, &mask, 11, checkpoint, objective).unwrap();
             let (l1, g1) =
