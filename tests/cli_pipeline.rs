@@ -9,14 +9,9 @@ fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+#[track_caller]
 fn shared_data() -> Option<PathBuf> {
-    let p = workspace().join("../shared/seed/data");
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("notice: ../shared/seed/data is absent; skipping");
-        None
-    }
+    syco_testkit::shared("seed/data")
 }
 
 fn syco(dir: &Path, args: &[&str]) -> Output {

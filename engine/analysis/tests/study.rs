@@ -3,14 +3,20 @@
 use std::path::{Path, PathBuf};
 use syco_analysis::{analyze, import, AnalysisOptions, ModelResults};
 
+#[track_caller]
 fn seed_data() -> Option<PathBuf> {
-    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/seed/data")).to_path_buf();
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("notice: {} is absent; skipping the study-data test", dir.display());
-        None
+    syco_testkit::shared("seed/data")
+}
+
+/// Whether the figures' fonts are installed; a visible skip (a failure in CI) when not.
+#[track_caller]
+fn have_fonts() -> bool {
+    let font = Path::new(syco_analysis::figures::FONT_DIR).join("DejaVuSans.ttf");
+    let ok = font.is_file();
+    if !ok {
+        syco_testkit::skip(&format!("needs the DejaVu fonts ({} is absent; Debian package fonts-dejavu-core)", font.display()));
     }
+    ok
 }
 
 fn study_results(data: &Path) -> Vec<ModelResults> {
@@ -184,8 +190,7 @@ fn bumping_one_accuracy_changes_exactly_its_dependents() {
 #[test]
 fn figures_render_as_png_and_svg() {
     let Some(data) = seed_data() else { return };
-    if !Path::new(syco_analysis::figures::FONT_DIR).join("DejaVuSans.ttf").is_file() {
-        eprintln!("notice: DejaVu fonts absent (package fonts-dejavu-core); skipping figure test");
+    if !have_fonts() {
         return;
     }
     // SYCO_FIGURE_DIR keeps the figures for a look; otherwise they go with the temp dir.
@@ -258,8 +263,7 @@ fn paired_tests_follow_the_items() {
 fn report_holds_tables_claims_figures_gallery_and_provenance() {
     use syco_analysis::{expect, report};
     let Some(data) = seed_data() else { return };
-    if !Path::new(syco_analysis::figures::FONT_DIR).join("DejaVuSans.ttf").is_file() {
-        eprintln!("notice: DejaVu fonts absent; skipping report test");
+    if !have_fonts() {
         return;
     }
     let out = tempfile::tempdir().unwrap();

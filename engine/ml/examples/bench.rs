@@ -2,7 +2,10 @@
 //! tokens, greedy) and log-likelihood scoring (16 x 128), for the quantised and dense paths.
 //! Prompts are seeded random token ids, like the PyTorch peer script.
 //!
-//!   cargo run --release -p syco-ml --example bench -- [GGUF] [runs] [quantized|dense-f32|dense-bf16|dense-f32-noblocks] [b1|b16|score]
+//!   cargo run --release -p syco-ml --example bench -- [GGUF|-] [runs] [quantized|dense-f32|dense-bf16|dense-f32-noblocks] [b1|b16|score]
+//!
+//! Without a GGUF (or with `-`): `SYCO_SMOLLM2_GGUF`, else the main job's pip source, downloaded
+//! once into the target dir.
 //!
 //! `dense-f32-noblocks` is the dense path without the GGUF blocks kept beside it (every product
 //! in f32); it runs only when named. `dense-bf16` is the dense path with whole-sequence products
@@ -12,6 +15,9 @@
 use candle_core::{DType, Device};
 use std::time::Instant;
 use syco_ml::{generate_tokens, token_logprobs, GenerationConfig, LoadedModel, WeightFormat};
+
+#[path = "../tests/support/smollm2.rs"]
+mod smollm2;
 
 fn random_ids(n_rows: usize, len: usize, vocab: u32, seed: u64) -> Vec<Vec<u32>> {
     let mut s = seed;
@@ -30,7 +36,10 @@ fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
 fn main() -> anyhow::Result<()> {
     syco_ml::allocator::tune_for_tensors(); // as the syco binary does
     let args: Vec<String> = std::env::args().collect();
-    let path = args.get(1).cloned().unwrap_or_else(|| "/work/models/SmolLM2-135M-Instruct.Q4_1.gguf".into());
+    let path = match args.get(1).filter(|a| *a != "-") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => smollm2::gguf().map_err(anyhow::Error::msg)?,
+    };
     let runs: usize = args.get(2).map(|r| r.parse()).transpose()?.unwrap_or(5);
     let dev = Device::Cpu;
     let only = args.get(3).cloned();
@@ -47,7 +56,7 @@ fn main() -> anyhow::Result<()> {
             continue;
         }
         let t0 = Instant::now();
-        let mut m = LoadedModel::load_with(std::path::Path::new(&path), &dev, format)?;
+        let mut m = LoadedModel::load_with(&path, &dev, format)?;
         if label == "dense-f32-noblocks" {
             m.model.drop_weight_blocks();
         }
