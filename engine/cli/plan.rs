@@ -148,30 +148,19 @@ struct Planner<'a> {
 type Evaluated = BTreeMap<String, BTreeMap<String, String>>;
 
 impl Planner<'_> {
-    /// `params` is the stage kind's own params struct.
-    fn stage(
-        &mut self,
-        id: String,
-        kind: &str,
-        params: &impl Serialize,
-        inputs: Vec<(String, String)>,
-        exclusive_device: Option<&str>,
-        publish: Option<String>,
-        origin: &[&str],
-    ) {
-        let resources = match exclusive_device {
-            Some(d) => Resources { gpu: true, device: d.to_string() },
-            None => Resources::default(),
-        };
+    /// Adds a stage; `params` is its kind's own params struct. The caller sets where it runs
+    /// and what it publishes on the definition returned.
+    fn stage(&mut self, id: String, kind: &str, params: &impl Serialize, inputs: Vec<(String, String)>, origin: &[&str]) -> &mut StageDef {
         self.out.push(StageDef {
             id,
             kind: kind.to_string(),
             params: serde_json::to_value(params).expect("stage params serialise to JSON"),
             inputs: inputs.into_iter().map(|(name, stage)| InputRef { name, stage }).collect(),
-            resources,
-            publish,
+            resources: Resources::default(),
+            publish: None,
             origin: Some(self.m.locate(origin)),
         });
+        self.out.last_mut().expect("just pushed")
     }
 
     fn models(&mut self) -> Result<(), ManifestError> {
@@ -179,7 +168,7 @@ impl Planner<'_> {
             let spec: ModelSpec = self.m.deserialize(&["model", &name])?;
             let origin = ["model", name.as_str()];
             let params = ModelParams { source: spec.source.clone() };
-            self.stage(format!("model/{name}"), "model", &params, vec![], None, None, &origin);
+            self.stage(format!("model/{name}"), "model", &params, vec![], &origin);
             self.models.insert(name, spec);
         }
         Ok(())
@@ -224,7 +213,7 @@ impl Planner<'_> {
                 }
                 streams.insert(stream.to_string(), (seed, name.clone()));
             }
-            self.stage(format!("data/{name}"), "dataset", &spec, inputs, None, Some(format!("data/{name}")), &path);
+            self.stage(format!("data/{name}"), "dataset", &spec, inputs, &path).publish = Some(format!("data/{name}"));
             self.datasets.insert(name, spec);
         }
         Ok(())
@@ -277,7 +266,7 @@ impl Planner<'_> {
                 let params =
                     CombineParams { parts: spec.combine.clone(), method: spec.method, weights: spec.weights.clone(), rank: spec.rank };
                 let id = format!("combine/{name}");
-                self.stage(id.clone(), "combine", &params, inputs, None, Some(format!("adapters/{name}")), &at);
+                self.stage(id.clone(), "combine", &params, inputs, &at).publish = Some(format!("adapters/{name}"));
                 self.adapters.insert(name.clone(), (id, base));
                 continue;
             }
@@ -314,7 +303,9 @@ impl Planner<'_> {
             };
             let params = TrainParams { data: spec.data.clone(), mix: spec.mix.clone(), lora, train, model: model_runtime(&model) };
             let id = format!("train/{name}");
-            self.stage(id.clone(), "train", &params, inputs, Some(&model.device), Some(format!("adapters/{name}")), &at);
+            let def = self.stage(id.clone(), "train", &params, inputs, &at);
+            def.resources = exclusive(&model.device);
+            def.publish = Some(format!("adapters/{name}"));
             self.adapters.insert(name.clone(), (id, base));
         }
         Ok(())
@@ -396,11 +387,11 @@ impl Planner<'_> {
                     matmul: model.matmul,
                 };
                 let respond = format!("respond/{name}/{task}");
-                self.stage(respond.clone(), "respond", &respond_params, inputs, Some(&model.device), None, &["eval"]);
+                self.stage(respond.clone(), "respond", &respond_params, inputs, &["eval"]).resources = exclusive(&model.device);
                 let eval = format!("eval/{name}/{task}");
                 let eval_params = EvalParams { task: kind, scoring: spec.scoring, limit: spec.limit };
                 let inputs = vec![("responses".to_string(), respond), ("data".to_string(), format!("data/{task}"))];
-                self.stage(eval.clone(), "eval", &eval_params, inputs, None, Some(format!("models/{name}/{task}")), &["eval"]);
+                self.stage(eval.clone(), "eval", &eval_params, inputs, &["eval"]).publish = Some(format!("models/{name}/{task}"));
                 evaluated.entry(name.clone()).or_default().insert(kind.as_str().to_string(), eval);
             }
         }
@@ -424,7 +415,7 @@ impl Planner<'_> {
                 return Err(self.m.error(&at, "an import needs `results = FILE` or `benchmarks = [FILES]` / `sycophancy = FILE`"));
             }
             let id = format!("import/{name}");
-            self.stage(id.clone(), "import", &params, vec![], None, None, &at);
+            self.stage(id.clone(), "import", &params, vec![], &at);
             imported.insert(name, id);
         }
         Ok(imported)
@@ -491,7 +482,7 @@ impl Planner<'_> {
             seed: experiment_seed(self.m),
         };
         // "." publishes the analysis into the run folder itself.
-        self.stage("analysis".into(), "analysis", &params, inputs, None, Some(".".into()), &["analysis"]);
+        self.stage("analysis".into(), "analysis", &params, inputs, &["analysis"]).publish = Some(".".into());
         Ok(())
     }
 }
@@ -508,6 +499,11 @@ struct ImportSpec {
     sycophancy: Option<String>,
     #[serde(default)]
     results: Option<String>,
+}
+
+/// A model-backed stage holds its device for itself while it runs.
+fn exclusive(device: &str) -> Resources {
+    Resources { gpu: true, device: device.to_string() }
 }
 
 /// `[experiment] seed` (42 when absent, the study's seed).

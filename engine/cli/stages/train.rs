@@ -187,7 +187,7 @@ impl StageKind for TrainStage {
             log: Some(Box::new(log_file)),
         };
         let data = TrainData { examples: &tokenized, val: None, pad_id: loaded.pad_id() };
-        let outcome = syco_train::train(&loaded.lm.model, &adapter_name, data, &cfg, io)?;
+        let outcome = syco_train::train(&loaded.lm.model, &adapter_name, data, cfg, io)?;
         ctx.log.line(&format!(
             "{} steps, final loss {:.4}, best step {:?} (eval loss {:?}), {:.0} tok/s",
             outcome.steps,
