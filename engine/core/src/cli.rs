@@ -76,7 +76,7 @@ pub enum CoreCommand {
     Explain(ExplainArgs),
     /// Cache contents, or the state of every stage of a manifest
     Status(StatusArgs),
-    /// Drop results no stage points at, unreferenced objects and abandoned temp folders
+    /// Drop results no stage points at, unreferenced objects, abandoned temp folders and stale file-memo entries
     Gc(GcArgs),
     /// Cache maintenance
     Cache(CacheArgs),
