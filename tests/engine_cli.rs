@@ -93,7 +93,7 @@ fn deps(i: usize) -> Vec<usize> {
     if i > 0 {
         d.push(i - 1);
     }
-    if i >= 7 && i % 3 == 0 {
+    if i >= 7 && i.is_multiple_of(3) {
         d.push(i - 7);
     }
     d

@@ -1,5 +1,5 @@
 //! Resource faults (issue 11, part 5): the disk filling up while an object is written (a 2 MiB
-//! tmpfs; skipped with a notice where mounting is not permitted), and model sources that cannot
+//! tmpfs; skipped with a SKIP line where mounting is not permitted), and model sources that cannot
 //! be fetched without a network (HF, pip). Each must end in a clear error and a clean cache:
 //! no record, nothing left in the cache's temp folders, `syco cache verify` clean.
 
@@ -62,7 +62,7 @@ fn disk_full_manifest() -> String {
 fn disk_full_run() -> Option<(Scratch, Tmpfs, PathBuf, std::process::Output)> {
     let s = Scratch::new();
     let Some(fs_) = Tmpfs::mount(&s.path("small-disk"), "2m") else {
-        eprintln!("notice: cannot mount a tmpfs here (not root?); disk-full test skipped");
+        syco_testkit::skip("cannot mount a tmpfs here (needs root) for the disk-full scenario");
         return None;
     };
     let cache = fs_.dir.join("cache");

@@ -4,7 +4,7 @@
 //! reported with its job id and log.
 //!
 //! Needs a running cluster (`tests/slurm/cluster.sh start`) and `SYCO_SLURM_TESTS=1`; otherwise the
-//! test prints a notice and returns. The temp folder lives under /tmp, which every job sees because
+//! test prints a SKIP line and returns (a failure under SYCO_REQUIRE_SHARED=1, as in CI). The temp folder lives under /tmp, which every job sees because
 //! the test cluster is this one machine (on a real cluster it would have to be a shared path).
 
 use std::collections::BTreeMap;
@@ -15,9 +15,7 @@ fn enabled() -> bool {
     let on = std::env::var("SYCO_SLURM_TESTS").is_ok_and(|v| v == "1");
     let has_sbatch = Command::new("sbatch").arg("--version").output().is_ok_and(|o| o.status.success());
     if !(on && has_sbatch) {
-        eprintln!(
-            "notice: Slurm tests skipped (need `sbatch` on PATH and SYCO_SLURM_TESTS=1; start a cluster with tests/slurm/cluster.sh start)"
-        );
+        syco_testkit::skip("needs `sbatch` on PATH and SYCO_SLURM_TESTS=1 (start a cluster with tests/slurm/cluster.sh start)");
     }
     on && has_sbatch
 }

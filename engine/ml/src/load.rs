@@ -247,9 +247,9 @@ fn load_gguf(path: &Path, device: &Device, format: WeightFormat) -> Result<Loade
 /// `j·(d/2) + i`. Rows are whole quantisation blocks, so this moves bytes, not values.
 fn unpermute_rows(w: &QTensor, heads: usize) -> Result<QTensor> {
     let (rows, cols) = w.shape().dims2()?;
-    ensure!(rows % heads == 0 && (rows / heads) % 2 == 0, "cannot unpermute {rows} rows over {heads} heads");
+    ensure!(rows.is_multiple_of(heads) && (rows / heads).is_multiple_of(2), "cannot unpermute {rows} rows over {heads} heads");
     let data = w.data()?;
-    ensure!(data.len() % rows == 0, "quantised rows are not byte-aligned");
+    ensure!(data.len().is_multiple_of(rows), "quantised rows are not byte-aligned");
     let row_bytes = data.len() / rows;
     let (hd, half) = (rows / heads, rows / heads / 2);
     let mut out = vec![0u8; data.len()];

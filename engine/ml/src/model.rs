@@ -386,8 +386,8 @@ impl Llama {
             ensure!(key_mask[r].len() == tk, "key_mask row {r} has {} entries, expected {tk}", key_mask[r].len());
             pos.extend(positions[r].iter().map(|&p| p as f32));
             for q in 0..t {
-                for j in 0..tk {
-                    let ok = key_mask[r][j] != 0 && j <= past + q;
+                for (j, &m) in key_mask[r].iter().enumerate() {
+                    let ok = m != 0 && j <= past + q;
                     bias.push(if ok { 0.0 } else { MASKED });
                 }
             }

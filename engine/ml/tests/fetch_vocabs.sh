@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Fetch llama.cpp's vocab-only GGUFs and reference tokenisations (ggml-vocab-*.gguf, .inp, .out)
 # from the llama-cpp-python sdist, for the tokenizer parity test. Nothing here is committed.
-#   usage: engine/ml/tests/fetch_vocabs.sh [DEST]   (default /work/models/llamacpp-vocabs)
+#   usage: engine/ml/tests/fetch_vocabs.sh [DEST]   (default target/syco-test-cache/llamacpp-vocabs)
 #   then:  SYCO_LLAMACPP_VOCABS=DEST cargo test -p syco-ml --test tokenizer
 set -euo pipefail
-dest="${1:-/work/models/llamacpp-vocabs}"
+dest="${1:-$(dirname "$0")/../../../target/syco-test-cache/llamacpp-vocabs}"
 ver=0.3.36
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

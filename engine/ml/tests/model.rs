@@ -192,8 +192,8 @@ fn kv_cache_decoding_equals_full_recomputation() {
     let h = model.hidden(&pre, &[(0..5).collect()], &[vec![1; 5]], Some(&mut cache), None).unwrap();
     let l = model.logits(&h).unwrap().squeeze(0).unwrap();
     assert!(max_abs_diff(&l, &full.narrow(0, 0, 5).unwrap()) < 1e-4);
-    for t in 5..seq.len() {
-        let one = Tensor::new(&[[seq[t]]], &dev).unwrap();
+    for (t, &token) in seq.iter().enumerate().skip(5) {
+        let one = Tensor::new(&[[token]], &dev).unwrap();
         let h = model.hidden(&one, &[vec![t as u32]], &[vec![1; t + 1]], Some(&mut cache), None).unwrap();
         let l = model.logits(&h).unwrap().squeeze(0).unwrap();
         let d = max_abs_diff(&l, &full.narrow(0, t, 1).unwrap());

@@ -1,14 +1,15 @@
 //! Tokenizer parity with llama.cpp's reference tokenisations (ggml-vocab-*.gguf + .inp/.out).
-//! Needs `SYCO_LLAMACPP_VOCABS` (see tests/fetch_vocabs.sh); skipped with a notice otherwise.
+//! Needs `SYCO_LLAMACPP_VOCABS` (see tests/fetch_vocabs.sh, which .ci/run calls); a visible skip
+//! otherwise, a failure under `SYCO_REQUIRE_SHARED=1`.
 
 use candle_core::quantized::gguf_file;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use syco_ml::Tokenizer;
 
 /// Vocabularies whose pre-tokenizer we reproduce exactly (gpt2-style BPE in GGUF).
 const MUST_MATCH: [&str; 4] = ["refact", "gpt-2", "qwen2", "llama-bpe"];
 
-fn cases(name: &str, dir: &PathBuf) -> Option<Vec<(String, Vec<u32>)>> {
+fn cases(name: &str, dir: &Path) -> Option<Vec<(String, Vec<u32>)>> {
     let inp = std::fs::read_to_string(dir.join(format!("ggml-vocab-{name}.gguf.inp"))).ok()?;
     let out = std::fs::read_to_string(dir.join(format!("ggml-vocab-{name}.gguf.out"))).ok()?;
     let texts: Vec<String> = inp.split("\n__ggml_vocab_test__\n").map(str::to_string).collect();
@@ -21,7 +22,7 @@ fn cases(name: &str, dir: &PathBuf) -> Option<Vec<(String, Vec<u32>)>> {
 #[test]
 fn gguf_tokenizers_match_llama_cpp() {
     let Ok(dir) = std::env::var("SYCO_LLAMACPP_VOCABS") else {
-        eprintln!("notice: SYCO_LLAMACPP_VOCABS is unset; run tests/fetch_vocabs.sh to check tokenizer parity");
+        syco_testkit::skip("needs SYCO_LLAMACPP_VOCABS (engine/ml/tests/fetch_vocabs.sh fetches llama.cpp's vocabularies)");
         return;
     };
     let dir = PathBuf::from(dir);

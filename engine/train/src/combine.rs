@@ -181,8 +181,8 @@ fn truncated_svd(a: &Tensor, b: &Tensor, cap: usize) -> Result<(Tensor, Tensor, 
     let big_v = qa.matmul(&v);
     let mut b_out = Mat::zeros(bm.rows, cap);
     let mut a_out = Mat::zeros(cap, am.cols);
-    for k in 0..cap.min(s.len()) {
-        let root = s[k].sqrt();
+    for (k, &sk) in s.iter().enumerate().take(cap) {
+        let root = sk.sqrt();
         for r in 0..bm.rows {
             b_out.data[r * cap + k] = big_u.at(r, k) * root;
         }

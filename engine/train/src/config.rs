@@ -130,7 +130,8 @@ impl TrainConfig {
                 return Err(bad("betas", format!("betas[{i}] must be in [0, 1), got {b}")));
             }
         }
-        if !(self.eps > 0.0) {
+        // NaN fails too.
+        if self.eps.is_nan() || self.eps <= 0.0 {
             return Err(bad("eps", format!("must be > 0, got {}", self.eps)));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
