@@ -2,7 +2,7 @@
 //! built from trained ones.
 //!
 //! Output: the PEFT files (`adapter_config.json`, `adapter_model.safetensors`), `train_log.jsonl`,
-//! `loss.png`/`loss.svg` and `training_meta.json`. Checkpoints live in the stage's state folder,
+//! `training_loss.png`/`.svg` and `training_meta.json`. Checkpoints live in the stage's state folder,
 //! so a killed run resumes from its last checkpoint on the next `syco run`.
 
 use std::collections::BTreeMap;

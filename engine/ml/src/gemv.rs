@@ -1,7 +1,7 @@
 //! `y = x Wᵀ` for a few rows of `x` (decoding: one new token per sequence) on the CPU in f32.
 //!
 //! gemm packs the whole weight matrix into its panel layout on every call; with 1-32 rows that
-//! copy costs more than the arithmetic (43 % of a batch-16 decoding profile). Decoding is bound
+//! copy costs more than the arithmetic (profiles: `bench-results/ml.md`). Decoding is bound
 //! by reading the weights once, so here each weight row is read in place and dotted with every
 //! row of `x` while it is in cache. Output features are split across threads.
 use candle_core::{CpuStorage, Storage, Tensor};

@@ -2,8 +2,8 @@
 //! multiple of (8, 16, 32, 64).
 //!
 //! A (tokens, r) product has too little work per element for a general GEMM: `gemm` packs both
-//! operands of every call, and for r = 16 its four rank products per projection took ~10 % of a
-//! training step at a tenth of its speed on the big products. Here a row of the narrow side is
+//! operands of every call, which for a rank-16 product costs as much as the arithmetic (profiles:
+//! `bench-results/train.md`). Here a row of the narrow side is
 //! a fixed-size array: LLVM keeps it in vector registers and each step is one broadcast FMA.
 //! Ranks outside the list return `false` and the caller uses `gemm`.
 
