@@ -786,7 +786,7 @@ mod speed {
     use std::time::Instant;
 
     #[test]
-    #[ignore]
+    #[ignore = "a throughput measurement, not a check: run it by hand with --ignored --nocapture"]
     fn speed() -> candle_core::Result<()> {
         let dev = Device::Cpu;
         for (dt, out, inp) in [(GgmlDType::Q8_0, 49152, 576), (GgmlDType::Q4_1, 1536, 576), (GgmlDType::Q4_1, 576, 1536)] {

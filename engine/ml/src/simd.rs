@@ -180,7 +180,7 @@ pub(crate) fn choose<K: Copy>(features: Features, candidates: &[(Features, K)], 
 /// Declares a function compiled for extra CPU features and a constant holding those features,
 /// from one list, so that a dispatch checks exactly what the function is compiled with:
 ///
-/// ```ignore
+/// ```text
 /// target_fn! {
 ///     const BLOCK_AVX2 = ["avx2", "fma"];
 ///     fn block_avx2(x: &[f32]) -> f32 { ... }
