@@ -58,6 +58,11 @@ impl TokenIds {
     }
 }
 
+/// The `model_type`s whose computation this decoder implements. Others (Gemma, Qwen3, Phi, ...)
+/// differ in ways a Llama forward pass would get silently wrong (q/k norms, scaled embeddings,
+/// other activations), so they are refused by name.
+pub const SUPPORTED_MODEL_TYPES: [&str; 3] = ["llama", "mistral", "qwen2"];
+
 /// Hyper-parameters of a Llama-family decoder (Llama-2/3, SmolLM2, Mistral-style GQA, Qwen2 biases).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlamaConfig {
@@ -89,6 +94,12 @@ pub struct LlamaConfig {
     pub bos_token_id: Option<TokenIds>,
     #[serde(default)]
     pub eos_token_id: Option<TokenIds>,
+    /// Mistral: each token attends to at most this many earlier tokens. Qwen2 configs carry it
+    /// too, in force only with `use_sliding_window`.
+    #[serde(default)]
+    pub sliding_window: Option<usize>,
+    #[serde(default)]
+    pub use_sliding_window: Option<bool>,
 }
 
 impl LlamaConfig {
@@ -123,10 +134,42 @@ impl LlamaConfig {
             attention_bias: None,
             bos_token_id: None,
             eos_token_id: None,
+            sliding_window: None,
+            use_sliding_window: None,
+        }
+    }
+
+    /// The attention window in force, if any (see `sliding_window`).
+    pub fn attention_window(&self) -> Option<usize> {
+        match self.model_type.as_deref() {
+            Some("mistral") => self.sliding_window,
+            Some("qwen2") if self.use_sliding_window == Some(true) => self.sliding_window,
+            _ => None,
+        }
+    }
+
+    /// Refuses sequences longer than the attention window: this decoder attends to every earlier
+    /// token, which equals windowed attention only while a sequence fits in the window.
+    pub fn check_length(&self, tokens: usize) -> Result<()> {
+        match self.attention_window() {
+            Some(w) if tokens > w => bail!(
+                "a sequence of {tokens} tokens is longer than this {} model's sliding attention window ({w} tokens), \
+                 which syco does not implement; keep sequences (prompt + generation, or max_len) within it",
+                self.model_type.as_deref().unwrap_or("?")
+            ),
+            _ => Ok(()),
         }
     }
 
     pub fn validate(&self) -> Result<()> {
+        match self.model_type.as_deref() {
+            Some(t) if SUPPORTED_MODEL_TYPES.contains(&t) => {}
+            Some(t) => bail!(
+                "model_type `{t}` is not supported: syco runs {} models and refuses others rather than compute them as Llama",
+                SUPPORTED_MODEL_TYPES.join(", ")
+            ),
+            None => bail!("config has no `model_type`; syco runs {} models", SUPPORTED_MODEL_TYPES.join(", ")),
+        }
         if self.num_attention_heads == 0 || self.hidden_size == 0 || self.num_hidden_layers == 0 {
             bail!("hidden_size, num_attention_heads and num_hidden_layers must be positive");
         }
@@ -186,9 +229,12 @@ impl LlamaConfig {
     pub fn from_gguf(content: &candle_core::quantized::gguf_file::Content) -> Result<Self> {
         use candle_core::quantized::gguf_file::Value;
         let md = &content.metadata;
-        let arch = md.get("general.architecture").and_then(|v| v.to_string().ok().cloned()).unwrap_or_else(|| "llama".to_string());
-        if !matches!(arch.as_str(), "llama" | "qwen2" | "mistral") {
-            bail!("GGUF architecture `{arch}` is not a Llama-family model (llama, qwen2, mistral)");
+        let arch = md
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok().cloned())
+            .context("GGUF metadata lacks `general.architecture`")?;
+        if !SUPPORTED_MODEL_TYPES.contains(&arch.as_str()) {
+            bail!("GGUF architecture `{arch}` is not supported: syco runs {} models", SUPPORTED_MODEL_TYPES.join(", "));
         }
         let get = |key: &str| -> Result<&Value> {
             md.get(&format!("{arch}.{key}")).with_context(|| format!("GGUF metadata lacks `{arch}.{key}`"))
@@ -220,6 +266,7 @@ impl LlamaConfig {
         };
         let tied = !content.tensor_infos.contains_key("output.weight");
         let tok_id = |key: &str| md.get(key).and_then(|v| v.to_u32().ok()).map(TokenIds::One);
+        let window = md.get(&format!("{arch}.attention.sliding_window")).and_then(|v| v.to_u32().ok()).map(|w| w as usize);
         let rope_dim = get_usize("rope.dimension_count").ok();
         let cfg = LlamaConfig {
             model_type: Some(arch.clone()),
@@ -238,6 +285,8 @@ impl LlamaConfig {
             attention_bias: Some(content.tensor_infos.contains_key("blk.0.attn_q.bias")),
             bos_token_id: tok_id("tokenizer.ggml.bos_token_id"),
             eos_token_id: tok_id("tokenizer.ggml.eos_token_id"),
+            sliding_window: window,
+            use_sliding_window: window.map(|_| true),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -280,5 +329,51 @@ mod tests {
         assert!(!c.has_qkv_bias());
         c.model_type = Some("qwen2".into());
         assert!(c.has_qkv_bias());
+    }
+
+    fn config_json(model_type: Option<&str>, extra: &str) -> String {
+        let ty = model_type.map(|t| format!(r#""model_type":"{t}","#)).unwrap_or_default();
+        format!(
+            r#"{{{ty}"vocab_size":10,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,
+            "num_attention_heads":2{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn other_families_are_refused_by_name() {
+        for t in ["gemma3", "qwen3", "phi3", "gpt2"] {
+            let err = LlamaConfig::from_json_str(&config_json(Some(t), "")).unwrap_err();
+            let msg = format!("{err:#}");
+            assert!(msg.contains(&format!("model_type `{t}` is not supported")), "{msg}");
+        }
+        let err = LlamaConfig::from_json_str(&config_json(None, "")).unwrap_err();
+        assert!(format!("{err:#}").contains("no `model_type`"), "{err:#}");
+        for t in SUPPORTED_MODEL_TYPES {
+            LlamaConfig::from_json_str(&config_json(Some(t), "")).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_sliding_window_refuses_longer_sequences() {
+        let mistral = LlamaConfig::from_json_str(&config_json(Some("mistral"), r#","sliding_window":4"#)).unwrap();
+        assert_eq!(mistral.attention_window(), Some(4));
+        mistral.check_length(4).unwrap();
+        let msg = format!("{:#}", mistral.check_length(5).unwrap_err());
+        assert!(msg.contains("sliding attention window (4 tokens)"), "{msg}");
+        // Qwen2 configs name a window that is off unless use_sliding_window says otherwise.
+        let qwen = LlamaConfig::from_json_str(&config_json(Some("qwen2"), r#","sliding_window":4,"use_sliding_window":false"#)).unwrap();
+        assert_eq!(qwen.attention_window(), None);
+        qwen.check_length(100).unwrap();
+        let qwen_on = LlamaConfig { use_sliding_window: Some(true), ..qwen };
+        assert!(qwen_on.check_length(5).is_err());
+        // The model refuses such a pass instead of computing full attention.
+        let mut cfg = LlamaConfig::tiny(16);
+        cfg.model_type = Some("mistral".into());
+        cfg.sliding_window = Some(3);
+        let model = crate::Llama::random(&cfg, 1, &candle_core::Device::Cpu, candle_core::DType::F32).unwrap();
+        let ids = candle_core::Tensor::new(&[[1u32, 2, 3, 4]], &candle_core::Device::Cpu).unwrap();
+        assert!(model.forward(&ids, None, false).is_err());
+        let ids = candle_core::Tensor::new(&[[1u32, 2, 3]], &candle_core::Device::Cpu).unwrap();
+        model.forward(&ids, None, false).unwrap();
     }
 }

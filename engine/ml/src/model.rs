@@ -378,6 +378,7 @@ impl Llama {
     pub(crate) fn pass_inputs(&self, ids: &Tensor, positions: &[Vec<u32>], key_mask: &[Vec<u8>], past: usize) -> Result<PassInputs> {
         let (b, t) = ids.dims2()?;
         let tk = past + t;
+        self.cfg.check_length(tk)?;
         ensure!(positions.len() == b && key_mask.len() == b, "positions/key_mask must have one row per batch row");
         let mut bias = Vec::with_capacity(b * t * tk);
         let mut pos = Vec::with_capacity(b * t);
