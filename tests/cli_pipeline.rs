@@ -142,6 +142,22 @@ fn a_typo_in_the_training_table_names_file_line_and_key_before_anything_runs() {
 }
 
 #[test]
+fn two_evaluated_datasets_of_one_kind_are_an_error_not_an_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = tiny_manifest(dir.path());
+    let text_m = std::fs::read_to_string(&m).unwrap().replace(
+        "[datasets.feedback]",
+        "[datasets.gsm8k_hard]\nkind = \"gsm8k\"\nsource = { builtin = \"mini/gsm8k\", n = 10 }\n\n[datasets.feedback]",
+    );
+    let text_m = text_m.replace(r#"benchmarks = ["gsm8k"]"#, r#"benchmarks = ["gsm8k", "gsm8k_hard"]"#);
+    std::fs::write(&m, text_m).unwrap();
+    let out = syco(dir.path(), &["plan", m.to_str().unwrap(), "--cache", "cache"]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("m.toml:") && t.contains("`gsm8k` and `gsm8k_hard` both have kind `gsm8k`"), "{t}");
+}
+
+#[test]
 fn score_reproduces_the_studys_golden_verdicts() {
     let Some(data) = shared_data() else { return };
     for (task, file, flags) in [

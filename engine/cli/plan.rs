@@ -368,6 +368,20 @@ impl Planner<'_> {
                 ));
             }
         }
+        // The analysis files results under their kind (the study's columns), so two evaluated
+        // datasets of one kind would overwrite each other there: refuse instead.
+        let mut by_kind: BTreeMap<Kind, &str> = BTreeMap::new();
+        for (task, field) in &tasks {
+            if let Some(first) = by_kind.insert(self.datasets[task].kind, task).filter(|first| first != task) {
+                return Err(self.m.error(
+                    &["eval", field],
+                    format!(
+                        "datasets `{first}` and `{task}` both have kind `{}`; [eval] takes one dataset per kind, since results are filed by kind",
+                        self.datasets[task].kind
+                    ),
+                ));
+            }
+        }
         for (name, base, adapter) in self.eval_models(&spec)? {
             let model = self.models[&base].clone();
             for (task, _) in &tasks {
