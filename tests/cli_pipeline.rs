@@ -5,10 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 #[track_caller]
 fn shared_data() -> Option<PathBuf> {
     syco_testkit::shared("seed/data")
@@ -24,7 +20,7 @@ fn text(o: &Output) -> String {
 }
 
 fn tiny_manifest(dir: &Path) -> PathBuf {
-    let model = workspace().join("engine/train/tests/golden/tiny");
+    let model = syco_testkit::workspace_root().join("engine/train/tests/golden/tiny");
     let m = format!(
         r#"[experiment]
 name = "tiny"
@@ -178,7 +174,7 @@ fn score_reproduces_the_studys_golden_verdicts() {
         ("answer", "answer_sycophantic_examples.json", &["baseline_primary", "manipulated_primary", "sycophantic"][..]),
     ] {
         let path = data.join("03_sycophancy_samples").join(file);
-        let out = syco(&workspace(), &["score", "--task", task, "--scoring", "seed", path.to_str().unwrap()]);
+        let out = syco(&syco_testkit::workspace_root(), &["score", "--task", task, "--scoring", "seed", path.to_str().unwrap()]);
         assert!(out.status.success(), "{}", text(&out));
         let golden: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let lines: Vec<serde_json::Value> =
@@ -201,7 +197,7 @@ fn score_reproduces_the_studys_golden_verdicts() {
 fn the_study_is_reproduced_byte_for_byte_and_its_claims_checked() {
     let Some(data) = shared_data() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let manifest = workspace().join("experiments/reproduce-venostellar.toml");
+    let manifest = syco_testkit::workspace_root().join("experiments/reproduce-venostellar.toml");
     let set = format!("vars.data={}", data.display());
     let out = syco(dir.path(), &["run", manifest.to_str().unwrap(), "--check", "--set", &set, "--cache", "cache", "--out", "run"]);
     let t = text(&out);
@@ -220,7 +216,7 @@ fn the_paper_manifests_plan_without_downloading_anything() {
     let dir = tempfile::tempdir().unwrap();
     let set = format!("vars.data={}", data.display());
     for (name, stages) in [("paper-llama2.toml", 98), ("paper-smollm2.toml", 117)] {
-        let manifest = workspace().join("experiments").join(name);
+        let manifest = syco_testkit::workspace_root().join("experiments").join(name);
         let out = syco(dir.path(), &["plan", manifest.to_str().unwrap(), "--json", "--set", &set, "--cache", "cache"]);
         assert!(out.status.success(), "{name}: {}", text(&out));
         let plan: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();

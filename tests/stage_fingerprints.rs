@@ -39,10 +39,6 @@ const RERECORD: &str = "SYCO_UPDATE_FINGERPRINTS=1 cargo test --release --test s
 /// Kinds whose own outputs come from float kernels that depend on the instruction set.
 const FLOAT_KINDS: [&str; 3] = ["train", "combine", "respond"];
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// How one output file enters the fingerprint.
 enum Rule {
     Bytes,
@@ -87,7 +83,7 @@ fn fixture(dir: &Path) -> PathBuf {
 }
 "#;
     std::fs::write(dir.join("study.json"), study).unwrap();
-    let model = workspace().join("engine/train/tests/golden/tiny");
+    let model = syco_testkit::workspace_root().join("engine/train/tests/golden/tiny");
     let m = format!(
         r#"[experiment]
 name = "fingerprints"
@@ -225,7 +221,7 @@ fn fingerprint(rule: &Rule, bytes: &[u8], fixture_dir: &Path) -> String {
             let text = std::str::from_utf8(bytes).expect("text output is UTF-8");
             // JSON escapes nothing in these paths, so the folders appear verbatim.
             let text = text.replace(&fixture_dir.display().to_string(), "$FIXTURE");
-            short_hash(text.replace(&workspace().display().to_string(), "$WORKSPACE").as_bytes())
+            short_hash(text.replace(&syco_testkit::workspace_root().display().to_string(), "$WORKSPACE").as_bytes())
         }
     }
 }
@@ -328,10 +324,10 @@ fn registered_kinds() -> BTreeMap<String, String> {
     let mut kinds = BTreeMap::new();
     let mut files = vec![];
     for dir in ["engine/cli", "engine/core/src"] {
-        files_under(&workspace(), &workspace().join(dir), &mut files);
+        files_under(&syco_testkit::workspace_root(), &syco_testkit::workspace_root().join(dir), &mut files);
     }
     for f in files.iter().filter(|f| f.ends_with(".rs")) {
-        let text = std::fs::read_to_string(workspace().join(f)).unwrap();
+        let text = std::fs::read_to_string(syco_testkit::workspace_root().join(f)).unwrap();
         for (at, _) in text.match_indices("impl StageKind for ") {
             let rest = &text[at..];
             let name = rest
@@ -354,7 +350,7 @@ struct Table {
 const CRATES_ROW: &str = "[crates in key]";
 
 fn read_table() -> Option<Table> {
-    let text = std::fs::read_to_string(workspace().join(TABLE)).ok()?;
+    let text = std::fs::read_to_string(syco_testkit::workspace_root().join(TABLE)).ok()?;
     let mut t = Table { cpu: String::new(), stages: BTreeMap::new() };
     for line in text.lines() {
         if let Some(cpu) = line.strip_prefix("# cpu features: ") {
@@ -408,7 +404,7 @@ fn write_table(run: &BTreeMap<String, StageOut>) {
             out.push_str(&format!("{}\t{}\t{stage}\t{file}\t{fp}\n", s.kind, s.version));
         }
     }
-    std::fs::write(workspace().join(TABLE), out).unwrap();
+    std::fs::write(syco_testkit::workspace_root().join(TABLE), out).unwrap();
 }
 
 fn num_cpus() -> usize {
@@ -544,7 +540,7 @@ fn every_stage_kind_changes_its_version_when_its_outputs_change() {
 #[test]
 fn a_local_model_in_another_folder_is_another_key() {
     let dir = tempfile::tempdir().unwrap();
-    let tiny = workspace().join("engine/train/tests/golden/tiny");
+    let tiny = syco_testkit::workspace_root().join("engine/train/tests/golden/tiny");
     for side in ["one", "two"] {
         let d = dir.path().join(side);
         std::fs::create_dir_all(d.join("tiny")).unwrap();
