@@ -12,8 +12,17 @@
 //! - `request`: the requests of each item, and a training example per record.
 //! - `filter`, `metric`, `score`: responses -> extracted answers -> per-item results and metrics.
 
+pub mod doc;
+pub mod fewshot;
+pub mod filter;
+pub mod lm_eval;
+pub mod metric;
+pub mod pyliteral;
 pub mod request;
+pub mod score;
 pub mod spec;
+pub mod template;
+mod yaml;
 
 pub use request::{Gold, ItemRequests, Prompt, Request, Response, TrainingText};
 pub use spec::{ChoiceScoring, Doc, DocTemplate, FewShot, FilterPipeline, FilterStep, Generation, Metric, MetricName, OutputType, TaskSpec};
