@@ -28,7 +28,7 @@ ROOT = HERE.parents[3]
 TASKS = ["capitals_mc", "capitals_letter", "capitals_gen"]
 
 
-def mc_item(rows):
+def mc_item(rows, lm):
     """One multiple-choice doc: lm-eval logs one sample per doc, with one request per choice.
 
     `pred` and `pred_norm` are lm-eval's (ConfigurableTask.process_results: `np.argmax(lls)` and
@@ -52,11 +52,16 @@ def mc_item(rows):
     pred = int(np.argmax(lls))
     pred_norm = int(np.argmax(lls / np.array([float(len(c)) for c in choices])))
     assert s["acc"] == float(pred == s["target"]) and s["acc_norm"] == float(pred_norm == s["target"])
+    # The token ids lm-eval scored: HFLM._encode_pair (trailing spaces of the context moved to the
+    # continuation, no BOS with this tokenizer); the continuation's ids, and the context's length.
+    pairs = [lm._encode_pair(args[0][0], c) for c in continuations]
     return {
         "doc_id": s["doc_id"],
         "id": s["doc"]["id"],
         "context": args[0][0],
+        "context_tokens": len(pairs[0][0]),
         "continuations": continuations,
+        "continuation_ids": [p[1] for p in pairs],
         "resps": resps,
         "target": s["target"],
         "pred": pred,
@@ -66,7 +71,7 @@ def mc_item(rows):
     }
 
 
-def gen_item(rows):
+def gen_item(rows, lm):
     """One generate doc: lm-eval logs one sample per doc and filter pipeline."""
     first = rows[0]
     args = list(first["arguments"].values())[0] if isinstance(first["arguments"], dict) else first["arguments"][0]
@@ -75,6 +80,7 @@ def gen_item(rows):
         "doc_id": first["doc_id"],
         "id": first["doc"]["id"],
         "context": context,
+        "context_tokens": len(lm.tok_encode(context)),
         "gen_kwargs": gen_kwargs,
         "resps": first["resps"][0],
         "target": first["target"],
@@ -124,13 +130,14 @@ def main():
     import lm_eval
     import torch
     import transformers
+    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
     os.chdir(HERE)
     t0 = time.time()
+    lm = HFLM(pretrained=str(model_dir), dtype="float32", batch_size=16, device="cpu")
     res = lm_eval.simple_evaluate(
-        model="hf",
-        model_args=f"pretrained={model_dir},dtype=float32",
+        model=lm,
         tasks=TASKS,
         task_manager=TaskManager(include_path=str(HERE)),
         log_samples=True,
@@ -144,7 +151,7 @@ def main():
         "versions": {"lm_eval": lm_eval.__version__ if hasattr(lm_eval, "__version__") else "?",
                      "torch": torch.__version__, "transformers": transformers.__version__},
         "model": "SmolLM2-135M-Instruct Q4_1 GGUF (sha256 b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53), dequantised to float32 by transformers",
-        "model_args": "dtype=float32, batch_size=16, device=cpu",
+        "model_args": "HFLM(pretrained=<the conversion>, dtype=float32, batch_size=16, device=cpu)",
         "seconds": round(took, 1),
         "tasks": {},
     }
@@ -154,7 +161,7 @@ def main():
         for s in samples:
             by_doc.setdefault(s["doc_id"], []).append(s)
         make = gen_item if task.endswith("_gen") else mc_item
-        items = [make(by_doc[d]) for d in sorted(by_doc)]
+        items = [make(by_doc[d], lm) for d in sorted(by_doc)]
         metrics = {k: v for k, v in res["results"][task].items() if k != "alias"}
         golden["tasks"][task] = {
             "yaml": f"{task}.yaml",
