@@ -8,16 +8,19 @@
 //! - `prompts`: the study's prompts and training texts as overridable templates.
 //! - `antisyc`: anti-sycophancy SFT examples from sycophancy records.
 //! - `builtin`: the mini-suite generators (`builtin = "mini/<kind>"`).
+//! - `docs`: an arbitrary task's records ("docs") from JSONL/JSON/CSV/parquet; canonical docs JSONL.
 //! - `dataset`: a built dataset directory (`train.jsonl`, `test.jsonl`, `dataset.json`).
 //! - `rng`: the engine's one SplitMix64 generator and FNV-1a hash, shared by every crate.
 
 pub mod antisyc;
 pub mod builtin;
 pub mod dataset;
+pub mod docs;
 pub mod error;
 pub mod kind;
 pub mod layouts;
 pub mod load;
+mod parquet;
 pub mod prompts;
 pub mod pyrandom;
 pub mod record;
@@ -25,6 +28,7 @@ pub mod rng;
 pub mod split;
 
 pub use dataset::{Dataset, DatasetMeta};
+pub use docs::{load_docs, read_docs_jsonl, write_docs_jsonl, DocFormat, LocatedDoc};
 pub use error::{DataError, FieldError};
 pub use kind::{Kind, UnknownKind};
 pub use load::{load_records, load_valid_records, read_jsonl, to_canonical_value, write_jsonl, Format};
