@@ -1,7 +1,7 @@
 //! Stage keys rely on each kind's hand-bumped `version()`: this test makes a forgotten bump fail.
 //!
-//! It runs every registered stage kind (model, dataset, train, combine, respond, eval, import,
-//! analysis, command) through the `syco` binary on a small fixture (the tiny random Llama in
+//! It runs every registered stage kind (model, dataset, task, train, combine, respond, eval,
+//! task_respond, task_eval, import, analysis, command) through the `syco` binary on a small fixture (the tiny random Llama in
 //! engine/train/tests/golden/tiny, the built-in mini datasets, a study-shaped import file, one
 //! shell stage), then compares, stage by stage, the blake3 of each output file that counts with
 //! tests/stage_fingerprints.tsv. The kind's version comes from the engine itself: the cache's
@@ -37,7 +37,7 @@ const TABLE: &str = "tests/stage_fingerprints.tsv";
 const UPDATE: &str = "SYCO_UPDATE_FINGERPRINTS";
 const RERECORD: &str = "SYCO_UPDATE_FINGERPRINTS=1 cargo test --release --test stage_fingerprints";
 /// Kinds whose own outputs come from float kernels that depend on the instruction set.
-const FLOAT_KINDS: [&str; 3] = ["train", "combine", "respond"];
+const FLOAT_KINDS: [&str; 4] = ["train", "combine", "respond", "task_respond"];
 
 /// How one output file enters the fingerprint.
 enum Rule {
@@ -65,6 +65,9 @@ fn rule(kind: &str, file: &str) -> Option<Rule> {
         ("combine", "adapter_config.json" | "adapter_model.safetensors" | "combine_meta.json") => Rule::Bytes,
         ("respond", "responses.jsonl") => Rule::Bytes,
         ("eval", "items.jsonl" | "metrics.json" | "responses.jsonl") => Rule::Bytes,
+        ("task", "test.jsonl" | "train.jsonl" | "fewshot.jsonl" | "task.json") => Rule::Bytes,
+        ("task_respond", "responses.jsonl") => Rule::Bytes,
+        ("task_eval", "items.jsonl" | "metrics.json" | "responses.jsonl") => Rule::Bytes,
         ("import", "results.json") => Rule::PathsReplaced,
         ("analysis", "summary.json" | "expectations.json") => Rule::Bytes,
         ("analysis", f) if f.ends_with(".csv") => Rule::Bytes,
@@ -109,6 +112,25 @@ kind = "feedback"
 source = {{ builtin = "mini/feedback", n = 20 }}
 sample = 2
 
+[tasks.pick]
+source = {{ builtin = "mini/mmlu", n = 6 }}
+split = {{ train = 3, test = 3, seed = 1 }}
+text = "{{{{question.strip()}}}}\nAnswer:"
+choices = "choices"
+target = "answer"
+metrics = ["acc", "acc_norm"]
+fewshot = {{ n = 1 }}
+
+[tasks.sum]
+source = {{ builtin = "mini/gsm8k", n = 4 }}
+text = "Question: {{{{question}}}}\nAnswer:"
+target = "{{{{answer.split('#### ')[-1]}}}}"
+output = "generate"
+until = ["\n"]
+max_tokens = 3
+filters = [{{ function = "first_number" }}]
+metrics = ["exact_match", "numeric_match"]
+
 [adapters.a]
 data = ["gsm8k"]
 
@@ -138,6 +160,7 @@ warmup_steps = 0
 models = ["tiny", "adapters.a", "adapters.c"]
 benchmarks = ["gsm8k", "hellaswag"]
 sycophancy = ["feedback"]
+tasks = ["pick", "sum"]
 max_new_tokens = {{ gsm8k = 3, feedback = 3 }}
 
 [import.study]

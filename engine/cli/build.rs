@@ -30,6 +30,10 @@ const ML: &[&str] = &[
     "minijinja",
 ];
 
+/// Open tasks' records and rules: the file readers (CSV, parquet and its codecs), the template
+/// engine and the regex engine of filters and metrics.
+const TASKS: &[&str] = &["csv", "parquet", "snap", "flate2", "zstd", "minijinja", "regex", "regex-syntax"];
+
 /// The analysis stage's figures (plotters draws them, ab_glyph rasterises their text, png encodes
 /// the bitmaps).
 const FIGURES: &[&str] = &["plotters", "plotters-bitmap", "plotters-svg", "ab_glyph", "image", "png"];
@@ -46,7 +50,7 @@ fn main() {
         let field = |k: &str| pkg.get(k).and_then(toml::Value::as_str).unwrap_or_else(|| panic!("a Cargo.lock package has no `{k}`"));
         versions.entry(field("name").to_string()).or_default().push(field("version").to_string());
     }
-    for (var, names) in [("SYCO_LOCKED_ML", ML), ("SYCO_LOCKED_FIGURES", FIGURES)] {
+    for (var, names) in [("SYCO_LOCKED_ML", ML), ("SYCO_LOCKED_TASKS", TASKS), ("SYCO_LOCKED_FIGURES", FIGURES)] {
         let pairs: Vec<String> = names
             .iter()
             .map(|n| match versions.get(*n) {

@@ -5,6 +5,7 @@
 mod commands;
 mod plan;
 mod stages;
+mod task_table;
 
 use std::process::ExitCode;
 

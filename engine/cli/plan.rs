@@ -21,6 +21,7 @@ use crate::stages::dataset::{stream_input, DatasetParams};
 use crate::stages::eval::{EvalParams, RespondParams};
 use crate::stages::model::ModelParams;
 use crate::stages::runtime::{Dtype, Matmul, ModelRuntime, PromptFormat};
+use crate::stages::task::{TaskDataParams, TaskEvalParams, TaskRespondParams};
 use crate::stages::train::{CombineMethodName, CombineParams, TrainParams};
 
 /// `[model.NAME]`
@@ -77,6 +78,9 @@ pub struct EvalSpec {
     pub benchmarks: Vec<String>,
     #[serde(default)]
     pub sycophancy: Vec<String>,
+    /// Open tasks (`[tasks.NAME]`) to evaluate; every declared task when absent.
+    #[serde(default)]
+    pub tasks: Option<Vec<String>>,
     #[serde(default)]
     pub scoring: Scoring,
     #[serde(default = "batch")]
@@ -120,13 +124,15 @@ pub struct MlPlanner;
 
 impl SectionPlanner for MlPlanner {
     fn sections(&self) -> &'static [&'static str] {
-        &["model", "datasets", "adapters", "defaults", "eval", "analysis", "import", "expect"]
+        &["model", "datasets", "tasks", "adapters", "defaults", "eval", "analysis", "import", "expect"]
     }
 
     fn plan(&self, m: &Manifest, out: &mut Vec<StageDef>) -> Result<(), ManifestError> {
-        let mut p = Planner { m, out, models: BTreeMap::new(), datasets: BTreeMap::new(), adapters: BTreeMap::new() };
+        let mut p =
+            Planner { m, out, models: BTreeMap::new(), datasets: BTreeMap::new(), tasks: BTreeMap::new(), adapters: BTreeMap::new() };
         p.models()?;
         p.datasets()?;
+        p.tasks()?;
         p.adapters()?;
         let evaluated = p.evals()?;
         let imported = p.imports()?;
@@ -140,12 +146,25 @@ struct Planner<'a> {
     out: &'a mut Vec<StageDef>,
     models: BTreeMap<String, ModelSpec>,
     datasets: BTreeMap<String, DatasetParams>,
+    /// Open tasks (`[tasks.NAME]`); their records are the stage `data/NAME` too.
+    tasks: BTreeMap<String, TaskDataParams>,
     /// adapter name -> (stage id, base model name)
     adapters: BTreeMap<String, (String, String)>,
 }
 
-/// What the analysis stage gets per evaluated model: task -> eval stage id.
-type Evaluated = BTreeMap<String, BTreeMap<String, String>>;
+/// What the analysis stage gets per evaluated model: task -> eval stage id, for the study's
+/// kinds and for open tasks.
+#[derive(Default)]
+struct Evaluated {
+    study: BTreeMap<String, BTreeMap<String, String>>,
+    open: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Evaluated {
+    fn contains(&self, model: &str) -> bool {
+        self.study.contains_key(model) || self.open.contains_key(model)
+    }
+}
 
 impl Planner<'_> {
     /// Adds a stage; `params` is its kind's own params struct. The caller sets where it runs
@@ -219,6 +238,19 @@ impl Planner<'_> {
         Ok(())
     }
 
+    fn tasks(&mut self) -> Result<(), ManifestError> {
+        for name in self.m.table_keys(&["tasks"]) {
+            let at = ["tasks", name.as_str()];
+            if self.datasets.contains_key(&name) {
+                return Err(self.m.error(&at, format!("`{name}` is both a dataset and a task; give them different names")));
+            }
+            let params = crate::task_table::resolve(self.m, &name)?;
+            self.stage(format!("data/{name}"), "task", &params, vec![], &at).publish = Some(format!("data/{name}"));
+            self.tasks.insert(name, params);
+        }
+        Ok(())
+    }
+
     fn default_model(&self, at: &[&str]) -> Result<String, ManifestError> {
         match self.models.keys().next() {
             Some(first) if self.models.len() == 1 => Ok(first.clone()),
@@ -275,11 +307,18 @@ impl Planner<'_> {
             }
             let mut inputs = vec![("model".to_string(), format!("model/{base}"))];
             for d in &spec.data {
-                if !self.datasets.contains_key(d) {
-                    return Err(self.m.error(
-                        &["adapters", name, "data"],
-                        format!("no dataset `{d}`; declared: {}", self.datasets.keys().cloned().collect::<Vec<_>>().join(", ")),
-                    ));
+                if let Some(task) = self.tasks.get(d) {
+                    if task.train_split.is_none() {
+                        return Err(self.m.error(
+                            &["adapters", name, "data"],
+                            format!("task `{d}` has no training split (give it `split = {{ train = N, ... }}` or `files.train`)"),
+                        ));
+                    }
+                } else if !self.datasets.contains_key(d) {
+                    let declared: Vec<String> = self.datasets.keys().chain(self.tasks.keys()).cloned().collect();
+                    return Err(self
+                        .m
+                        .error(&["adapters", name, "data"], format!("no dataset or task `{d}`; declared: {}", declared.join(", "))));
                 }
                 inputs.push((format!("data/{d}"), format!("data/{d}")));
             }
@@ -344,7 +383,7 @@ impl Planner<'_> {
     }
 
     fn evals(&mut self) -> Result<Evaluated, ManifestError> {
-        let mut evaluated = Evaluated::new();
+        let mut evaluated = Evaluated::default();
         if self.m.get(&["eval"]).is_none() {
             return Ok(evaluated);
         }
@@ -382,6 +421,22 @@ impl Planner<'_> {
                 ));
             }
         }
+        let open: Vec<String> = match &spec.tasks {
+            None => self.tasks.keys().cloned().collect(),
+            Some(list) => {
+                for t in list {
+                    if !self.tasks.contains_key(t) {
+                        let declared: Vec<&str> = self.tasks.keys().map(String::as_str).collect();
+                        let hint = match declared.is_empty() {
+                            true => "no [tasks.NAME] is declared".to_string(),
+                            false => format!("declared: {}", declared.join(", ")),
+                        };
+                        return Err(self.m.error(&["eval", "tasks"], format!("no task `{t}`; {hint}")));
+                    }
+                }
+                list.clone()
+            }
+        };
         for (name, base, adapter) in self.eval_models(&spec)? {
             let model = self.models[&base].clone();
             for (task, _) in &tasks {
@@ -406,7 +461,28 @@ impl Planner<'_> {
                 let eval_params = EvalParams { task: kind, scoring: spec.scoring, limit: spec.limit };
                 let inputs = vec![("responses".to_string(), respond), ("data".to_string(), format!("data/{task}"))];
                 self.stage(eval.clone(), "eval", &eval_params, inputs, &["eval"]).publish = Some(format!("models/{name}/{task}"));
-                evaluated.entry(name.clone()).or_default().insert(kind.as_str().to_string(), eval);
+                evaluated.study.entry(name.clone()).or_default().insert(kind.as_str().to_string(), eval);
+            }
+            for task in &open {
+                let mut inputs = vec![("model".to_string(), format!("model/{base}")), ("data".to_string(), format!("data/{task}"))];
+                if let Some(a) = &adapter {
+                    inputs.push(("adapter".to_string(), a.clone()));
+                }
+                let respond_params = TaskRespondParams {
+                    task: task.clone(),
+                    batch_size: spec.batch_size,
+                    limit: spec.limit,
+                    max_new_tokens: spec.max_new_tokens.get(task).copied(),
+                    model: model_runtime(&model),
+                    matmul: model.matmul,
+                };
+                let respond = format!("respond/{name}/{task}");
+                self.stage(respond.clone(), "task_respond", &respond_params, inputs, &["eval"]).resources = exclusive(&model.device);
+                let eval = format!("eval/{name}/{task}");
+                let inputs = vec![("responses".to_string(), respond), ("data".to_string(), format!("data/{task}"))];
+                let params = TaskEvalParams { task: task.clone() };
+                self.stage(eval.clone(), "task_eval", &params, inputs, &["eval"]).publish = Some(format!("models/{name}/{task}"));
+                evaluated.open.entry(name.clone()).or_default().insert(task.clone(), eval);
             }
         }
         Ok(evaluated)
@@ -455,7 +531,7 @@ impl Planner<'_> {
         for n in self.m.table_keys(&["adapters"]) {
             order.push(n);
         }
-        let mut available: Vec<String> = order.into_iter().filter(|n| evaluated.contains_key(n) || imported.contains_key(n)).collect();
+        let mut available: Vec<String> = order.into_iter().filter(|n| evaluated.contains(n) || imported.contains_key(n)).collect();
         if let Some(models) = &spec.models {
             for n in models {
                 if !available.contains(n) {
@@ -474,17 +550,24 @@ impl Planner<'_> {
         for n in &available {
             if let Some(id) = imported.get(n) {
                 inputs.push((id.clone(), id.clone()));
-                models.push(ModelEntry { name: n.clone(), import: Some(id.clone()), tasks: BTreeMap::new(), train: None });
+                models.push(ModelEntry {
+                    name: n.clone(),
+                    import: Some(id.clone()),
+                    tasks: BTreeMap::new(),
+                    open_tasks: BTreeMap::new(),
+                    train: None,
+                });
             } else {
-                let tasks = &evaluated[n];
-                for id in tasks.values() {
+                let tasks = evaluated.study.get(n).cloned().unwrap_or_default();
+                let open_tasks = evaluated.open.get(n).cloned().unwrap_or_default();
+                for id in tasks.values().chain(open_tasks.values()) {
                     inputs.push((id.clone(), id.clone()));
                 }
                 let train = self.adapters.get(n).map(|(s, _)| s.clone());
                 if let Some(t) = &train {
                     inputs.push((t.clone(), t.clone()));
                 }
-                models.push(ModelEntry { name: n.clone(), import: None, tasks: tasks.clone(), train });
+                models.push(ModelEntry { name: n.clone(), import: None, tasks, open_tasks, train });
             }
         }
         let params = AnalysisParams {

@@ -11,6 +11,7 @@ pub mod eval;
 pub mod model;
 pub mod runtime;
 pub mod source;
+pub mod task;
 pub mod train;
 
 use std::sync::Arc;
@@ -24,6 +25,9 @@ pub fn register(r: &mut Registry) {
     r.register_kind(Arc::new(train::CombineStage));
     r.register_kind(Arc::new(eval::RespondStage));
     r.register_kind(Arc::new(eval::EvalStage));
+    r.register_kind(Arc::new(task::TaskDataStage));
+    r.register_kind(Arc::new(task::TaskRespondStage));
+    r.register_kind(Arc::new(task::TaskEvalStage));
     r.register_kind(Arc::new(analysis::ImportStage));
     r.register_kind(Arc::new(analysis::AnalysisStage));
 }

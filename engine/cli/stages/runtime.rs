@@ -217,13 +217,19 @@ pub fn format_example(m: &Loaded, rt: &ModelRuntime, ex: &syco_data::prompts::Tr
     if rt.raw() {
         return Ok(syco_train::TrainExample { prompt: ex.prompt.clone(), response: ex.response.clone() });
     }
-    let mut conversation = to_chat(&ex.messages);
+    chat_example(m, &ex.messages, &ex.response)
+}
+
+/// `messages` rendered by the model's chat template, `response` as the assistant's turn (the
+/// loss is taken on it).
+pub fn chat_example(m: &Loaded, messages: &[Message], response: &str) -> Result<syco_train::TrainExample> {
+    let mut conversation = to_chat(messages);
     let prompt = m.chat.render(&conversation, true)?;
-    conversation.push(ChatMessage { role: "assistant".into(), content: ex.response.trim_start().to_string() });
+    conversation.push(ChatMessage { role: "assistant".into(), content: response.trim_start().to_string() });
     let full = m.chat.render(&conversation, false)?;
     match full.strip_prefix(&prompt) {
         Some(response) => Ok(syco_train::TrainExample { prompt, response: response.to_string() }),
         // Templates that rewrite earlier turns once an answer follows: fall back to the plain split.
-        None => Ok(syco_train::TrainExample { prompt, response: format!("{}{}", ex.response.trim_start(), m.eos_text()) }),
+        None => Ok(syco_train::TrainExample { prompt, response: format!("{}{}", response.trim_start(), m.eos_text()) }),
     }
 }

@@ -185,6 +185,48 @@ pub fn load_records(src: &Source, kind: Kind, ctx: &StageCtx, tag: &str) -> Resu
     }
 }
 
+/// The records of an open task from a source, with where each was read (the file as shown in
+/// errors). Builtin generators give their records in canonical form.
+pub fn load_docs(src: &Source, ctx: &StageCtx, tag: &str) -> Result<(Vec<syco_data::docs::LocatedDoc>, String)> {
+    let (path, format) = match src {
+        Source::Builtin { builtin, n, seed } => {
+            let name = builtin.strip_prefix("mini/").unwrap_or(builtin);
+            let kind: Kind = name.parse().map_err(|e| anyhow::anyhow!("builtin `{builtin}`: {e}"))?;
+            let docs = syco_data::builtin::generate(kind, *n, seed.unwrap_or(0))
+                .iter()
+                .enumerate()
+                .map(|(row, r)| match syco_data::to_canonical_value(r) {
+                    Value::Object(doc) => Ok(syco_data::docs::LocatedDoc { doc, line: None, row }),
+                    other => bail!("builtin `{builtin}` gave a record that is not an object: {other}"),
+                })
+                .collect::<Result<_>>()?;
+            return Ok((docs, format!("builtin `{builtin}`")));
+        }
+        Source::Path { path, format } => (resolve(&manifest_dir(ctx.def), path), format.as_deref().map(parse_doc_format).transpose()?),
+        Source::Hf { .. } | Source::Pip { .. } => {
+            let dir = ctx.scratch.join(tag);
+            std::fs::create_dir_all(&dir)?;
+            (fetch(src, ctx.def, &dir)?, None)
+        }
+    };
+    let docs = syco_data::docs::load_docs(&path, format)?;
+    if docs.is_empty() {
+        bail!("{}: no records in the file", path.display());
+    }
+    Ok((docs, path.display().to_string()))
+}
+
+fn parse_doc_format(s: &str) -> Result<syco_data::docs::DocFormat> {
+    use syco_data::docs::DocFormat;
+    Ok(match s {
+        "jsonl" => DocFormat::Jsonl,
+        "json" => DocFormat::Json,
+        "csv" => DocFormat::Csv,
+        "parquet" => DocFormat::Parquet,
+        other => bail!("unknown format `{other}`: jsonl, json, csv or parquet"),
+    })
+}
+
 fn parse_format(s: &str) -> Result<syco_data::Format> {
     Ok(match s {
         "jsonl" => syco_data::Format::Jsonl,

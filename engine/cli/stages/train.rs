@@ -154,6 +154,12 @@ impl StageKind for TrainStage {
         let mut lists = vec![];
         for name in &p.data {
             let dir = ctx.inputs.get(&format!("data/{name}")).with_context(|| format!("input data/{name}"))?;
+            if super::task::is_task_dir(dir) {
+                let examples = task_examples(&loaded, dir)?;
+                ctx.log.line(&format!("{name}: {} training examples", examples.len()));
+                lists.push(examples);
+                continue;
+            }
             let templates = runtime::dataset_templates(dir)?;
             let records = read_split(dir, "train")?;
             let examples: Vec<syco_train::TrainExample> = records
@@ -238,6 +244,19 @@ impl StageKind for TrainStage {
         );
         Ok(Some(Report { text, failed: false }))
     }
+}
+
+/// An open task's training split: its prompt (plain, or chat turns when the task renders through
+/// the chat template) and its target, the loss on the target.
+fn task_examples(m: &runtime::Loaded, dir: &Path) -> Result<Vec<syco_train::TrainExample>> {
+    let (spec, texts) = super::task::training_texts(dir)?;
+    texts
+        .iter()
+        .map(|t| match spec.chat {
+            true => runtime::chat_example(m, &t.prompt.turns, &t.target),
+            false => Ok(syco_train::TrainExample { prompt: t.prompt.text.clone(), response: t.target.clone() }),
+        })
+        .collect()
 }
 
 /// Benchmark records give the study's training text; sycophancy records (antisyc datasets) give

@@ -137,6 +137,12 @@ fn generate_batch(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig)
     Ok(new_tokens)
 }
 
+/// Greedy (or configured) generation from token ids, decoded and cut before the first stop
+/// string: lm-eval's `generate_until` when the prompts were encoded without special tokens.
+pub fn generate_until(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig) -> Result<Vec<String>> {
+    generate_tokens(m, prompts, cfg)?.iter().map(|toks| Ok(cut_at_stop(m.tokenizer.decode(toks, true)?, &cfg.stop))).collect()
+}
+
 fn cut_at_stop(mut text: String, stop: &[String]) -> String {
     if let Some(i) = stop.iter().filter(|s| !s.is_empty()).filter_map(|s| text.find(s.as_str())).min() {
         text.truncate(i);
@@ -245,6 +251,49 @@ pub fn loglik(m: &LoadedModel, pairs: &[(String, String)], batch: usize) -> Resu
                 }
             }
             out[i] = Some(o);
+        }
+    }
+    Ok(out.into_iter().map(|o| o.expect("every pair scored")).collect())
+}
+
+/// The log-likelihood of a continuation's tokens after a context's, both already tokenised.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContinuationLoglik {
+    pub sum: f64,
+    /// Every continuation token was the argmax of its distribution (lm-eval's `is_greedy`).
+    pub greedy: bool,
+    pub tokens: usize,
+}
+
+/// Score `(context, continuation)` token pairs as lm-eval's `_loglikelihood_tokens` does: the
+/// sequence is `context + continuation`, cut from the left to the model's context length plus
+/// one, and only the continuation's tokens are summed. An empty context must be given as one
+/// prefix token (BOS or EOS) by the caller. Longest first, so batches pad little.
+pub fn continuation_logliks(m: &LoadedModel, pairs: &[(Vec<u32>, Vec<u32>)], batch: usize) -> Result<Vec<ContinuationLoglik>> {
+    ensure!(batch > 0, "batch must be positive");
+    let limit = m.model.config().max_position_embeddings + 1;
+    let mut seqs = Vec::with_capacity(pairs.len());
+    for (ctx, cont) in pairs {
+        ensure!(!ctx.is_empty() && !cont.is_empty(), "a scored pair needs context and continuation tokens");
+        ensure!(cont.len() < limit, "a continuation of {} tokens does not fit the model's context of {}", cont.len(), limit - 1);
+        let whole: Vec<u32> = ctx.iter().chain(cont).copied().collect();
+        let start = whole.len().saturating_sub(limit);
+        seqs.push((whole[start..].to_vec(), cont.len()));
+    }
+    let mut order: Vec<usize> = (0..seqs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].0.len()));
+    let mut out = vec![None; seqs.len()];
+    for chunk in order.chunks(batch) {
+        let rows: Vec<&Vec<u32>> = chunk.iter().map(|&i| &seqs[i].0).collect();
+        let scored = token_logprobs_batch(m, &rows)?;
+        for (k, &i) in chunk.iter().enumerate() {
+            let (ids, n_cont) = (&seqs[i].0, seqs[i].1);
+            let (lp, greedy) = &scored[k];
+            // lp[t - 1] scores ids[t]; the continuation is the last n_cont tokens.
+            let first = ids.len() - n_cont;
+            let sum = (first..ids.len()).map(|t| lp[t - 1] as f64).sum();
+            let all_greedy = (first..ids.len()).all(|t| greedy[t - 1]);
+            out[i] = Some(ContinuationLoglik { sum, greedy: all_greedy, tokens: n_cont });
         }
     }
     Ok(out.into_iter().map(|o| o.expect("every pair scored")).collect())

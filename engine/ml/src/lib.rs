@@ -28,7 +28,10 @@ pub mod tokenizer;
 
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{LlamaConfig, RopeScaling};
-pub use generate::{generate, generate_tokens, loglik, token_logprobs, GenerationConfig, LoglikOut};
+pub use generate::{
+    continuation_logliks, generate, generate_tokens, generate_until, loglik, token_logprobs, ContinuationLoglik, GenerationConfig,
+    LoglikOut,
+};
 pub use load::{LoadedModel, WeightFormat};
 pub use lora::{peft_name, LoraConfig};
 pub use loss::{cross_entropy_sum, Objective};

@@ -24,8 +24,11 @@ pub mod spec;
 pub mod template;
 mod yaml;
 
-pub use request::{Gold, ItemRequests, Prompt, Request, Response, TrainingText};
-pub use spec::{ChoiceScoring, Doc, DocTemplate, FewShot, FilterPipeline, FilterStep, Generation, Metric, MetricName, OutputType, TaskSpec};
+pub use request::{build_requests, training_text, Gold, ItemRequests, Prompt, Request, Response, TrainingText};
+pub use score::{score, Scored};
+pub use spec::{
+    ChoiceScoring, Doc, DocTemplate, FewShot, FilterPipeline, FilterStep, Generation, Metric, MetricName, OutputType, TaskSpec,
+};
 
 /// A task that cannot be rendered or scored: which key of the task, which record, and why.
 /// The caller adds the files (the task's, the data's) it knows.
@@ -47,4 +50,12 @@ impl TaskError {
         self.doc = Some(doc);
         self
     }
+}
+
+/// Everything about a task that can be checked without its records: template syntax, filter and
+/// metric regexes, metrics that fit the output type. The error names the task key at fault.
+pub fn check(spec: &TaskSpec) -> Result<(), TaskError> {
+    request::check_templates(spec)?;
+    filter::check(spec)?;
+    metric::check(spec)
 }

@@ -112,7 +112,7 @@ pub enum FilterStep {
     TakeFirst,
     Lowercase,
     Uppercase,
-    /// lm-eval's `remove_whitespace`: leading whitespace removed.
+    /// lm-eval's `remove_whitespace`: whitespace removed at both ends (as lm-eval 0.4.13 does).
     RemoveWhitespace,
     Strip,
 }
