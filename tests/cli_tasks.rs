@@ -245,3 +245,34 @@ choices = "options"
     let msg = fails(dir.path(), &m);
     assert!(msg.contains("fn.yaml:8") && msg.contains("process_docs"), "{msg}");
 }
+
+/// The study's four benchmarks as lm-eval task files (datasets/tasks/) read the study's splits
+/// and render every record: the files a user copies must work as shipped.
+#[test]
+fn the_shipped_task_files_load_the_study_splits() {
+    let Some(data) = syco_testkit::shared("seed/data/02_general_benchmarks_splits") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = syco_testkit::workspace_root().join("datasets/tasks");
+    let mut m = format!(
+        "[experiment]\nname = \"shipped\"\n[model.tiny]\nsource = {{ path = \"{}\" }}\n",
+        syco_testkit::workspace_root().join("engine/train/tests/golden/tiny").display()
+    );
+    let tasks = ["gsm8k", "mmlu", "truthfulqa", "hellaswag"];
+    for t in tasks {
+        // The files point at ../shared beside the checkout; here at wherever the data is.
+        let yaml = std::fs::read_to_string(shipped.join(format!("{t}.yaml"))).unwrap();
+        let yaml = yaml.replace("../../../shared/seed/data/02_general_benchmarks_splits", data.to_str().unwrap());
+        std::fs::write(dir.path().join(format!("{t}.yaml")), yaml).unwrap();
+        m.push_str(&format!("[tasks.{t}]\nlm_eval = \"{t}.yaml\"\n"));
+    }
+    std::fs::write(dir.path().join("m.toml"), m).unwrap();
+    let stages: Vec<String> = tasks.iter().map(|t| format!("data/{t}")).collect();
+    let mut args = vec!["run", "m.toml", "--cache", "cache", "--out", "run"];
+    args.extend(stages.iter().map(String::as_str));
+    let out = syco(dir.path(), &args);
+    assert!(out.status.success(), "{}", text(&out));
+    for t in tasks {
+        let meta: Value = serde_json::from_slice(&std::fs::read(dir.path().join(format!("run/data/{t}/task.json"))).unwrap()).unwrap();
+        assert!(meta["test"].as_u64().unwrap() >= 200, "{t}: {meta}");
+    }
+}
