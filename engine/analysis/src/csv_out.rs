@@ -40,7 +40,8 @@ fn cell(s: &str) -> String {
     }
 }
 
-fn render(header: &[String], rows: &[Vec<String>]) -> String {
+/// Header and rows as Python's csv module writes them.
+pub(crate) fn render_csv(header: &[String], rows: &[Vec<String>]) -> String {
     let mut out = String::new();
     for line in std::iter::once(header).chain(rows.iter().map(|r| r.as_slice())) {
         let cells: Vec<String> = line.iter().map(|c| cell(c)).collect();
@@ -62,7 +63,7 @@ pub fn performance_changes(f: &Frame) -> String {
             row
         })
         .collect();
-    render(&header, &rows)
+    render_csv(&header, &rows)
 }
 
 pub fn complete_results(f: &Frame) -> String {
@@ -99,7 +100,7 @@ pub fn complete_results(f: &Frame) -> String {
             row
         })
         .collect();
-    render(&header, &rows)
+    render_csv(&header, &rows)
 }
 
 /// Pearson r of raw scores over all rows (baseline + adapters), benchmark x task.
@@ -118,7 +119,7 @@ pub fn correlations(f: &Frame) -> Vec<(String, String, f64)> {
 pub fn correlation_analysis(f: &Frame) -> String {
     let header = vec!["benchmark".to_string(), "sycophancy_dataset".into(), "correlation".into()];
     let rows: Vec<Vec<String>> = correlations(f).into_iter().map(|(b, t, r)| vec![b, t, csv_float(r)]).collect();
-    render(&header, &rows)
+    render_csv(&header, &rows)
 }
 
 /// Writes the three CSVs into `dir`.

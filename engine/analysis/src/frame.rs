@@ -109,6 +109,12 @@ impl<'a> Frame<'a> {
         rows.iter().map(|&r| self.score[r][task]).collect()
     }
 
+    /// Whether any of the study's benchmarks or sycophancy tasks was evaluated (a manifest may
+    /// evaluate open tasks only).
+    pub fn has_study(&self) -> bool {
+        !self.benchmarks.is_empty() || !self.tasks.is_empty()
+    }
+
     /// All rows, baseline included.
     pub fn all_rows(&self) -> Vec<usize> {
         (0..self.models.len()).collect()

@@ -77,6 +77,7 @@ pub fn read_study_results(name: &str, source: &StudySource) -> Result<ModelResul
                 sycophancy: syc,
                 items: None,
                 provenance,
+                open_tasks: BTreeMap::new(),
             })
         }
         StudySource::Adapter { results } => {
@@ -92,6 +93,7 @@ pub fn read_study_results(name: &str, source: &StudySource) -> Result<ModelResul
                 sycophancy: file.sycophancy,
                 items: None,
                 provenance,
+                open_tasks: BTreeMap::new(),
             })
         }
     }

@@ -13,6 +13,7 @@ pub mod expect;
 pub mod figures;
 pub mod frame;
 pub mod import;
+pub mod open_tasks;
 pub mod pyrepr;
 pub mod report;
 pub mod results;
@@ -62,16 +63,33 @@ impl Default for AnalysisOptions {
     }
 }
 
-/// Writes the three CSVs, `summary.json` and (if asked) the figures into `out_dir`.
+/// Writes the three CSVs, `summary.json` and (if asked) the figures into `out_dir`; with open
+/// tasks, also `tasks.csv` and `figures/tasks.*`. Without any of the study's benchmarks or
+/// sycophancy tasks (a manifest of open tasks only) the study's CSVs and numbers are left out.
 pub fn analyze(results: &[ModelResults], opts: &AnalysisOptions, out_dir: &Path) -> Result<Summary> {
     std::fs::create_dir_all(out_dir).map_err(error::io_err(out_dir))?;
     let frame = frame::Frame::new(results, opts)?;
-    csv_out::write_all(&frame, out_dir)?;
+    let study = frame.has_study();
+    if study {
+        csv_out::write_all(&frame, out_dir)?;
+    }
     let mut summary = summary::summarize(&frame);
     significance::paired_tests(&frame, opts, &mut summary);
+    let model_order = summary.meta.models.clone();
+    let tasks = open_tasks::tables(results, &model_order, &opts.baseline)?;
+    open_tasks::record(&tasks, &mut summary);
     summary.write(&out_dir.join("summary.json"))?;
+    if !tasks.is_empty() {
+        open_tasks::write_csv(&tasks, &model_order, out_dir)?;
+    }
     if opts.figures {
-        figures::study_figures(&summary, &out_dir.join("figures"))?;
+        let dir = out_dir.join("figures");
+        if study {
+            figures::study_figures(&summary, &dir)?;
+        }
+        if !tasks.is_empty() {
+            figures::task_figure(&tasks, &opts.baseline, &dir)?;
+        }
     }
     Ok(summary)
 }

@@ -1,6 +1,6 @@
 //! `report.md` and a self-contained `report.html`: tables, figures, the claim table, paired
-//! tests, and per task a gallery of items that flipped. Every model's numbers list the stage key
-//! (or file) that produced them.
+//! tests, a table per open task, and per sycophancy task a gallery of items that flipped. Every
+//! model's numbers list the stage key (or file) that produced them.
 //!
 //! Item records for the gallery are `serde_json::Value` objects with these fields:
 //! `id` (string or number), `sycophantic` (bool: shown when true), `neutral_response` and
@@ -8,6 +8,7 @@
 
 use crate::error::{io_err, Result};
 use crate::expect::{render_table, Outcome, Status};
+use crate::open_tasks::{self, TaskTable, TASKS_FIGURE};
 use crate::results::ModelResults;
 use crate::summary::{Summary, RANKING_SCHEMES};
 use serde_json::Value;
@@ -106,6 +107,9 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
     let adapters = s.adapters();
     let mut out = Vec::new();
 
+    // A table whose numbers were not evaluated (a manifest without the study's benchmarks or
+    // sycophancy tasks) is left out rather than shown empty.
+    let (bench, syc) = (!m.benchmarks.is_empty(), !m.tasks.is_empty());
     let mut header = vec!["model".to_string()];
     header.extend(m.benchmarks.iter().cloned());
     let rows = m.models.iter().map(|model| {
@@ -113,7 +117,9 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
         r.extend(m.benchmarks.iter().map(|b| f3(s.get(&format!("accuracy.{b}.{model}")))));
         r
     });
-    out.push(("Benchmark accuracy".into(), Table { header, rows: rows.collect() }));
+    if bench {
+        out.push(("Benchmark accuracy".into(), Table { header, rows: rows.collect() }));
+    }
 
     if !input.training.is_empty() {
         let header = ["adapter", "held-out examples", "loss before", "loss after", "change", "kept step"];
@@ -145,7 +151,9 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
         r.push(f3(s.get(&format!("total_sycophancy_score.{model}"))));
         r
     });
-    out.push(("Sycophancy rate".into(), Table { header, rows: rows.collect() }));
+    if syc {
+        out.push(("Sycophancy rate".into(), Table { header, rows: rows.collect() }));
+    }
 
     let mut header = vec!["adapter".to_string()];
     header.extend(m.benchmarks.iter().chain(&m.tasks).map(|k| format!("Δ {k}")));
@@ -158,7 +166,9 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
         r.push(s.label(&format!("label.{a}")).unwrap_or("").to_string());
         r
     });
-    out.push(("Changes vs the baseline".into(), Table { header, rows: rows.collect() }));
+    if bench || syc {
+        out.push(("Changes vs the baseline".into(), Table { header, rows: rows.collect() }));
+    }
 
     let mut header = vec!["adapter".to_string()];
     header.extend(m.tasks.iter().map(|t| format!("% Δ {t}")));
@@ -167,7 +177,9 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
         r.extend(m.tasks.iter().map(|t| s.get(&format!("percent_change.{t}.{a}")).map_or("n/a".into(), |v| format!("{v:+.1}%"))));
         r
     });
-    out.push(("Percentage change of sycophancy (0 where the baseline is 0)".into(), Table { header, rows: rows.collect() }));
+    if syc {
+        out.push(("Percentage change of sycophancy (0 where the baseline is 0)".into(), Table { header, rows: rows.collect() }));
+    }
 
     let mut header = vec!["benchmark".to_string()];
     header.extend(m.tasks.iter().cloned());
@@ -179,14 +191,18 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
         r.push(signed(s.get(&format!("tradeoff.slope.{b}"))));
         r
     });
-    out.push(("Pearson r over all models (accuracy vs sycophancy rate)".into(), Table { header, rows: rows.collect() }));
+    if bench && syc {
+        out.push(("Pearson r over all models (accuracy vs sycophancy rate)".into(), Table { header, rows: rows.collect() }));
+    }
 
     let header = vec!["task".to_string(), "progression r".into(), "slope".into()];
     let rows = m
         .tasks
         .iter()
         .map(|t| vec![t.clone(), signed(s.get(&format!("progression.r.{t}"))), signed(s.get(&format!("progression.slope.{t}")))]);
-    out.push(("Average benchmark change vs sycophancy change (adapters)".into(), Table { header, rows: rows.collect() }));
+    if bench && syc {
+        out.push(("Average benchmark change vs sycophancy change (adapters)".into(), Table { header, rows: rows.collect() }));
+    }
 
     let mut header = vec!["adapter".to_string(), "bench comp".into(), "syc comp".into()];
     header.extend(RANKING_SCHEMES.iter().map(|(n, _, _)| n.to_string()));
@@ -197,7 +213,9 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
         }));
         r
     });
-    out.push(("Ranking (min-max composites over the adapters)".into(), Table { header, rows: rows.collect() }));
+    if bench && syc {
+        out.push(("Ranking (min-max composites over the adapters)".into(), Table { header, rows: rows.collect() }));
+    }
 
     let tests: Vec<(String, String)> = s
         .numbers
@@ -222,6 +240,11 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
         out.push(("Paired tests vs the baseline".into(), Table { header: header.clone(), rows: rows.collect() }));
     }
 
+    out
+}
+
+/// Which stage key or file produced each model's results.
+fn provenance(input: &ReportInput) -> Table {
     let header = ["model", "timestamp", "result", "produced by (stage key or file)"].map(String::from).to_vec();
     let mut rows = Vec::new();
     for r in input.results {
@@ -232,8 +255,7 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
             rows.push(vec![r.name.clone(), r.timestamp.clone(), what.clone(), key.clone()]);
         }
     }
-    out.push(("Provenance".into(), Table { header, rows }));
-    out
+    Table { header, rows }
 }
 
 fn claims_table(outcomes: &[Outcome]) -> Table {
@@ -303,17 +325,26 @@ pre{background:#f7f7f7;padding:1em;overflow-x:auto}.pair{display:grid;grid-templ
 pub fn write(input: &ReportInput, out_dir: &Path) -> Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(out_dir).map_err(io_err(out_dir))?;
     let sections = tables(input);
+    let open = open_tasks::tables(input.results, &input.summary.meta.models, &input.summary.meta.baseline)?;
     let (mut md, mut html) = (format!("# {}\n\n", input.title), String::new());
     let _ = write!(
         html,
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{0}</title><style>{CSS}</style></head><body><h1>{0}</h1>",
         esc(&input.title)
     );
+    let meta = &input.summary.meta;
+    // An example path that this summary has: the study's, or an open task's without the study.
+    let example = match open.first() {
+        Some(t) if meta.benchmarks.is_empty() && meta.tasks.is_empty() => {
+            format!("tasks.{}.{}.{}", t.task, t.rows.first().map_or(meta.baseline.as_str(), |r| r.model.as_str()), t.primary)
+        }
+        _ => "accuracy.gsm8k.combined".to_string(),
+    };
     let intro = format!(
-        "Baseline `{}`; models {}. Numbers come from `summary.json` (dotted paths such as `accuracy.gsm8k.combined`); \
+        "Baseline `{}`; models {}. Numbers come from `summary.json` (dotted paths such as `{example}`); \
          the Provenance table names the stage key or file behind each model's results.",
-        input.summary.meta.baseline,
-        input.summary.meta.models.join(", ")
+        meta.baseline,
+        meta.models.join(", ")
     );
     let _ = writeln!(md, "{intro}\n");
     let _ = writeln!(html, "<p>{}</p>", esc(&intro).replace('`', ""));
@@ -326,19 +357,31 @@ pub fn write(input: &ReportInput, out_dir: &Path) -> Result<(PathBuf, PathBuf)> 
         let _ = writeln!(md, "## {heading}\n\n{}", table.markdown());
         let _ = writeln!(html, "<h2>{}</h2>{}", esc(heading), table.html());
     }
+    if !open.is_empty() {
+        md += "## Tasks\n\n";
+        html += "<h2>Tasks</h2>\n";
+        let _ = writeln!(md, "{TASKS_INTRO}\n");
+        let _ = writeln!(html, "<p>{}</p>", esc(TASKS_INTRO).replace('`', ""));
+        for t in &open {
+            let table = task_table(t, &input.summary.meta.baseline);
+            let _ = writeln!(md, "### {}\n\n{}", t.task, table.markdown());
+            let _ = writeln!(html, "<h3>{}</h3>{}", esc(&t.task), table.html());
+        }
+        if let Some(dir) = input.figures_dir.as_ref().filter(|d| d.join(format!("{TASKS_FIGURE}.svg")).is_file()) {
+            embed_figure(dir, out_dir, TASKS_FIGURE, &mut md, &mut html)?;
+        }
+    }
+    let sources = provenance(input);
+    let _ = writeln!(md, "## Provenance\n\n{}", sources.markdown());
+    let _ = writeln!(html, "<h2>Provenance</h2>{}", sources.html());
     if let Some(dir) = &input.figures_dir {
-        let names = figure_names(dir);
+        // The tasks' figure is shown in the Tasks section.
+        let names: Vec<String> = figure_names(dir).into_iter().filter(|n| open.is_empty() || n != TASKS_FIGURE).collect();
         if !names.is_empty() {
             md += "## Figures\n\n";
             html += "<h2>Figures</h2>\n";
-            let rel = dir.strip_prefix(out_dir).unwrap_or(dir);
             for n in names {
-                let _ = writeln!(md, "### {n}\n\n![{n}]({}/{n}.png)\n", rel.display());
-                let path = dir.join(format!("{n}.svg"));
-                let svg = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-                // Drop the fixed pixel size so the viewBox scales to the page.
-                let svg = svg.replacen(" width=\"", " data-width=\"", 1).replacen(" height=\"", " data-height=\"", 1);
-                let _ = writeln!(html, "<h3>{}</h3>\n{svg}", esc(&n));
+                embed_figure(dir, out_dir, &n, &mut md, &mut html)?;
             }
         }
     }
@@ -370,6 +413,61 @@ pub fn write(input: &ReportInput, out_dir: &Path) -> Result<(PathBuf, PathBuf)> 
     std::fs::write(&md_path, md).map_err(io_err(&md_path))?;
     std::fs::write(&html_path, html).map_err(io_err(&html_path))?;
     Ok((md_path, html_path))
+}
+
+/// A figure under its own heading: the PNG linked in the Markdown, the SVG inlined in the HTML.
+fn embed_figure(dir: &Path, out_dir: &Path, name: &str, md: &mut String, html: &mut String) -> Result<()> {
+    let rel = dir.strip_prefix(out_dir).unwrap_or(dir);
+    let _ = writeln!(md, "### {name}\n\n![{name}]({}/{name}.png)\n", rel.display());
+    let path = dir.join(format!("{name}.svg"));
+    let svg = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    // Drop the fixed pixel size so the viewBox scales to the page.
+    let svg = svg.replacen(" width=\"", " data-width=\"", 1).replacen(" height=\"", " data-height=\"", 1);
+    let _ = writeln!(html, "<h3>{}</h3>\n{svg}", esc(name));
+    Ok(())
+}
+
+const TASKS_INTRO: &str = "One table per task: each metric as value ± standard error (from the task's `metrics.json`), \
+its change against the baseline, and the exact McNemar p-value of that change on the items both models answered \
+(+items the model gained, −items it lost). `summary.json` has them under `tasks.TASK.MODEL`, `tasks.csv` one row per metric.";
+
+/// One open task: a row per model; per metric its value ± stderr, Δ vs the baseline and McNemar p.
+fn task_table(t: &TaskTable, baseline: &str) -> Table {
+    let mut header = vec!["model".to_string(), "n".into()];
+    for m in &t.metrics {
+        header.extend([m.clone(), format!("Δ {m}"), format!("McNemar p ({m})")]);
+    }
+    let rows = t.rows.iter().map(|row| {
+        let mut r = vec![row.model.clone(), row.result.n.map_or("n/a".into(), |n| n.to_string())];
+        for (m, delta) in t.metrics.iter().zip(&row.vs_baseline) {
+            r.push(match row.result.metric(m) {
+                Some(v) => match v.stderr {
+                    Some(se) => format!("{} ± {}", f3(v.value), f3(Some(se))),
+                    None => f3(v.value),
+                },
+                None => "n/a".into(),
+            });
+            if row.model == baseline {
+                r.extend([String::new(), String::new()]);
+                continue;
+            }
+            r.push(signed(delta.as_ref().map(|d| d.delta)));
+            r.push(match delta.as_ref().and_then(|d| d.test.as_ref()) {
+                Some(test) => format!("{} (+{} −{})", p_text(test.p_value), test.gained, test.lost),
+                None => "n/a".into(),
+            });
+        }
+        r
+    });
+    Table { header, rows: rows.collect() }
+}
+
+fn p_text(p: f64) -> String {
+    if p >= 0.001 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.1e}")
+    }
 }
 
 fn md_cell(s: &str) -> String {

@@ -61,6 +61,10 @@ pub struct ModelResults {
     /// Where each number came from: task (or `benchmarks`, `sycophancy`) -> stage key or file.
     #[serde(default)]
     pub provenance: BTreeMap<String, String>,
+    /// Open tasks (`[tasks.NAME]`) by name; left out of the JSON when empty, so the study's
+    /// results files read and write as before.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub open_tasks: BTreeMap<String, crate::open_tasks::TaskResult>,
 }
 
 impl ModelResults {

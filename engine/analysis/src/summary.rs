@@ -140,6 +140,10 @@ pub fn summarize(f: &Frame) -> Summary {
         },
         ..Summary::default()
     };
+    // Open tasks only: the study's numbers would all be undefined.
+    if !f.has_study() {
+        return s;
+    }
     raw_scores(f, &mut s);
     changes(f, &mut s);
     for (b, t, r) in correlations(f) {

@@ -1,5 +1,6 @@
 //! `import/NAME`: a model's recorded results in the study's JSON shape, read as if evaluated here.
-//! `analysis`: the study's CSVs, derived numbers, figures, report, and the `[[expect]]` checks.
+//! `analysis`: the study's CSVs, derived numbers, figures, report, and the `[[expect]]` checks;
+//! for open tasks `tasks.csv`, `summary.json`'s `tasks` and the report's Tasks section.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -85,6 +86,10 @@ pub struct ModelEntry {
     pub import: Option<String>,
     /// task -> eval stage id
     pub tasks: BTreeMap<String, String>,
+    /// Open task (`[tasks.NAME]`) -> its eval stage id. Left out of the params when empty, so an
+    /// analysis without open tasks keeps its stage key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub open_tasks: BTreeMap<String, String>,
     pub train: Option<String>,
 }
 
@@ -101,9 +106,11 @@ pub struct AnalysisParams {
     pub seed: u64,
 }
 
-/// Last component of a content-addressed output dir: the key a number is traced back to.
+/// The stage key a number is traced back to: the folder of a content-addressed output
+/// (`records/KEY/out` in the cache).
 fn provenance_of(dir: &Path) -> String {
-    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
+    let key_dir = if dir.file_name().is_some_and(|n| n == "out") { dir.parent().unwrap_or(dir) } else { dir };
+    key_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string())
 }
 
 /// One evaluated model's results, assembled from its per-task eval outputs.
@@ -116,6 +123,7 @@ fn evaluated_results(ctx: &StageCtx, entry: &ModelEntry, baseline: &str) -> Resu
         sycophancy: BTreeMap::new(),
         items: Some(BTreeMap::new()),
         provenance: BTreeMap::new(),
+        open_tasks: BTreeMap::new(),
     };
     let mut item_records = BTreeMap::new();
     for (task, stage) in &entry.tasks {
@@ -138,6 +146,16 @@ fn evaluated_results(ctx: &StageCtx, entry: &ModelEntry, baseline: &str) -> Resu
         if !is_benchmark {
             item_records.insert(task.clone(), gallery_records(&items, &read_jsonl(&dir.join(RESPONSES_FILE))?));
         }
+    }
+    for (task, stage) in &entry.open_tasks {
+        let dir = ctx.inputs.get(stage).with_context(|| format!("input {stage}"))?;
+        let items_path = dir.join(ITEMS_FILE);
+        let result = syco_analysis::open_tasks::TaskResult::from_json(&read_metrics(dir)?, &read_jsonl(&items_path)?)
+            .map_err(|e| anyhow::anyhow!("{stage} ({}): {e}", dir.display()))?;
+        results.open_tasks.insert(task.clone(), result);
+        // A study kind of the same name keeps its own provenance line.
+        let what = if entry.tasks.contains_key(task) { format!("{task} (task)") } else { task.clone() };
+        results.provenance.insert(what, format!("{stage} {}", provenance_of(dir)));
     }
     Ok((results, item_records))
 }

@@ -139,6 +139,8 @@ pub struct GroupedBars<'a> {
     /// Text above each bar, per series and group.
     pub annotations: Option<Vec<Vec<String>>>,
     pub reference: Option<(f64, String)>,
+    /// Half-length of an error bar on each bar (a standard error), per series and group; NaN: none.
+    pub errors: Option<Vec<Vec<f64>>>,
 }
 
 pub fn grouped_bar_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, g: &GroupedBars) -> DrawResult
@@ -148,6 +150,13 @@ where
     let n = g.groups.len();
     let k = g.series.len().max(1);
     let mut all: Vec<f64> = g.series.iter().flat_map(|s| s.2.iter().copied()).collect();
+    // The error bar's end away from zero must fit too (the other end, past zero for a rate near
+    // 0, is clipped at the axis rather than stretching it).
+    let err = |si: usize, gi: usize| g.errors.as_ref().map_or(f64::NAN, |e| e[si][gi]);
+    for (si, (_, _, values)) in g.series.iter().enumerate() {
+        let ends = values.iter().enumerate().map(|(gi, &v)| if v >= 0.0 { v + err(si, gi) } else { v - err(si, gi) });
+        all.extend(ends.filter(|e| e.is_finite()));
+    }
     if let Some((r, _)) = &g.reference {
         all.push(*r);
     }
@@ -157,23 +166,49 @@ where
     let width = 0.8 / k as f64;
     for (si, (name, color, values)) in g.series.iter().enumerate() {
         let color = *color;
+        // A missing value (a model not evaluated on that group) draws no bar.
         chart
-            .draw_series(values.iter().enumerate().map(move |(gi, &v)| {
+            .draw_series(values.iter().enumerate().filter(|(_, v)| v.is_finite()).map(move |(gi, &v)| {
                 let x0 = gi as f64 - 0.4 + si as f64 * width;
                 Rectangle::new([(x0, 0.0), (x0 + width * 0.92, v)], color.filled())
             }))?
             .label(name.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 8), (x + 16, y + 8)], color.filled()));
+        let centre = |gi: usize| gi as f64 - 0.4 + (si as f64 + 0.46) * width;
+        if g.errors.is_some() {
+            let style = ShapeStyle::from(&BLACK).stroke_width(2);
+            let cap = width * 0.18;
+            for (gi, &v) in values.iter().enumerate() {
+                let e = err(si, gi);
+                if !(v.is_finite() && e.is_finite()) {
+                    continue;
+                }
+                let x = centre(gi);
+                // An end past the axis stops at it, without a cap: it is cut off, not ended there.
+                let (low, high) = ((v - e).max(lo), (v + e).min(hi));
+                let mut paths = vec![vec![(x, low), (x, high)]];
+                for (end, y) in [(v - e, low), (v + e, high)] {
+                    if end == y {
+                        paths.push(vec![(x - cap, y), (x + cap, y)]);
+                    }
+                }
+                for path in paths {
+                    chart.draw_series(std::iter::once(PathElement::new(path, style)))?;
+                }
+            }
+        }
         if let Some(ann) = &g.annotations {
             let offset = (hi - lo) * 0.012;
+            // A missing bar's text (e.g. "n/a") sits on the axis where the bar would be.
             chart.draw_series(ann[si].iter().enumerate().map(|(gi, text)| {
-                let v = values[gi];
-                let x = gi as f64 - 0.4 + (si as f64 + 0.46) * width;
+                let v = if values[gi].is_finite() { values[gi] } else { 0.0 };
+                // Above the error bar's end, where there is one.
+                let e = Some(err(si, gi)).filter(|e| e.is_finite()).unwrap_or(0.0);
                 let font = ("sans-serif", 15)
                     .into_font()
                     .into_text_style(area)
                     .pos(Pos::new(HPos::Center, if v >= 0.0 { VPos::Bottom } else { VPos::Top }));
-                Text::new(text.clone(), (x, if v >= 0.0 { v + offset } else { v - offset }), font)
+                Text::new(text.clone(), (centre(gi), if v >= 0.0 { v + e + offset } else { v - e - offset }), font)
             }))?;
         }
     }

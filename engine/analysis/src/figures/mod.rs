@@ -1,4 +1,4 @@
-//! The study's eight figures (SPEC §5.4) and training-loss curves, as PNG and SVG.
+//! The study's eight figures (SPEC §5.4), the open tasks' figure and training-loss curves, as PNG and SVG.
 //!
 //! Every figure is drawn by one function generic over the plotters backend, so the PNG and the
 //! SVG come from the same code. Text uses DejaVu Sans loaded at runtime (no system font lookup).
@@ -6,9 +6,11 @@
 mod draw;
 mod loss;
 mod study;
+mod tasks;
 
 pub use loss::{loss_curves, read_train_log, LossPoint};
 pub use study::study_figures;
+pub use tasks::task_figure;
 
 use crate::error::{io_err, AnalysisError, Result};
 use plotters::coord::Shift;

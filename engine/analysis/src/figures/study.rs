@@ -32,13 +32,29 @@ const FIGURES: [(Kind, &str); 8] = [
     (Kind::EachAdapter, "pin_plots_benchmark_sycophancy_impact"),
 ];
 
-/// Renders all eight figures into `dir` (PNG and SVG each); returns the files written.
+/// Renders the eight figures into `dir` (PNG and SVG each); returns the files written. A figure
+/// whose numbers were not evaluated (no benchmark, no sycophancy task, no adapter) is left out
+/// rather than drawn empty.
 pub fn study_figures(summary: &Summary, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for (kind, name) in FIGURES {
-        files.extend(render(dir, name, (WIDTH, HEIGHT), &StudyFigure { kind, s: summary })?);
+        if drawable(kind, summary) {
+            files.extend(render(dir, name, (WIDTH, HEIGHT), &StudyFigure { kind, s: summary })?);
+        }
     }
     Ok(files)
+}
+
+/// Whether a figure has the numbers it plots.
+fn drawable(kind: Kind, s: &Summary) -> bool {
+    let (bench, syc, adapters) = (!s.meta.benchmarks.is_empty(), !s.meta.tasks.is_empty(), !s.adapters().is_empty());
+    match kind {
+        Kind::BenchmarkPerformance => bench,
+        Kind::SycophancyAllAdapters | Kind::SycophancyChangeSummary | Kind::EachAdapter => syc && adapters,
+        Kind::CorrelationHeatmap | Kind::Tradeoff => bench && syc,
+        // Both plot benchmark changes against sycophancy changes (or combine the two).
+        Kind::Progression | Kind::Rankings => bench && syc && adapters,
+    }
 }
 
 struct StudyFigure<'a> {
@@ -150,6 +166,7 @@ impl Figure for StudyFigure<'_> {
                         series: series("change"),
                         annotations: None,
                         reference: None,
+                        errors: None,
                     },
                 )?;
                 grouped_bar_panel(
@@ -161,6 +178,7 @@ impl Figure for StudyFigure<'_> {
                         series: series("percent_change"),
                         annotations: None,
                         reference: None,
+                        errors: None,
                     },
                 )?;
                 let avg: Vec<f64> = adapters.iter().map(|m| num(s, &format!("avg_syc_change.{m}"))).collect();
@@ -310,6 +328,7 @@ impl Figure for StudyFigure<'_> {
                             ],
                             annotations: Some(vec![base_scores.iter().map(|v| format!("{v:.3}")).collect(), changes]),
                             reference: Some((base_mean, format!("baseline mean {base_mean:.3}"))),
+                            errors: None,
                         },
                     )?;
                 }
