@@ -301,13 +301,16 @@ impl StageKind for TaskRespondStage {
     }
 }
 
+/// Generations that can share a batch: the same stop strings and token budget.
+type Decoding = (Vec<String>, usize);
+
 /// The model's responses to `reqs`, in order: log-likelihoods batched together, generations
 /// batched by their decoding settings.
 fn answer(m: &Loaded, spec: &TaskSpec, reqs: &[&Request], batch: usize) -> Result<Vec<Response>> {
     let mut out: Vec<Option<Response>> = vec![None; reqs.len()];
     let mut pairs = vec![];
     let mut pair_of = vec![];
-    let mut gens: BTreeMap<(Vec<String>, usize), Vec<(usize, Vec<u32>)>> = BTreeMap::new();
+    let mut gens: BTreeMap<Decoding, Vec<(usize, Vec<u32>)>> = BTreeMap::new();
     let tok = &m.lm.tokenizer;
     for (i, r) in reqs.iter().enumerate() {
         match r {
