@@ -13,7 +13,8 @@
 //! - the same `pred` and `pred_norm` (lm-eval's argmax of the log-likelihoods, and of them over
 //!   the choices' lengths), so the same `acc` and `acc_norm`;
 //! - for generation the same raw response text, the same filtered answers, the same exact_match;
-//! and the same metrics (`acc`, `acc_norm`, `exact_match,PIPELINE`, their stderr, `n`).
+//!
+//! And the same metrics (`acc`, `acc_norm`, `exact_match,PIPELINE`, their stderr, `n`).
 //!
 //! Run optimised: `cargo test --release --test lm_eval_golden` (about a minute on the 2-core
 //! development machine, most of it the model). Without the GGUF (`SYCO_SMOLLM2_GGUF`, or

@@ -240,7 +240,7 @@ impl StageKind for TaskRespondStage {
         "task_respond"
     }
     fn version(&self) -> u32 {
-        1
+        2 // 2: the choices of one question share their context's forward pass
     }
 
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {

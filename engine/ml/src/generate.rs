@@ -268,35 +268,112 @@ pub struct ContinuationLoglik {
 /// Score `(context, continuation)` token pairs as lm-eval's `_loglikelihood_tokens` does: the
 /// sequence is `context + continuation`, cut from the left to the model's context length plus
 /// one, and only the continuation's tokens are summed. An empty context must be given as one
-/// prefix token (BOS or EOS) by the caller. Longest first, so batches pad little.
+/// prefix token (BOS or EOS) by the caller.
+///
+/// Pairs with the same context (the choices of one question) share its forward pass: the
+/// context runs once, `batch` contexts at a time, and its KV cache is copied to each of its
+/// continuations, which run together after it. Single-token continuations (lettered choices)
+/// are scored from the context pass alone.
 pub fn continuation_logliks(m: &LoadedModel, pairs: &[(Vec<u32>, Vec<u32>)], batch: usize) -> Result<Vec<ContinuationLoglik>> {
     ensure!(batch > 0, "batch must be positive");
     let limit = m.model.config().max_position_embeddings + 1;
-    let mut seqs = Vec::with_capacity(pairs.len());
-    for (ctx, cont) in pairs {
+    let mut groups: Vec<SharedContext> = vec![];
+    let mut group_of: std::collections::HashMap<Vec<u32>, usize> = std::collections::HashMap::new();
+    for (i, (ctx, cont)) in pairs.iter().enumerate() {
         ensure!(!ctx.is_empty() && !cont.is_empty(), "a scored pair needs context and continuation tokens");
         ensure!(cont.len() < limit, "a continuation of {} tokens does not fit the model's context of {}", cont.len(), limit - 1);
-        let whole: Vec<u32> = ctx.iter().chain(cont).copied().collect();
-        let start = whole.len().saturating_sub(limit);
-        seqs.push((whole[start..].to_vec(), cont.len()));
+        // The last token of the sequence is never fed; the model sees `limit - 1` tokens.
+        let keep = (limit - cont.len()).min(ctx.len());
+        let ctx = ctx[ctx.len() - keep..].to_vec();
+        let g = *group_of.entry(ctx.clone()).or_insert_with(|| {
+            groups.push((ctx, vec![]));
+            groups.len() - 1
+        });
+        groups[g].1.push((i, cont.clone()));
     }
-    let mut order: Vec<usize> = (0..seqs.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].0.len()));
-    let mut out = vec![None; seqs.len()];
-    for chunk in order.chunks(batch) {
-        let rows: Vec<&Vec<u32>> = chunk.iter().map(|&i| &seqs[i].0).collect();
-        let scored = token_logprobs_batch(m, &rows)?;
-        for (k, &i) in chunk.iter().enumerate() {
-            let (ids, n_cont) = (&seqs[i].0, seqs[i].1);
-            let (lp, greedy) = &scored[k];
-            // lp[t - 1] scores ids[t]; the continuation is the last n_cont tokens.
-            let first = ids.len() - n_cont;
-            let sum = (first..ids.len()).map(|t| lp[t - 1] as f64).sum();
-            let all_greedy = (first..ids.len()).all(|t| greedy[t - 1]);
-            out[i] = Some(ContinuationLoglik { sum, greedy: all_greedy, tokens: n_cont });
+    // Longest contexts first, so each batch pads little.
+    groups.sort_by_key(|(ctx, _)| std::cmp::Reverse(ctx.len()));
+    let mut out = vec![None; pairs.len()];
+    for chunk in groups.chunks(batch) {
+        for (i, l) in score_shared(m, chunk)? {
+            out[i] = Some(l);
         }
     }
     Ok(out.into_iter().map(|o| o.expect("every pair scored")).collect())
+}
+
+/// A context's tokens and its continuations, each with its pair's index.
+type SharedContext = (Vec<u32>, Vec<(usize, Vec<u32>)>);
+
+/// One batch of contexts and all their continuations: (pair index, result).
+fn score_shared(m: &LoadedModel, groups: &[SharedContext]) -> Result<Vec<(usize, ContinuationLoglik)>> {
+    let model = &m.model;
+    let dev = model.device();
+    let (g, c) = (groups.len(), groups.iter().map(|(ctx, _)| ctx.len()).max().unwrap_or(0));
+    // Contexts left-padded, so every context's last token is at position c - 1 of the batch.
+    let mut flat = Vec::with_capacity(g * c);
+    let mut positions = Vec::with_capacity(g);
+    let mut ctx_mask = Vec::with_capacity(g);
+    for (ctx, _) in groups {
+        let npad = c - ctx.len();
+        flat.extend(std::iter::repeat_n(0, npad).chain(ctx.iter().copied()));
+        positions.push(std::iter::repeat_n(0, npad).chain(0..ctx.len() as u32).collect::<Vec<u32>>());
+        ctx_mask.push(std::iter::repeat_n(0u8, npad).chain(std::iter::repeat_n(1u8, ctx.len())).collect::<Vec<u8>>());
+    }
+    let mut cache = KvCache::new(model.config());
+    let h = model.hidden(&Tensor::from_vec(flat, (g, c), dev)?, &positions, &ctx_mask, Some(&mut cache), None)?;
+    let last = model.inference_logits(&h.narrow(1, c - 1, 1)?)?.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let vocab = last.len() / g;
+
+    // Every continuation's first token, from its context's last position.
+    let rows: Vec<(usize, usize, &Vec<u32>)> =
+        groups.iter().enumerate().flat_map(|(k, (_, conts))| conts.iter().map(move |(i, cont)| (k, *i, cont))).collect();
+    let mut first_logits = Vec::with_capacity(rows.len() * vocab);
+    for (k, _, _) in &rows {
+        first_logits.extend_from_slice(&last[k * vocab..(k + 1) * vocab]);
+    }
+    let firsts = pick_logprobs(&first_logits, vocab, &rows.iter().map(|(_, _, cont)| cont[0]).collect::<Vec<u32>>());
+    let mut results: Vec<(usize, ContinuationLoglik)> = rows
+        .iter()
+        .zip(&firsts)
+        .map(|((_, i, cont), (lp, greedy))| (*i, ContinuationLoglik { sum: *lp as f64, greedy: *greedy, tokens: cont.len() }))
+        .collect();
+
+    // The rest of each continuation, every row continuing its context's cache.
+    let l = rows.iter().map(|(_, _, cont)| cont.len()).max().unwrap_or(1);
+    if l < 2 {
+        return Ok(results);
+    }
+    let r = rows.len();
+    let mut cache = cache.select_rows(&rows.iter().map(|(k, _, _)| *k).collect::<Vec<_>>(), dev)?;
+    let mut flat = Vec::with_capacity(r * l);
+    let mut positions = Vec::with_capacity(r);
+    let mut key_mask = Vec::with_capacity(r);
+    let mut targets = Vec::with_capacity(r * (l - 1));
+    for (k, _, cont) in &rows {
+        let start = groups[*k].0.len() as u32;
+        flat.extend(cont.iter().copied().chain(std::iter::repeat_n(0, l - cont.len())));
+        positions.push((start..start + l as u32).collect::<Vec<u32>>());
+        key_mask.push(
+            ctx_mask[*k]
+                .iter()
+                .copied()
+                .chain(std::iter::repeat_n(1u8, cont.len()))
+                .chain(std::iter::repeat_n(0u8, l - cont.len()))
+                .collect(),
+        );
+        targets.extend(cont[1..].iter().copied().chain(std::iter::repeat_n(0, l - cont.len())));
+    }
+    let h = model.hidden(&Tensor::from_vec(flat, (r, l), dev)?, &positions, &key_mask, Some(&mut cache), None)?;
+    let logits = model.inference_logits(&h.narrow(1, 0, l - 1)?)?;
+    let logits = logits.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let rest = pick_logprobs(&logits, vocab, &targets);
+    for (row, (_, _, cont)) in rows.iter().enumerate() {
+        let scored = &rest[row * (l - 1)..row * (l - 1) + cont.len() - 1];
+        results[row].1.sum += scored.iter().map(|(lp, _)| *lp as f64).sum::<f64>();
+        results[row].1.greedy &= scored.iter().all(|(_, g)| *g);
+    }
+    Ok(results)
 }
 
 /// For each token sequence, log p(ids[t] | ids[..t]) for t = 1..len, `batch` rows at a time.

@@ -105,6 +105,24 @@ impl KvCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// A cache whose row `i` is this cache's row `rows[i]`: one computed prefix continued by
+    /// several sequences (the choices of one question).
+    pub fn select_rows(&self, rows: &[usize], device: &Device) -> Result<KvCache> {
+        let idx = Tensor::from_vec(rows.iter().map(|&r| r as u32).collect::<Vec<u32>>(), rows.len(), device)?;
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.as_ref()
+                    .map(|l| {
+                        Ok::<_, candle_core::Error>(LayerKv { k: l.k.index_select(&idx, 0)?, v: l.v.index_select(&idx, 0)?, len: l.len })
+                    })
+                    .transpose()
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(KvCache { layers })
+    }
 }
 
 /// Frozen base weights plus named LoRA adapters.

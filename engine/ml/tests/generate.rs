@@ -168,3 +168,48 @@ fn bf16_products_score_close_to_f32_and_batching_does_not_change_them() {
         assert_eq!(a.cont_sum, e.cont_sum);
     }
 }
+
+/// Choices that share a context are scored from one pass over it (its KV cache copied to each
+/// continuation): the sums, greedy flags and token counts equal scoring each whole sequence on
+/// its own with a full forward pass, whatever the batch.
+#[test]
+fn shared_context_scoring_equals_scoring_each_sequence_alone() {
+    let (_d, m) = load(6);
+    let ctx_a: Vec<u32> = vec![1, 5, 9, 13, 17];
+    let ctx_b: Vec<u32> = vec![1, 40, 41];
+    let pairs: Vec<(Vec<u32>, Vec<u32>)> = vec![
+        (ctx_a.clone(), vec![20]),
+        (ctx_a.clone(), vec![21, 22, 23]),
+        (ctx_b.clone(), vec![30, 31]),
+        (ctx_a.clone(), vec![24, 25]),
+        (ctx_b.clone(), vec![32]),
+        (vec![7], vec![8, 9, 10, 11]),
+    ];
+    let reference: Vec<(f64, usize)> = pairs
+        .iter()
+        .map(|(ctx, cont)| {
+            let whole: Vec<u32> = ctx.iter().chain(cont).copied().collect();
+            let lp = &syco_ml::token_logprobs(&m, std::slice::from_ref(&whole), 1).unwrap()[0];
+            (lp[ctx.len() - 1..].iter().map(|&x| x as f64).sum(), cont.len())
+        })
+        .collect();
+    for batch in [1, 2, 8] {
+        let got = syco_ml::continuation_logliks(&m, &pairs, batch).unwrap();
+        for (k, (g, (want, n))) in got.iter().zip(&reference).enumerate() {
+            assert_eq!(g.tokens, *n, "pair {k}");
+            assert!((g.sum - want).abs() < 1e-4, "pair {k}, batch {batch}: shared {} vs alone {want}", g.sum);
+        }
+    }
+    // The greedy flag: a continuation made of the model's own argmax tokens is greedy.
+    let mut greedy_cont = vec![];
+    let mut seq = ctx_a.clone();
+    for _ in 0..3 {
+        let t = Tensor::new(seq.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let logits = m.model.forward(&t, None, false).unwrap();
+        let next = logits.squeeze(0).unwrap().get(seq.len() - 1).unwrap().argmax(0).unwrap().to_scalar::<u32>().unwrap();
+        seq.push(next);
+        greedy_cont.push(next);
+    }
+    let got = syco_ml::continuation_logliks(&m, &[(ctx_a.clone(), greedy_cont), (ctx_a, vec![20, 21, 22])], 2).unwrap();
+    assert!(got[0].greedy, "the argmax continuation is greedy");
+}
