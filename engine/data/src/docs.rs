@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::{DataError, FieldError};
+use crate::load::{raw_offset, read_text, LineIndex};
 
 /// One doc with where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +92,10 @@ pub fn load_docs(path: &Path, format: Option<DocFormat>) -> Result<Vec<LocatedDo
     if named == Some(DocFormat::Parquet) || (named.is_none() && starts_with_parquet_magic(path)?) {
         return crate::parquet::parquet_docs(path);
     }
-    let text = read_text(path)?;
+    let text = read_text(path).map_err(|e| match starts_with_parquet_magic(path) {
+        Ok(true) => DataError::Invalid(format!("{e} (this looks like a parquet file: give `format = \"parquet\"`)")),
+        _ => e,
+    })?;
     // Files saved by some editors and spreadsheet tools start with a byte-order mark.
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let trimmed = text.trim_start();
@@ -142,22 +146,6 @@ pub fn read_docs_jsonl(path: &Path) -> Result<Vec<Map<String, Value>>, DataError
     Ok(jsonl_docs(path, &text)?.into_iter().map(|d| d.doc).collect())
 }
 
-/// Reads a whole file as UTF-8, naming the line and column of the first invalid byte (as `load` does).
-fn read_text(path: &Path) -> Result<String, DataError> {
-    let bytes = fs::read(path).map_err(|e| DataError::io(path, e))?;
-    String::from_utf8(bytes).map_err(|e| {
-        let bad = e.utf8_error().valid_up_to();
-        let before = &e.as_bytes()[..bad];
-        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
-        let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let hint = if e.as_bytes().starts_with(PARQUET_MAGIC) { " (this looks like a parquet file)" } else { "" };
-        DataError::syntax(
-            path,
-            line,
-            format!("invalid UTF-8 at column {} (byte 0x{:02x}); text files must be UTF-8{hint}", bad - line_start + 1, e.as_bytes()[bad]),
-        )
-    })
-}
 
 fn json_type(v: &Value) -> &'static str {
     match v {
@@ -192,23 +180,6 @@ fn jsonl_docs(path: &Path, text: &str) -> Result<Vec<LocatedDoc>, DataError> {
     Ok(docs)
 }
 
-/// Maps byte offsets to 1-based line numbers (newlines found once, then binary search).
-struct LineIndex {
-    newlines: Vec<usize>,
-}
-
-impl LineIndex {
-    fn new(text: &str) -> Self {
-        LineIndex { newlines: text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i).collect() }
-    }
-    fn line_of(&self, offset: usize) -> usize {
-        self.newlines.partition_point(|&nl| nl < offset) + 1
-    }
-}
-
-fn raw_offset(text: &str, raw: &RawValue) -> usize {
-    (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
-}
 
 /// An array of objects, or an object with exactly one list member holding them (HF's `field=`
 /// for the common `{"version": .., "data": [..]}` layout; with several lists the choice is ambiguous).

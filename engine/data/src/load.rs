@@ -129,7 +129,7 @@ fn study_valid(kind: Kind, v: &Value) -> bool {
 
 /// Reads a whole file as UTF-8; invalid bytes are reported with the line and column where they start
 /// (`fs::read_to_string` would only say "stream did not contain valid UTF-8").
-fn read_text(path: &Path) -> Result<String, DataError> {
+pub(crate) fn read_text(path: &Path) -> Result<String, DataError> {
     let bytes = fs::read(path).map_err(|e| DataError::io(path, e))?;
     String::from_utf8(bytes).map_err(|e| {
         let bad = e.utf8_error().valid_up_to();
@@ -173,20 +173,20 @@ fn jsonl_items(path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
 
 /// Maps byte offsets to 1-based line numbers (newline positions found once, then binary search,
 /// so a file with many records is not rescanned per record).
-struct LineIndex {
+pub(crate) struct LineIndex {
     newlines: Vec<usize>,
 }
 
 impl LineIndex {
-    fn new(text: &str) -> Self {
+    pub(crate) fn new(text: &str) -> Self {
         LineIndex { newlines: text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i).collect() }
     }
-    fn line_of(&self, offset: usize) -> usize {
+    pub(crate) fn line_of(&self, offset: usize) -> usize {
         self.newlines.partition_point(|&nl| nl < offset) + 1
     }
 }
 
-fn raw_offset(text: &str, raw: &RawValue) -> usize {
+pub(crate) fn raw_offset(text: &str, raw: &RawValue) -> usize {
     (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
 }
 
