@@ -146,7 +146,6 @@ pub fn read_docs_jsonl(path: &Path) -> Result<Vec<Map<String, Value>>, DataError
     Ok(jsonl_docs(path, &text)?.into_iter().map(|d| d.doc).collect())
 }
 
-
 fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -179,7 +178,6 @@ fn jsonl_docs(path: &Path, text: &str) -> Result<Vec<LocatedDoc>, DataError> {
     }
     Ok(docs)
 }
-
 
 /// An array of objects, or an object with exactly one list member holding them (HF's `field=`
 /// for the common `{"version": .., "data": [..]}` layout; with several lists the choice is ambiguous).
