@@ -16,8 +16,8 @@
 //!
 //! And the same metrics (`acc`, `acc_norm`, `exact_match,PIPELINE`, their stderr, `n`).
 //!
-//! Run optimised: `cargo test --release --test lm_eval_golden` (about a minute on the 2-core
-//! development machine, most of it the model). Without the GGUF (`SYCO_SMOLLM2_GGUF`, or
+//! Run optimised: `cargo test --release --test lm_eval_golden` (about 30 s on the 2-core
+//! development machine, nearly all of it `syco run`). Without the GGUF (`SYCO_SMOLLM2_GGUF`, or
 //! syco-ml's pip source cached under target/syco-test-cache) it is a visible SKIP, a failure
 //! under `SYCO_REQUIRE_SHARED=1`.
 
@@ -36,8 +36,9 @@ use serde_json::Value;
 /// Largest |syco - lm-eval| allowed on one choice's summed log-likelihood (nats). Both sides
 /// compute in f32 on the same dequantised weights with different kernels (syco's GEMMs and
 /// attention vs torch's) and different batch padding, so the sums differ by rounding only.
-/// Observed on the development machine (AMD EPYC, 2 vCPU): at most 5.4e-5 over the 320 choices
-/// (every continuation the same tokens, every prediction the same). 5e-4 leaves ~10x for other
+/// Observed on the development machine (AMD EPYC, 2 vCPU, AVX-512): at most 5.7e-5 over the 320
+/// choices, scoring whole sequences or sharing each context's pass (every continuation the same
+/// tokens, every prediction the same). 5e-4 leaves ~10x for other
 /// CPUs' kernels and is still ~20x below lm-eval's smallest top-two margin in these tasks
 /// (0.011 nats, capitals_letter), so a pass cannot hide a flipped prediction.
 const LOGLIK_TOL: f64 = 5e-4;
