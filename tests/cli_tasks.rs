@@ -62,6 +62,15 @@ until = ["\n"]
 max_tokens = 3
 filters = [{{ function = "regex", regex_pattern = "([a-z]+)" }}]
 metrics = [{{ metric = "exact_match", ignore_case = true }}]
+
+[tasks.colours_letter]
+source = {{ path = "colours.jsonl" }}
+split = {{ train = 8, test = 4, seed = 1 }}
+text = "Q: {{{{question}}}}"
+choices = "options"
+target = "label"
+scoring = "letter"
+max_tokens = 4
 {extra_task}
 [adapters.a]
 data = ["colours"]
@@ -80,7 +89,7 @@ warmup_steps = 0
 
 [eval]
 models = ["tiny", "adapters.*"]
-tasks = ["colours", "colours_gen"]
+tasks = ["colours", "colours_gen", "colours_letter"]
 batch_size = 4
 
 [analysis]
@@ -138,6 +147,18 @@ fn tasks_declared_in_toml_train_evaluate_and_fill_the_output_contract() {
             assert!(!it["response"].as_str().unwrap().contains('\n'), "cut at the stop string: {it}");
         }
     }
+    // Letter scoring: the options shown lettered, the generated letter extracted (or none).
+    for it in read_jsonl(&dir.path().join("run/models/tiny/colours_letter/items.jsonl")) {
+        let shown = it["response"].as_str().unwrap();
+        assert!(it.get("pred").is_some() && it.get("extracted").is_some(), "{it}");
+        match it["pred"].as_u64() {
+            Some(k) => assert_eq!(it["extracted"].as_str().unwrap(), ["A", "B", "C", "D"][k as usize], "{it}"),
+            None => assert!(it["pred"].is_null() && it["acc"] == 0, "no letter in {shown:?}: {it}"),
+        }
+    }
+    let responses = std::fs::read_to_string(dir.path().join("run/models/tiny/colours_letter/responses.jsonl")).unwrap();
+    assert!(responses.contains("A. ") && responses.contains("D. "), "the prompt shows the options lettered");
+
     // The adapter trained on the task's training split (8 records).
     let meta: Value = serde_json::from_slice(&std::fs::read(dir.path().join("run/adapters/a/training_meta.json")).unwrap()).unwrap();
     assert!(meta["train_examples"].as_u64().unwrap() + meta["val_examples"].as_u64().unwrap_or(0) >= 7, "{meta}");
