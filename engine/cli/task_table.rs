@@ -24,7 +24,7 @@ use syco_data::SplitSpec;
 use syco_tasks::{ChoiceScoring, DocTemplate, FewShot, FilterPipeline, FilterStep, Generation, Metric, MetricName, OutputType, TaskSpec};
 
 use crate::stages::source::Source;
-use crate::stages::task::TaskDataParams;
+use crate::stages::task::{manifest_key, TaskDataParams};
 
 /// `output = ...`: lm-eval's output types, `generate` for `generate_until`.
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -104,35 +104,17 @@ struct TaskTable {
 /// The splits a manifest table may name in `files`.
 const SPLITS: [&str; 4] = ["test", "validation", "train", "fewshot"];
 
-/// `[tasks.NAME]` resolved. Template syntax, filters and metrics are checked here, so those
-/// errors point at their line before anything runs.
+/// `[tasks.NAME]` resolved. Template syntax, filters and metrics are checked here (the lm-eval
+/// reader checks its files itself), so those errors point at their line before anything runs.
 pub fn resolve(m: &Manifest, name: &str) -> Result<TaskDataParams, ManifestError> {
-    let at = ["tasks", name];
-    let t: TaskTable = m.deserialize(&at)?;
-    let params = match &t.lm_eval {
-        Some(file) => from_lm_eval(m, name, &t, file)?,
-        None => from_table(m, name, &t)?,
-    };
-    // Syntax of templates, regexes, metrics that fit the output: at the key that says them.
-    if let Err(e) = syco_tasks::check(&params.spec) {
-        return Err(match (&params.task_file, params.spec.lines.get(&e.key)) {
-            (Some(_), Some(line)) => ManifestError::new(None, Some(e.key.clone()), format!("{line}: {}", e.message)),
-            (Some(file), None) => ManifestError::new(None, Some(e.key.clone()), format!("{file}: {}", e.message)),
-            (None, _) => m.error(&["tasks", name, manifest_key(&e.key)], &e.message),
-        });
-    }
-    Ok(params)
-}
-
-fn manifest_key(key: &str) -> &str {
-    match key {
-        "doc_to_text" => "text",
-        "doc_to_target" => "target",
-        "doc_to_choice" => "choices",
-        "filter_list" => "filters",
-        "metric_list" => "metrics",
-        "generation_kwargs" => "until",
-        other => other,
+    let t: TaskTable = m.deserialize(&["tasks", name])?;
+    match &t.lm_eval {
+        Some(file) => from_lm_eval(m, name, &t, file),
+        None => {
+            let params = from_table(m, name, &t)?;
+            syco_tasks::check(&params.spec).map_err(|e| m.error(&["tasks", name, manifest_key(&e.key)], &e.message))?;
+            Ok(params)
+        }
     }
 }
 

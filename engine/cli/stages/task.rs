@@ -68,7 +68,7 @@ pub fn read_meta(dir: &Path) -> Result<TaskMeta> {
 }
 
 /// The key as a manifest table spells it, for a key as syco-tasks (and lm-eval) names it.
-fn manifest_key(lm_eval_key: &str) -> &str {
+pub fn manifest_key(lm_eval_key: &str) -> &str {
     match lm_eval_key {
         "doc_to_text" => "text",
         "doc_to_target" => "target",
@@ -81,7 +81,7 @@ fn manifest_key(lm_eval_key: &str) -> &str {
 }
 
 /// Where a task key is written: its line in the lm-eval file, or the manifest table.
-pub fn key_location(def: &StageDef, spec: &TaskSpec, task_file: Option<&str>, key: &str) -> String {
+fn key_location(def: &StageDef, spec: &TaskSpec, task_file: Option<&str>, key: &str) -> String {
     match (task_file, spec.lines.get(key)) {
         (Some(_), Some(at)) => format!("{at}: `{key}`"),
         (Some(file), None) => format!("{file}: `{key}`"),

@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::{DataError, FieldError};
-use crate::load::{raw_offset, read_text, LineIndex};
+use crate::load::{jsonl_items, raw_offset, read_text, LineIndex};
 
 /// One doc with where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,22 +159,12 @@ fn json_type(v: &Value) -> &'static str {
 
 fn jsonl_docs(path: &Path, text: &str) -> Result<Vec<LocatedDoc>, DataError> {
     let mut docs = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            continue;
-        }
-        let value: Value = serde_json::from_str(trimmed)
-            .map_err(|e| DataError::syntax(path, line_no, format!("invalid JSON at column {}: {e}", e.column())))?;
-        let Value::Object(doc) = value else {
-            return Err(DataError::syntax(
-                path,
-                line_no,
-                format!("expected a JSON object (one record per line), got {}", json_type(&value)),
-            ));
+    for item in jsonl_items(path, text)? {
+        let Value::Object(doc) = item.value else {
+            let got = json_type(&item.value);
+            return Err(DataError::syntax(path, item.line, format!("expected a JSON object (one record per line), got {got}")));
         };
-        docs.push(LocatedDoc { doc, line: Some(line_no), row: docs.len() });
+        docs.push(LocatedDoc { doc, line: Some(item.line), row: docs.len() });
     }
     Ok(docs)
 }

@@ -66,9 +66,9 @@ impl Format {
 }
 
 /// One input object with the line it starts on.
-struct Located {
-    line: usize,
-    value: Value,
+pub(crate) struct Located {
+    pub(crate) line: usize,
+    pub(crate) value: Value,
 }
 
 /// Loads every record of `kind` from `path`. `format` defaults to the extension, then to sniffing.
@@ -156,7 +156,7 @@ fn read_items(kind: Kind, path: &Path, format: Option<Format>) -> Result<Vec<Loc
     }
 }
 
-fn jsonl_items(path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
+pub(crate) fn jsonl_items(path: &Path, text: &str) -> Result<Vec<Located>, DataError> {
     let mut items = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;

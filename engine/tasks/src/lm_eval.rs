@@ -106,10 +106,7 @@ pub fn read_task_file(path: &Path) -> Result<LmEvalTask, LmEvalError> {
     }
     let mut task = interpret(&config)?;
     // What the renderer and scorer would reject later (template syntax, regexes), now, at the key.
-    crate::request::check_templates(&task.spec)
-        .and_then(|()| crate::filter::check(&task.spec))
-        .and_then(|()| crate::metric::check(&task.spec))
-        .map_err(|e| locate(&task.spec.lines, path, e))?;
+    crate::check(&task.spec).map_err(|e| locate(&task.spec.lines, path, e))?;
     task.files = files;
     Ok(task)
 }
