@@ -10,6 +10,7 @@
 //! - `builtin`: the mini-suite generators (`builtin = "mini/<kind>"`).
 //! - `docs`: an arbitrary task's records ("docs") from JSONL/JSON/CSV/parquet; canonical docs JSONL.
 //! - `dataset`: a built dataset directory (`train.jsonl`, `test.jsonl`, `dataset.json`).
+//! - `probe`: sycophancy probe items (answer, are_you_sure, feedback, mimicry) and their conditions.
 //! - `rng`: the engine's one SplitMix64 generator and FNV-1a hash, shared by every crate.
 
 pub mod antisyc;
@@ -21,6 +22,7 @@ pub mod kind;
 pub mod layouts;
 pub mod load;
 mod parquet;
+pub mod probe;
 pub mod prompts;
 pub mod pyrandom;
 pub mod record;
