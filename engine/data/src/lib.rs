@@ -11,6 +11,7 @@
 //! - `docs`: an arbitrary task's records ("docs") from JSONL/JSON/CSV/parquet; canonical docs JSONL.
 //! - `dataset`: a built dataset directory (`train.jsonl`, `test.jsonl`, `dataset.json`).
 //! - `probe`: sycophancy probe items (answer, are_you_sure, feedback, mimicry) and their conditions.
+//! - `probe_load`: raw SycophancyEval files -> probe items; the study's sample of them.
 //! - `rng`: the engine's one SplitMix64 generator and FNV-1a hash, shared by every crate.
 
 pub mod antisyc;
@@ -23,6 +24,7 @@ pub mod layouts;
 pub mod load;
 mod parquet;
 pub mod probe;
+pub mod probe_load;
 pub mod prompts;
 pub mod pyrandom;
 pub mod record;
@@ -34,6 +36,7 @@ pub use docs::{load_docs, read_docs_jsonl, write_docs_jsonl, DocFormat, LocatedD
 pub use error::{DataError, FieldError};
 pub use kind::{Kind, UnknownKind};
 pub use load::{load_records, load_valid_records, read_jsonl, to_canonical_value, write_jsonl, Format};
+pub use probe_load::{load_probe_items, study_sample, LoadedProbe};
 pub use prompts::{eval_prompts, train_example, EvalPrompts, Prompt, PromptFormat, Templates, TrainExample};
 pub use pyrandom::PyRandom;
 pub use record::{

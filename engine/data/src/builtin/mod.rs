@@ -9,6 +9,7 @@ mod feedback;
 mod gsm8k;
 mod hellaswag;
 mod mmlu;
+mod probe;
 mod truthfulqa;
 
 use std::collections::HashSet;
@@ -20,6 +21,7 @@ use crate::record::Record;
 
 pub use facts::{Capital, CAPITALS, ELEMENTS};
 pub use feedback::fallacy_names;
+pub use probe::builtin_probe_items;
 
 /// `n` records of `kind` from `seed`; the same arguments always give the same records, distinct
 /// from each other as long as the generator has that many different items. `AntiSyc` interleaves
