@@ -78,6 +78,7 @@ pub fn read_study_results(name: &str, source: &StudySource) -> Result<ModelResul
                 items: None,
                 provenance,
                 open_tasks: BTreeMap::new(),
+                probes: BTreeMap::new(),
             })
         }
         StudySource::Adapter { results } => {
@@ -94,6 +95,7 @@ pub fn read_study_results(name: &str, source: &StudySource) -> Result<ModelResul
                 items: None,
                 provenance,
                 open_tasks: BTreeMap::new(),
+                probes: BTreeMap::new(),
             })
         }
     }

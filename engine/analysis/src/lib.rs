@@ -14,6 +14,7 @@ pub mod figures;
 pub mod frame;
 pub mod import;
 pub mod open_tasks;
+pub mod probes;
 pub mod pyrepr;
 pub mod report;
 pub mod results;
@@ -64,8 +65,9 @@ impl Default for AnalysisOptions {
 }
 
 /// Writes the three CSVs, `summary.json` and (if asked) the figures into `out_dir`; with open
-/// tasks, also `tasks.csv` and `figures/tasks.*`. Without any of the study's benchmarks or
-/// sycophancy tasks (a manifest of open tasks only) the study's CSVs and numbers are left out.
+/// tasks, also `tasks.csv` and `figures/tasks.*`; with sycophancy probes, `probes.csv` and
+/// `figures/probe_{FAMILY}.*`. Without any of the study's benchmarks or sycophancy tasks (a
+/// manifest of open tasks or probes only) the study's CSVs and numbers are left out.
 pub fn analyze(results: &[ModelResults], opts: &AnalysisOptions, out_dir: &Path) -> Result<Summary> {
     std::fs::create_dir_all(out_dir).map_err(error::io_err(out_dir))?;
     let frame = frame::Frame::new(results, opts)?;
@@ -78,9 +80,14 @@ pub fn analyze(results: &[ModelResults], opts: &AnalysisOptions, out_dir: &Path)
     let model_order = summary.meta.models.clone();
     let tasks = open_tasks::tables(results, &model_order, &opts.baseline)?;
     open_tasks::record(&tasks, &mut summary);
+    let probes = probes::tables(results, &model_order, &opts.baseline)?;
+    probes::record(&probes, &mut summary);
     summary.write(&out_dir.join("summary.json"))?;
     if !tasks.is_empty() {
         open_tasks::write_csv(&tasks, &model_order, out_dir)?;
+    }
+    if !probes.is_empty() {
+        probes::write_csv(&probes, &model_order, out_dir)?;
     }
     if opts.figures {
         let dir = out_dir.join("figures");
@@ -89,6 +96,9 @@ pub fn analyze(results: &[ModelResults], opts: &AnalysisOptions, out_dir: &Path)
         }
         if !tasks.is_empty() {
             figures::task_figure(&tasks, &opts.baseline, &dir)?;
+        }
+        if !probes.is_empty() {
+            figures::probe_figures(&probes, &opts.baseline, &dir)?;
         }
     }
     Ok(summary)

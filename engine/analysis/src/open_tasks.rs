@@ -327,6 +327,7 @@ mod tests {
             items: None,
             provenance: BTreeMap::new(),
             open_tasks: tasks.into_iter().map(|(t, r)| (t.to_string(), r)).collect(),
+            probes: BTreeMap::new(),
         }
     }
 

@@ -65,6 +65,9 @@ pub struct ModelResults {
     /// results files read and write as before.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub open_tasks: BTreeMap<String, crate::open_tasks::TaskResult>,
+    /// Sycophancy probes (`[probes.NAME]`) by name; left out of the JSON when empty, as above.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub probes: BTreeMap<String, crate::probes::ProbeResult>,
 }
 
 impl ModelResults {

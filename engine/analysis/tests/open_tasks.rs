@@ -29,6 +29,7 @@ fn model(name: &str, tasks: &[(&str, Value, &str)]) -> ModelResults {
                 (t.to_string(), TaskResult::from_json(metrics, &items).unwrap())
             })
             .collect(),
+        probes: BTreeMap::new(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `import/NAME`: a model's recorded results in the study's JSON shape, read as if evaluated here.
 //! `analysis`: the study's CSVs, derived numbers, figures, report, and the `[[expect]]` checks;
-//! for open tasks `tasks.csv`, `summary.json`'s `tasks` and the report's Tasks section.
+//! for open tasks `tasks.csv`, `summary.json`'s `tasks` and the report's Tasks section; for
+//! sycophancy probes `probes.csv`, `summary.json`'s `probes` and the report's probes section.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -90,6 +91,9 @@ pub struct ModelEntry {
     /// analysis without open tasks keeps its stage key.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub open_tasks: BTreeMap<String, String>,
+    /// Sycophancy probe (`[probes.NAME]`) -> its eval stage id; left out when empty, as above.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub probes: BTreeMap<String, String>,
     pub train: Option<String>,
 }
 
@@ -124,6 +128,7 @@ fn evaluated_results(ctx: &StageCtx, entry: &ModelEntry, baseline: &str) -> Resu
         items: Some(BTreeMap::new()),
         provenance: BTreeMap::new(),
         open_tasks: BTreeMap::new(),
+        probes: BTreeMap::new(),
     };
     let mut item_records = BTreeMap::new();
     for (task, stage) in &entry.tasks {
@@ -155,6 +160,20 @@ fn evaluated_results(ctx: &StageCtx, entry: &ModelEntry, baseline: &str) -> Resu
         results.open_tasks.insert(task.clone(), result);
         // A study kind of the same name keeps its own provenance line.
         let what = if entry.tasks.contains_key(task) { format!("{task} (task)") } else { task.clone() };
+        results.provenance.insert(what, format!("{stage} {}", provenance_of(dir)));
+    }
+    for (probe, stage) in &entry.probes {
+        let dir = ctx.inputs.get(stage).with_context(|| format!("input {stage}"))?;
+        let items_path = dir.join(ITEMS_FILE);
+        let result = syco_analysis::probes::ProbeResult::from_json(&read_metrics(dir)?, &read_jsonl(&items_path)?)
+            .map_err(|e| anyhow::anyhow!("{stage} ({}): {e}", dir.display()))?;
+        results.probes.insert(probe.clone(), result);
+        // A task of the same name keeps its own provenance line.
+        let what = if entry.tasks.contains_key(probe) || entry.open_tasks.contains_key(probe) {
+            format!("{probe} (probe)")
+        } else {
+            probe.clone()
+        };
         results.provenance.insert(what, format!("{stage} {}", provenance_of(dir)));
     }
     Ok((results, item_records))
