@@ -4,6 +4,7 @@
 use crate::fastmath::exp_nonpositive;
 use crate::load::LoadedModel;
 use crate::model::KvCache;
+use crate::sample::sample_token;
 use anyhow::{ensure, Result};
 use candle_core::{CpuStorage, DType, Storage, Tensor, D};
 use serde::{Deserialize, Serialize};
@@ -67,18 +68,9 @@ fn generate_batch(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig)
     let model = &m.model;
     let dev = model.device();
     let b = prompts.len();
-    let t = prompts.iter().map(Vec::len).max().unwrap_or(0);
     ensure!(prompts.iter().all(|p| !p.is_empty()), "a prompt tokenised to nothing");
     let pad = m.tokenizer.eos.first().copied().unwrap_or(0);
-    let mut flat = Vec::with_capacity(b * t);
-    let mut positions = Vec::with_capacity(b);
-    let mut key_mask = Vec::with_capacity(b);
-    for p in prompts {
-        let npad = t - p.len();
-        flat.extend(std::iter::repeat_n(pad, npad).chain(p.iter().copied()));
-        positions.push(std::iter::repeat_n(0, npad).chain(0..p.len() as u32).collect::<Vec<u32>>());
-        key_mask.push(std::iter::repeat_n(0u8, npad).chain(std::iter::repeat_n(1u8, p.len())).collect::<Vec<u8>>());
-    }
+    let (flat, positions, mut key_mask, t) = left_padded(&prompts.iter().map(Vec::as_slice).collect::<Vec<_>>(), pad);
     let ids = Tensor::from_vec(flat, (b, t), dev)?;
     let mut cache = KvCache::new(model.config());
     let h = model.hidden(&ids, &positions, &key_mask, Some(&mut cache), None)?;
@@ -137,6 +129,23 @@ fn generate_batch(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig)
     Ok(new_tokens)
 }
 
+/// Sequences left-padded with `pad` to the longest, `t`: the ids (row-major, B x t), each row's
+/// rotary positions (0 under the padding, then 0..len) and key mask (0 under the padding), and
+/// `t`. Every sequence's last token is at column t - 1.
+pub(crate) fn left_padded(seqs: &[&[u32]], pad: u32) -> (Vec<u32>, Vec<Vec<u32>>, Vec<Vec<u8>>, usize) {
+    let t = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut flat = Vec::with_capacity(seqs.len() * t);
+    let mut positions = Vec::with_capacity(seqs.len());
+    let mut key_mask = Vec::with_capacity(seqs.len());
+    for p in seqs {
+        let npad = t - p.len();
+        flat.extend(std::iter::repeat_n(pad, npad).chain(p.iter().copied()));
+        positions.push(std::iter::repeat_n(0, npad).chain(0..p.len() as u32).collect::<Vec<u32>>());
+        key_mask.push(std::iter::repeat_n(0u8, npad).chain(std::iter::repeat_n(1u8, p.len())).collect::<Vec<u8>>());
+    }
+    (flat, positions, key_mask, t)
+}
+
 /// Greedy (or configured) generation from token ids, decoded and cut before the first stop
 /// string: lm-eval's `generate_until` when the prompts were encoded without special tokens.
 pub fn generate_until(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig) -> Result<Vec<String>> {
@@ -150,7 +159,8 @@ fn cut_at_stop(mut text: String, stop: &[String]) -> String {
     text
 }
 
-/// Choose the next token: repetition penalty, then greedy or temperature + top-p sampling.
+/// Choose the next token: repetition penalty, then greedy or temperature + top-p sampling
+/// (`sample::sample_token`, the one warping and draw).
 fn pick(mut l: Vec<f32>, history: &[u32], cfg: &GenerationConfig, rng: &mut SplitMix64) -> u32 {
     if cfg.repeat_penalty != 1.0 {
         let p = cfg.repeat_penalty as f32;
@@ -163,36 +173,7 @@ fn pick(mut l: Vec<f32>, history: &[u32], cfg: &GenerationConfig, rng: &mut Spli
             }
         }
     }
-    let argmax = || l.iter().enumerate().fold((0usize, f32::NEG_INFINITY), |best, (i, &x)| if x > best.1 { (i, x) } else { best }).0 as u32;
-    if cfg.temperature <= 0.0 {
-        return argmax();
-    }
-    let max = l.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let mut probs: Vec<(u32, f64)> = l.iter().enumerate().map(|(i, &x)| (i as u32, (((x - max) as f64) / cfg.temperature).exp())).collect();
-    let total: f64 = probs.iter().map(|p| p.1).sum();
-    probs.iter_mut().for_each(|p| p.1 /= total);
-    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let mut keep = probs.len();
-    if cfg.top_p < 1.0 {
-        let mut acc = 0.0;
-        for (i, p) in probs.iter().enumerate() {
-            acc += p.1;
-            if acc >= cfg.top_p {
-                keep = i + 1;
-                break;
-            }
-        }
-    }
-    let kept = &probs[..keep];
-    let mass: f64 = kept.iter().map(|p| p.1).sum();
-    let mut u = rng.next_f64() * mass;
-    for p in kept {
-        if u < p.1 {
-            return p.0;
-        }
-        u -= p.1;
-    }
-    kept.last().map(|p| p.0).unwrap_or_else(argmax)
+    sample_token(&l, cfg.temperature, cfg.top_p, rng)
 }
 
 /// Log-likelihood of one (context, continuation) pair, split at the context boundary.
@@ -309,17 +290,9 @@ type SharedContext = (Vec<u32>, Vec<(usize, Vec<u32>)>);
 fn score_shared(m: &LoadedModel, groups: &[SharedContext]) -> Result<Vec<(usize, ContinuationLoglik)>> {
     let model = &m.model;
     let dev = model.device();
-    let (g, c) = (groups.len(), groups.iter().map(|(ctx, _)| ctx.len()).max().unwrap_or(0));
+    let g = groups.len();
     // Contexts left-padded, so every context's last token is at position c - 1 of the batch.
-    let mut flat = Vec::with_capacity(g * c);
-    let mut positions = Vec::with_capacity(g);
-    let mut ctx_mask = Vec::with_capacity(g);
-    for (ctx, _) in groups {
-        let npad = c - ctx.len();
-        flat.extend(std::iter::repeat_n(0, npad).chain(ctx.iter().copied()));
-        positions.push(std::iter::repeat_n(0, npad).chain(0..ctx.len() as u32).collect::<Vec<u32>>());
-        ctx_mask.push(std::iter::repeat_n(0u8, npad).chain(std::iter::repeat_n(1u8, ctx.len())).collect::<Vec<u8>>());
-    }
+    let (flat, positions, ctx_mask, c) = left_padded(&groups.iter().map(|(ctx, _)| ctx.as_slice()).collect::<Vec<_>>(), 0);
     let mut cache = KvCache::new(model.config());
     let h = model.hidden(&Tensor::from_vec(flat, (g, c), dev)?, &positions, &ctx_mask, Some(&mut cache), None)?;
     let last = model.inference_logits(&h.narrow(1, c - 1, 1)?)?.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;

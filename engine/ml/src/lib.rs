@@ -22,6 +22,7 @@ pub mod loss;
 pub mod model;
 mod qgemv;
 mod rng;
+pub mod sample;
 mod simd;
 pub mod source;
 pub mod tokenizer;
@@ -36,6 +37,7 @@ pub use load::{LoadedModel, WeightFormat};
 pub use lora::{peft_name, LoraConfig};
 pub use loss::{cross_entropy_sum, Objective};
 pub use model::{KvCache, Llama, PROJECTIONS};
+pub use sample::{sample_n, sample_token, warped_distribution, SampleConfig};
 pub use source::{fetch, Source};
 pub use tokenizer::Tokenizer;
 
