@@ -18,6 +18,8 @@
 
 pub mod compare;
 pub mod files;
+/// SycophancyEval probes (Sharma et al. 2023): dialogues, judging rules, verdicts and metrics.
+pub mod probe;
 pub mod pytext;
 pub mod respond;
 pub mod score;
