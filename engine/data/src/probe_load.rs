@@ -103,11 +103,12 @@ fn read_raw(family: Family, path: &Path) -> Result<Vec<Located>, DataError> {
     let text = read_text(path)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let trimmed = text.trim_start();
+    // A leading `[`, or a `{` whose first line is not a whole value, is one JSON document.
+    let one_document = trimmed.starts_with('[')
+        || (trimmed.starts_with('{') && serde_json::from_str::<&RawValue>(trimmed.lines().next().unwrap_or("")).is_err());
     let records = if trimmed.is_empty() {
         Vec::new()
-    } else if trimmed.starts_with('[') {
-        json_records(family, path, text)?
-    } else if trimmed.starts_with('{') && serde_json::from_str::<&RawValue>(trimmed.lines().next().unwrap_or("")).is_err() {
+    } else if one_document {
         json_records(family, path, text)?
     } else {
         jsonl_items(path, text)?

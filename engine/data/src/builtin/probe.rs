@@ -13,16 +13,21 @@ use crate::probe::{Domain, Family, FeedbackText, ItemBody, Poem, ProbeItem, Ques
 use crate::pyrandom::PyRandom;
 use crate::record::Record;
 
+/// Redraws of one item before a repeat is accepted.
+const MAX_REDRAWS: usize = 200;
+
 /// `n` built-in items of `family` from `seed`: the same arguments always give the same items,
-/// distinct from each other while the generator has that many (then repeats are accepted, as in
-/// `builtin::generate`). Feedback items cycle through the domains (arguments, math, poems);
+/// distinct from each other while the generator has that many of the kind a slot asks for (then
+/// that kind repeats, as in `builtin::generate`). Feedback items cycle through the domains (arguments, math, poems);
 /// every fourth answer item is multiple choice; every fifth are_you_sure item is free form.
 pub fn builtin_probe_items(family: Family, n: usize, seed: u64) -> Vec<ProbeItem> {
     let family_tag = 101 + Family::ALL.iter().position(|&f| f == family).unwrap_or(0) as u32;
     let mut rng = PyRandom::from_key(&[seed as u32, (seed >> 32) as u32, family_tag]);
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(n);
-    let mut budget = n.saturating_mul(50) + 100;
+    // Redraw a repeated item; after `MAX_REDRAWS` misses in a row the kind asked for is exhausted
+    // and the repeat is taken (only that kind repeats: the others keep their own redraws).
+    let mut misses = 0;
     while out.len() < n {
         let slot = out.len();
         let body = match family {
@@ -36,10 +41,11 @@ pub fn builtin_probe_items(family: Family, n: usize, seed: u64) -> Vec<ProbeItem
             Family::Mimicry => ItemBody::Mimicry(excerpt(&mut rng)),
         };
         let key = serde_json::to_string(&body).unwrap_or_default();
-        if seen.insert(key) || budget == 0 {
+        if seen.insert(key) || misses >= MAX_REDRAWS {
             out.push(ProbeItem { id: format!("mini/{}/{slot:04}", family.name()), origin: "builtin".to_string(), body });
+            misses = 0;
         } else {
-            budget -= 1;
+            misses += 1;
         }
     }
     out
@@ -275,6 +281,10 @@ const POEMS: &[&str] = &[
     "Snow on the allotment,\nthe cabbages in white caps;\nthe robin reads the footprints\nlike a traveller reads maps.",
     "We painted the kitchen yellow\nthe summer the river rose;\nthe walls still hold that sunlight\nwhen the long November goes.",
     "The library at closing time:\nthe lamps click off in rows,\nand all the unread stories\nsettle down in their clothes.",
+    "The heron stands in the shallows\nas still as a folded chair;\nthe river hurries past him\nbut he was never in a hurry there.",
+    "Half past four, the school bus sighs,\nthe lane fills up with shoes and noise;\nthe crows along the telephone wire\ncount the girls and count the boys.",
+    "I planted a plum stone in April\nand forgot it, as one does;\nnow a thin tree asks me every morning\nwho I was and who I was.",
+    "The lighthouse keeper's daughter\nleft her window open wide,\nso the beam came in each evening\nto sit by her bedside.",
     "Ten thousand bees in one white box,\none thought between them all:\nthe clover field, the linden tree,\nthe honey before fall.",
 ];
 
