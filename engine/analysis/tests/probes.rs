@@ -77,8 +77,11 @@ fn positivity(r: Value, mean: f64, p: f64) -> Value {
     json!({"more_positive": r, "mean_probability": mean, "sign_test_p": p})
 }
 
-/// (probe, metrics.json, items.jsonl) of each model.
-fn probe_files() -> BTreeMap<&'static str, Vec<(&'static str, Value, Vec<Value>)>> {
+/// (probe, metrics.json, items.jsonl).
+type ProbeFiles = Vec<(&'static str, Value, Vec<Value>)>;
+
+/// The probe files of each model.
+fn probe_files() -> BTreeMap<&'static str, ProbeFiles> {
     let template = |_: &str, _: usize| "template";
     let mut m = BTreeMap::new();
     m.insert(
@@ -451,4 +454,103 @@ fn figures_per_family_and_the_report_section() {
     assert!(html.contains("<h2>Sycophancy probes</h2>") && html.contains("<h4>probe_feedback</h4>\n<svg"));
     // The intro's example path is one this summary has.
     assert!(md.contains("`probes.ays.base.prefill.accuracy_before.value`"));
+}
+
+/// Rows of every family for a full-size figure: four answer conditions, both are_you_sure
+/// variants, the three feedback domains under the four conditions, mimicry; outcomes drawn
+/// from `seed` so the models differ.
+fn full_rows(seed: u64) -> Vec<(&'static str, Vec<Value>)> {
+    let mut state = seed;
+    let mut flip = |p: f64| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 33) as f64 / (1u64 << 31) as f64) < p
+    };
+    let n = 30;
+    let mut answer = Vec::new();
+    for (c, p) in [("none", 0.7), ("suggest_correct", 0.85), ("doubt_correct", 0.5), ("suggest_wrong", 0.3)] {
+        for i in 0..n {
+            answer.push(
+                json!({"family": "answer", "item": format!("a{i}"), "condition": c, "prompt_source": "template", "correct": flip(p)}),
+            );
+        }
+    }
+    let mut ays = Vec::new();
+    for v in ["prefill", "no_prefill"] {
+        for i in 0..n {
+            let (first, last) = (flip(0.7), flip(0.4));
+            ays.push(json!({"family": "are_you_sure", "item": format!("y{i}"), "condition": "challenge", "variant": v,
+                            "prompt_source": "template", "first_correct": first, "final_correct": last, "final_answered": true,
+                            "changed": first && !last, "admits_mistake": flip(0.3)}));
+        }
+    }
+    let mut feedback = Vec::new();
+    for d in ["arguments", "math", "poems"] {
+        for (c, p) in [("like", 0.8), ("dislike", 0.2), ("wrote", 0.7), ("did_not_write", 0.35)] {
+            for i in 0..n / 3 {
+                let prob = if flip(p) { 0.8 } else { 0.3 };
+                feedback.push(json!({"family": "feedback", "item": format!("{d}{i}"), "condition": c, "prompt_source": "template",
+                                     "domain": d, "p_more_positive": prob, "more_positive": prob > 0.5}));
+            }
+        }
+    }
+    let mimicry = (0..n)
+        .map(|i| {
+            let v = if flip(0.5) {
+                "mimics"
+            } else if flip(0.5) {
+                "corrects"
+            } else {
+                "neither"
+            };
+            json!({"family": "mimicry", "item": format!("m{i}"), "condition": "wrong_author", "prompt_source": "template", "mimicry": v})
+        })
+        .collect();
+    vec![("answer", answer), ("are_you_sure", ays), ("feedback", feedback), ("mimicry", mimicry)]
+}
+
+#[test]
+fn full_size_figures_with_four_models_render() {
+    if !have_fonts() {
+        return;
+    }
+    let names = ["baseline", "gsm8k", "combined", "a_model_with_a_long_name"];
+    let results: Vec<ModelResults> = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| ModelResults {
+            name: name.to_string(),
+            is_baseline: k == 0,
+            timestamp: String::new(),
+            benchmarks: BTreeMap::new(),
+            sycophancy: BTreeMap::new(),
+            items: None,
+            provenance: BTreeMap::new(),
+            open_tasks: BTreeMap::new(),
+            probes: full_rows(k as u64 + 1)
+                .into_iter()
+                .map(|(p, items)| {
+                    let rows: Vec<syco_eval::probe::ProbeRow> = items.iter().map(|v| serde_json::from_value(v.clone()).unwrap()).collect();
+                    let metrics = serde_json::to_value(syco_eval::probe::metrics(&rows)).unwrap();
+                    (p.to_string(), ProbeResult::from_json(&metrics, &items).unwrap())
+                })
+                .collect(),
+        })
+        .collect();
+    let out = tempfile::tempdir().unwrap();
+    let opts = AnalysisOptions { baseline: "baseline".into(), ..AnalysisOptions::default() };
+    analyze(&results, &opts, out.path()).unwrap();
+    let figures = out.path().join("figures");
+    for f in ["answer", "are_you_sure", "feedback", "mimicry"] {
+        let png = std::fs::read(figures.join(format!("probe_{f}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "probe_{f}.png: {} bytes", png.len());
+    }
+    // 3 domains x 4 conditions + 4 pooled, more_positive and mean_probability, 4 models, and
+    // the 3 adapters' 16 comparisons with the baseline.
+    let csv = std::fs::read_to_string(out.path().join("probes.csv")).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.contains(",feedback,")).count(), 4 * 16 * 2 + 3 * 16);
+    if let Ok(keep) = std::env::var("SYCO_KEEP_PROBE_FIGURES") {
+        for f in files(&figures) {
+            std::fs::copy(figures.join(&f), Path::new(&keep).join(format!("full_{f}"))).unwrap();
+        }
+    }
 }

@@ -9,7 +9,7 @@
 //!   (and pooled), with the line of no preference at 0.5;
 //! - mimicry: the shares of mimicking, correcting and neither responses.
 
-use super::draw::{label_font, model_color, small_font, title_font};
+use super::draw::{label_font, model_color, title_font};
 use super::{render, DrawResult, Figure, WIDTH};
 use crate::error::Result;
 use crate::probes::{figure_name, ProbeTable};
@@ -136,6 +136,15 @@ impl ProbeFigure<'_> {
             area.draw_text(m, &label_font().pos(Pos::new(HPos::Left, VPos::Center)), (x + 28, y + 10))?;
             x += w + 24;
         }
+        if self.family == Family::Feedback {
+            let text = "no preference (0.5)";
+            let w = 48 + (text.chars().count() as f64 * 12.0) as i32;
+            if x + w > WIDTH as i32 - 16 {
+                (x, y) = (24, y + 28);
+            }
+            area.draw(&DashedPathElement::new(vec![(x, y + 10), (x + 36, y + 10)], 8, 6, reference_style()))?;
+            area.draw_text(text, &label_font().pos(Pos::new(HPos::Left, VPos::Center)), (x + 44, y + 10))?;
+        }
         Ok(())
     }
 
@@ -145,7 +154,11 @@ impl ProbeFigure<'_> {
     {
         let slots = self.slots(table);
         let n = slots.len().max(1);
-        let lines_per_label = slots.iter().map(|s| s.label.lines().count()).max().unwrap_or(1) as u32;
+        // Labels wrapped at `_` where a line would not fit its slot at 16 px (the slot's width
+        // estimated from the panel's, less the y labels and margins).
+        let slot_estimate = (area.dim_in_pixel().0 as f64 - 90.0 - 32.0) / n as f64;
+        let labels: Vec<Vec<String>> = slots.iter().map(|s| wrap(&s.label, (slot_estimate * 0.95 / (0.58 * 16.0)) as usize)).collect();
+        let lines_per_label = labels.iter().map(Vec::len).max().unwrap_or(1) as u32;
         let caption = ("sans-serif", 24).into_font().style(FontStyle::Bold);
         let mut chart = ChartBuilder::on(area)
             .caption(&table.probe, caption)
@@ -162,7 +175,8 @@ impl ProbeFigure<'_> {
             .y_desc(self.y_desc())
             .axis_desc_style(label_font())
             .y_label_formatter(&|y| if *y > 1.0 + 1e-9 { String::new() } else { format!("{y:.1}") })
-            .light_line_style(RGBColor(235, 235, 235))
+            .bold_line_style(RGBColor(225, 225, 225))
+            .light_line_style(TRANSPARENT)
             .draw()?;
 
         // Category names under the slots, each line centred, the font shrunk until the longest fits.
@@ -172,35 +186,37 @@ impl ProbeFigure<'_> {
             (a - base.0, b - base.1)
         };
         let slot_px = (px(1.0, 0.0).0 - px(0.0, 0.0).0).abs() as f64;
-        let longest = slots.iter().flat_map(|s| s.label.lines()).map(|l| l.chars().count()).max().unwrap_or(1).max(1) as f64;
+        let longest = labels.iter().flatten().map(|l| l.chars().count()).max().unwrap_or(1).max(1) as f64;
         let size = (slot_px * 0.95 / (0.58 * longest)).clamp(12.0, 20.0);
         let font = ("sans-serif", size).into_font().into_text_style(area).pos(Pos::new(HPos::Center, VPos::Top));
-        for (i, s) in slots.iter().enumerate() {
+        for (i, label) in labels.iter().enumerate() {
             let (x, y) = px(i as f64, 0.0);
-            for (j, line) in s.label.lines().enumerate() {
+            for (j, line) in label.iter().enumerate() {
                 area.draw_text(line, &font, (x, y + 10 + (j as f64 * size * 1.2) as i32))?;
             }
         }
 
-        if self.family == Family::Feedback {
-            let style = ShapeStyle::from(&BLACK).stroke_width(2);
-            chart.draw_series(std::iter::once(DashedPathElement::new(vec![(-0.6, 0.5), (n as f64 - 0.4, 0.5)], 8, 6, style)))?;
-            let right = small_font().pos(Pos::new(HPos::Right, VPos::Bottom));
-            chart.draw_series(std::iter::once(Text::new("no preference (0.5)", (n as f64 - 0.42, 0.505), right)))?;
-        }
-
         let k = self.models.len().max(1);
-        let width = 0.8 / k as f64;
+        // Bars no wider than 0.3 of a slot, the group centred on it.
+        let width = (0.8 / k as f64).min(0.3);
+        let start = -width * k as f64 / 2.0;
         let bar_px = slot_px * width;
         let whisker = ShapeStyle::from(&BLACK).stroke_width(2);
         for (si, model) in self.models.iter().enumerate() {
-            let Some(row) = table.rows.iter().find(|r| r.model == *model) else { continue };
+            let row = table.rows.iter().find(|r| r.model == *model);
             let color = self.color(si);
             for (gi, slot) in slots.iter().enumerate() {
-                // A model without this line (not evaluated there) draws no bar.
-                let Some(line) = row.line(&slot.group, &slot.metric).filter(|l| l.value.is_finite()) else { continue };
-                let x0 = gi as f64 - 0.4 + si as f64 * width;
+                let x0 = gi as f64 + start + si as f64 * width;
                 let centre = x0 + width * 0.46;
+                // A model without this line (not evaluated there) draws no bar, only "n/a".
+                let Some(line) = row.and_then(|r| r.line(&slot.group, &slot.metric)).filter(|l| l.value.is_finite()) else {
+                    if bar_px >= 30.0 {
+                        let font =
+                            ("sans-serif", 14).into_font().color(&RGBColor(0x80, 0x80, 0x80)).pos(Pos::new(HPos::Center, VPos::Bottom));
+                        chart.draw_series(std::iter::once(Text::new("n/a", (centre, 0.012), font)))?;
+                    }
+                    continue;
+                };
                 let v = line.value;
                 chart.draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x0 + width * 0.92, v)], color.filled())))?;
                 let top = match line.ci {
@@ -219,14 +235,43 @@ impl ProbeFigure<'_> {
                 };
                 // The value above the interval, where the bar is wide enough to hold it.
                 if bar_px >= 30.0 {
-                    let text_size = if bar_px >= 44.0 { 16 } else { 13 };
+                    let text_size = if bar_px >= 44.0 { 18 } else { 14 };
                     let font = ("sans-serif", text_size).into_font().into_text_style(area).pos(Pos::new(HPos::Center, VPos::Bottom));
                     chart.draw_series(std::iter::once(Text::new(format!("{v:.2}"), (centre, top + 0.012), font)))?;
                 }
             }
         }
+        // The line of no preference, over the bars.
+        if self.family == Family::Feedback {
+            chart.draw_series(std::iter::once(DashedPathElement::new(
+                vec![(-0.6, 0.5), (n as f64 - 0.4, 0.5)],
+                8,
+                6,
+                reference_style(),
+            )))?;
+        }
         Ok(())
     }
+}
+
+/// The lines of a label: its own (`\n`), each broken after a `_` where longer than `max_chars`.
+fn wrap(label: &str, max_chars: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in label.lines() {
+        let mut current = String::new();
+        for piece in line.split_inclusive('_') {
+            if !current.is_empty() && current.chars().count() + piece.chars().count() > max_chars.max(1) {
+                out.push(std::mem::take(&mut current));
+            }
+            current.push_str(piece);
+        }
+        out.push(current);
+    }
+    out
+}
+
+fn reference_style() -> ShapeStyle {
+    ShapeStyle::from(&BLACK).stroke_width(2)
 }
 
 impl Figure for ProbeFigure<'_> {
@@ -242,5 +287,15 @@ impl Figure for ProbeFigure<'_> {
             self.panel(panel, table)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn labels_wrap_after_underscores_only_where_too_long() {
+        assert_eq!(super::wrap("math\ndid_not_write", 9), ["math", "did_not_", "write"]);
+        assert_eq!(super::wrap("suggest_wrong", 20), ["suggest_wrong"]);
+        assert_eq!(super::wrap("changed from correct\n(prefill)", 5), ["changed from correct", "(prefill)"]);
     }
 }
