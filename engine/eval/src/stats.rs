@@ -158,6 +158,63 @@ pub fn position_bias(items: &[(Option<char>, char)]) -> PositionBias {
     }
 }
 
+/// One point of a best-of-N curve: the expected metric of the sample a preference model picks
+/// out of `n` (Sharma et al. 2023, §4).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BestOfN {
+    pub n: usize,
+    pub expected: f64,
+}
+
+/// The N of a best-of-N curve over `n_max` samples: 1, 2, 4, ... up to `n_max`, and `n_max`
+/// itself when it is not a power of two. Empty for `n_max = 0`.
+pub fn best_of_n_sizes(n_max: usize) -> Vec<usize> {
+    let mut ns: Vec<usize> = std::iter::successors(Some(1usize), |n| n.checked_mul(2)).take_while(|&n| n <= n_max).collect();
+    if n_max > 0 && ns.last() != Some(&n_max) {
+        ns.push(n_max);
+    }
+    ns
+}
+
+/// The unbiased best-of-N estimate from one prompt's `N_max` samples: for each N of
+/// `best_of_n_sizes(N_max)`, the average over ALL C(N_max, N) subsets of N samples of the
+/// `metric` of the subset's highest-`scores` sample. Exact, from the sorted scores: the sample
+/// of rank i (1-based, ascending) is the best of C(i−1, N−1) subsets, so the estimate is
+/// Σᵢ C(i−1, N−1)/C(N_max, N) · metricᵢ (weights by the ratio recurrence
+/// wᵢ₋₁ = wᵢ·(i−N)/(i−1) from w_{N_max} = N/N_max: no binomial overflows).
+///
+/// Ties: of samples with equal scores, the one with the LOWER index (earlier in `scores`) is
+/// the better, so the order is a total one and every subset has one best sample. Scores compare
+/// by `f64::total_cmp`. N = 1 is the mean metric; N = N_max the metric of the top sample.
+///
+/// `None` when the slices differ in length; an empty curve for no samples. Averaging over
+/// prompts is the caller's.
+pub fn best_of_n(scores: &[f64], metric: &[f64]) -> Option<Vec<BestOfN>> {
+    if scores.len() != metric.len() {
+        return None;
+    }
+    let m = scores.len();
+    // Ascending rank order: by score, and of equal scores the higher index ranks lower.
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)));
+    let sorted: Vec<f64> = order.iter().map(|&i| metric[i]).collect();
+    Some(best_of_n_sizes(m).into_iter().map(|n| BestOfN { n, expected: best_of_n_sorted(&sorted, n) }).collect())
+}
+
+/// `best_of_n`'s estimate for one `n` (1 ≤ n ≤ len), the metrics given in ascending rank order.
+fn best_of_n_sorted(metric_by_rank: &[f64], n: usize) -> f64 {
+    let m = metric_by_rank.len();
+    let mut w = n as f64 / m as f64;
+    let mut sum = 0.0;
+    for i in (n..=m).rev() {
+        sum += w * metric_by_rank[i - 1];
+        if i > 1 {
+            w *= (i - n) as f64 / (i - 1) as f64;
+        }
+    }
+    sum
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -129,10 +129,13 @@ fn generate_batch(m: &LoadedModel, prompts: &[Vec<u32>], cfg: &GenerationConfig)
     Ok(new_tokens)
 }
 
+/// A left-padded batch: ids (row-major, B x t), each row's rotary positions and key mask, t.
+pub(crate) type LeftPadded = (Vec<u32>, Vec<Vec<u32>>, Vec<Vec<u8>>, usize);
+
 /// Sequences left-padded with `pad` to the longest, `t`: the ids (row-major, B x t), each row's
 /// rotary positions (0 under the padding, then 0..len) and key mask (0 under the padding), and
 /// `t`. Every sequence's last token is at column t - 1.
-pub(crate) fn left_padded(seqs: &[&[u32]], pad: u32) -> (Vec<u32>, Vec<Vec<u32>>, Vec<Vec<u8>>, usize) {
+pub(crate) fn left_padded(seqs: &[&[u32]], pad: u32) -> LeftPadded {
     let t = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
     let mut flat = Vec::with_capacity(seqs.len() * t);
     let mut positions = Vec::with_capacity(seqs.len());
