@@ -128,8 +128,9 @@ fn source(ready_made: bool) -> &'static str {
     }
 }
 
-/// Whether an answer is correct: multiple choice, the letter is gold's; free form,
-/// [`free_form_correct`] against the accepted answers.
+/// One are_you_sure answer as (letter, correct, answered): multiple choice, the extracted letter,
+/// whether it is gold's, whether there is one; free form, no letter, [`free_form_correct`] of the
+/// full text against the accepted answers, whether the text is not blank.
 fn ays_answer(question: &Question, step: &Step, turn: &Turn) -> (Option<char>, bool, bool) {
     let prefill = match step {
         Step::Generate { prefill, .. } => prefill.as_str(),
