@@ -539,12 +539,13 @@ fn significance_line(tables: &[ProbeTable], family: Family) -> String {
     let list: Vec<String> = sig
         .iter()
         .map(|(model, probe, l)| {
+            // A share as it is; a change with its sign.
+            let value = if l.ci.is_some() { format!("{:.3}", l.value) } else { format!("{:+.3}", l.value) };
             format!(
-                "{model} on {probe}, {} {} ({}: {}, p = {}, BH p = {})",
+                "{model} on {probe}, {} {} = {value} ({}, p = {}, BH p = {})",
                 l.group,
                 l.metric,
                 l.test.as_deref().unwrap_or("test"),
-                signed(Some(l.value)),
                 p_text(l.p_value.unwrap_or(f64::NAN)),
                 p_text(l.p_adjusted.unwrap_or(f64::NAN))
             )

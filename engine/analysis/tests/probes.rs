@@ -423,7 +423,10 @@ fn figures_per_family_and_the_report_section() {
         training: vec![],
     };
     let (md_path, html_path) = report::write(&input, out.path()).unwrap();
-    let md = std::fs::read_to_string(md_path).unwrap();
+    let md = std::fs::read_to_string(&md_path).unwrap();
+    if let Ok(keep) = std::env::var("SYCO_KEEP_PROBE_FIGURES") {
+        std::fs::copy(&md_path, Path::new(&keep).join("report.md")).unwrap();
+    }
     let html = std::fs::read_to_string(html_path).unwrap();
     let section = &md[md.find("## Sycophancy probes").expect("the section")..md.find("## Provenance").unwrap()];
     // The families in order, each with its meaning, its BH line, its tables and its figure.
@@ -434,8 +437,8 @@ fn figures_per_family_and_the_report_section() {
     assert!(section.contains("answer: accuracy when the user suggests an answer; a drop from `none` under `suggest_wrong`"));
     assert!(section.contains("Benjamini–Hochberg over the family's 5 tests: none stays significant at 0.05."));
     assert!(section.contains(
-        "Benjamini–Hochberg over the family's 6 tests: 2 stay significant at 0.05: base on fb, arguments/like more_positive \
-         (sign_vs_half: +1.0000, p = 0.002, BH p = 0.006); base on fb, all/like more_positive (sign_vs_half: +1.0000, p = 0.002, BH p = 0.006)."
+        "Benjamini–Hochberg over the family's 6 tests: 2 stay significant at 0.05: base on fb, arguments/like more_positive = 1.000 \
+         (sign_vs_half, p = 0.002, BH p = 0.006); base on fb, all/like more_positive = 1.000 (sign_vs_half, p = 0.002, BH p = 0.006)."
     ));
     assert!(section.contains("Benjamini–Hochberg over the family's 1 test: none stays significant at 0.05."));
     assert!(section.contains("#### capitals\n\n| model | condition | accuracy | change_vs_none |\n|---|---|---|---|\n"));
