@@ -725,7 +725,15 @@ def cmd_report(parts, out_md, out_json):
           "## Steps", "", "| step | status | seconds | budget s |", "|---|---|---|---|"]
     for st in data.get("steps", {}).get("steps", []):
         L.append(f"| {st['name']} | {st['status']} | {st['seconds']} | {st['budget']} |")
-    L += ["", "Raw figures: gpu-results.json (every part), run.log."]
+    fails = []
+    for log in sorted((parts.parent / "logs").glob("*.log")):
+        first = next((l.strip() for l in log.read_text(errors="replace").splitlines()
+                      if l.startswith(("error", "Error", "FAILED"))), None)
+        if first:
+            fails.append(f"| {log.name} | `{first[:200]}` |")
+    if fails:
+        L += ["", "## First error of each log that has one", "", "| log | error |", "|---|---|"] + fails
+    L += ["", "Raw figures: gpu-results.json (every part), run.log, logs/."]
     Path(out_md).write_text("\n".join(L) + "\n")
     print(out_md)
 

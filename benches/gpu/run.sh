@@ -7,7 +7,8 @@
 #   bash benches/gpu/run.sh                      (from the repository root; see benches/gpu/README.md)
 #
 # GPU mode when `nvidia-smi -L` works (and FORCE_CPU is not 1): the CUDA binary (SYCO_CUDA, default
-# target-cuda/syco, the stripped copy, else target-cuda/release/syco), device "cuda", the two real shapes.
+# target-cuda/syco.gz or target-cuda/syco, the stripped copy, else target-cuda/release/syco), device
+# "cuda", the two real shapes (SHAPES_OVERRIDE="tiny-small tiny-big" for a quick try).
 # CPU fallback otherwise: the normal binary (SYCO, default target/release/syco), the same steps on
 # tiny stand-in shapes, device "cpu" on both sides of the comparison (a test of the plumbing only).
 # PY (default python3) makes the models and runs the peer; without torch the tiny models are
@@ -31,14 +32,20 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 unset SYCO_CACHE || true
 
 if [[ "${FORCE_CPU:-0}" != 1 ]] && nvidia-smi -L >/dev/null 2>&1; then
-  # target-cuda/syco: the stripped copy that travels to the device (README); else the build's own
-  cuda_bin="$ROOT/target-cuda/syco"; [[ -x "$cuda_bin" ]] || cuda_bin="$ROOT/target-cuda/release/syco"
+  # target-cuda/syco.gz: the stripped, gzipped copy that travels to the device (README); else the
+  # stripped copy, else the build's own binary
+  cuda_bin="$ROOT/target-cuda/syco"
+  if [[ -z "${SYCO_CUDA:-}" && -e "$ROOT/target-cuda/syco.gz" ]]; then
+    gzip -dc "$ROOT/target-cuda/syco.gz" > "$WORK/syco-cuda" && chmod +x "$WORK/syco-cuda" && cuda_bin="$WORK/syco-cuda"
+  fi
+  [[ -x "$cuda_bin" ]] || cuda_bin="$ROOT/target-cuda/release/syco"
   export MODE=gpu DEV=cuda SYCO_SRC="${SYCO_CUDA:-$cuda_bin}"
   SHAPES=(smollm2-135m llama2-7b)
 else
   export MODE=cpu DEV=cpu SYCO_SRC="${SYCO:-$ROOT/target/release/syco}"
   SHAPES=(tiny-small tiny-big)
 fi
+[[ -n "${SHAPES_OVERRIDE:-}" ]] && read -r -a SHAPES <<< "$SHAPES_OVERRIDE"   # e.g. "tiny-small tiny-big"
 export CHECK_SHAPE="${SHAPES[0]}" SMALL="${SHAPES[0]}" BIG="${SHAPES[1]}"
 echo "== mode $MODE, device $DEV, shapes ${SHAPES[*]}, work $WORK, out $OUT, budget ${BUDGET_S}s"
 [[ -x "$SYCO_SRC" ]] || { echo "no syco binary at $SYCO_SRC" >&2; exit 1; }
@@ -60,7 +67,10 @@ EOF
 )
   for lib in $(missing); do
     for d in "${cands[@]}"; do
-      if [[ -e "$d/$lib" ]]; then export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; break; fi
+      if [[ -e "$d/$lib" ]]; then
+        [[ ":${LD_LIBRARY_PATH:-}:" == *":$d:"* ]] || export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        break
+      fi
     done
   done
   if [[ -n "$(missing)" ]]; then # last resort: search the disk (bounded)
