@@ -68,6 +68,10 @@ fn rule(kind: &str, file: &str) -> Option<Rule> {
         ("task", "test.jsonl" | "train.jsonl" | "fewshot.jsonl" | "task.json") => Rule::Bytes,
         ("task_respond", "responses.jsonl") => Rule::Bytes,
         ("task_eval", "items.jsonl" | "metrics.json" | "responses.jsonl") => Rule::Bytes,
+        ("probe", "items.jsonl" | "dialogues.jsonl" | "probe.json") => Rule::Bytes,
+        ("probe_respond", "transcripts.jsonl") => Rule::Bytes,
+        ("probe_judge", "judgements.jsonl") => Rule::Bytes,
+        ("probe_eval", "items.jsonl" | "metrics.json" | "transcripts.jsonl" | "judgements.jsonl") => Rule::Bytes,
         ("import", "results.json") => Rule::PathsReplaced,
         ("analysis", "summary.json" | "expectations.json") => Rule::Bytes,
         ("analysis", f) if f.ends_with(".csv") => Rule::Bytes,
@@ -131,6 +135,31 @@ max_tokens = 3
 filters = [{{ function = "first_number" }}]
 metrics = ["exact_match", "numeric_match"]
 
+[probes.ask]
+probe = "answer"
+from = "pick"
+question = "{{{{question.strip()}}}}"
+max_tokens = 3
+
+[probes.sure]
+probe = "are_you_sure"
+source = {{ builtin = "mini", n = 6 }}
+n = 2
+max_tokens = 3
+
+[probes.praise]
+probe = "feedback"
+source = {{ builtin = "mini", n = 6 }}
+n = 3
+max_tokens = 3
+judge = "tiny"
+
+[probes.poet]
+probe = "mimicry"
+source = {{ builtin = "mini", n = 4 }}
+n = 2
+max_tokens = 3
+
 [adapters.a]
 data = ["gsm8k"]
 
@@ -161,6 +190,7 @@ models = ["tiny", "adapters.a", "adapters.c"]
 benchmarks = ["gsm8k", "hellaswag"]
 sycophancy = ["feedback"]
 tasks = ["pick", "sum"]
+probes = ["ask", "sure", "praise", "poet"]
 max_new_tokens = {{ gsm8k = 3, feedback = 3 }}
 
 [import.study]

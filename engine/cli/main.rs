@@ -4,6 +4,7 @@
 
 mod commands;
 mod plan;
+mod probe_table;
 mod stages;
 mod task_table;
 

@@ -4,7 +4,9 @@
 //! Stage ids and what each reads:
 //! `model/M` (nothing) · `data/D` (nothing or a file) · `train/A` (model + its datasets) ·
 //! `combine/A` (other adapters) · `respond/MODEL/TASK` (model [+ adapter] + dataset) ·
-//! `eval/MODEL/TASK` (responses + dataset) · `import/MODEL` (files) · `analysis` (every eval/import).
+//! `eval/MODEL/TASK` (responses + dataset) · `probe/P` (a task's records, a file, or nothing) ·
+//! `respond/MODEL/P` (model [+ adapter] + probe) · `judge/MODEL/P` (the judge model + probe + responses) ·
+//! `eval/MODEL/P` (probe + responses [+ judgements]) · `import/MODEL` (files) · `analysis` (every eval/import).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +22,7 @@ use crate::stages::analysis::{AnalysisParams, ImportParams, ModelEntry};
 use crate::stages::dataset::{stream_input, DatasetParams};
 use crate::stages::eval::{EvalParams, RespondParams};
 use crate::stages::model::ModelParams;
+use crate::stages::probe::{ProbeEvalParams, ProbeParams, ProbeRespondParams};
 use crate::stages::runtime::{Dtype, Matmul, ModelRuntime, PromptFormat};
 use crate::stages::task::{TaskDataParams, TaskEvalParams, TaskRespondParams};
 use crate::stages::train::{CombineMethodName, CombineParams, TrainParams};
@@ -81,6 +84,9 @@ pub struct EvalSpec {
     /// Open tasks (`[tasks.NAME]`) to evaluate; every declared task when absent.
     #[serde(default)]
     pub tasks: Option<Vec<String>>,
+    /// Sycophancy probes (`[probes.NAME]`) to run; every declared probe when absent.
+    #[serde(default)]
+    pub probes: Option<Vec<String>>,
     #[serde(default)]
     pub scoring: Scoring,
     #[serde(default = "batch")]
@@ -124,15 +130,23 @@ pub struct MlPlanner;
 
 impl SectionPlanner for MlPlanner {
     fn sections(&self) -> &'static [&'static str] {
-        &["model", "datasets", "tasks", "adapters", "defaults", "eval", "analysis", "import", "expect"]
+        &["model", "datasets", "tasks", "probes", "adapters", "defaults", "eval", "analysis", "import", "expect"]
     }
 
     fn plan(&self, m: &Manifest, out: &mut Vec<StageDef>) -> Result<(), ManifestError> {
-        let mut p =
-            Planner { m, out, models: BTreeMap::new(), datasets: BTreeMap::new(), tasks: BTreeMap::new(), adapters: BTreeMap::new() };
+        let mut p = Planner {
+            m,
+            out,
+            models: BTreeMap::new(),
+            datasets: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            probes: BTreeMap::new(),
+            adapters: BTreeMap::new(),
+        };
         p.models()?;
         p.datasets()?;
         p.tasks()?;
+        p.probes()?;
         p.adapters()?;
         let evaluated = p.evals()?;
         let imported = p.imports()?;
@@ -148,6 +162,8 @@ struct Planner<'a> {
     datasets: BTreeMap<String, DatasetParams>,
     /// Open tasks (`[tasks.NAME]`); their records are the stage `data/NAME` too.
     tasks: BTreeMap<String, TaskDataParams>,
+    /// Sycophancy probes (`[probes.NAME]`, stage `probe/NAME`) -> the judge of a feedback probe.
+    probes: BTreeMap<String, (ProbeParams, Option<String>)>,
     /// adapter name -> (stage id, base model name)
     adapters: BTreeMap<String, (String, String)>,
 }
@@ -158,11 +174,12 @@ struct Planner<'a> {
 struct Evaluated {
     study: BTreeMap<String, BTreeMap<String, String>>,
     open: BTreeMap<String, BTreeMap<String, String>>,
+    probes: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl Evaluated {
     fn contains(&self, model: &str) -> bool {
-        self.study.contains_key(model) || self.open.contains_key(model)
+        self.study.contains_key(model) || self.open.contains_key(model) || self.probes.contains_key(model)
     }
 }
 
@@ -247,6 +264,24 @@ impl Planner<'_> {
             let params = crate::task_table::resolve(self.m, &name)?;
             self.stage(format!("data/{name}"), "task", &params, vec![], &at).publish = Some(format!("data/{name}"));
             self.tasks.insert(name, params);
+        }
+        Ok(())
+    }
+
+    fn probes(&mut self) -> Result<(), ManifestError> {
+        let tasks: Vec<String> = self.tasks.keys().cloned().collect();
+        for name in self.m.table_keys(&["probes"]) {
+            let at = ["probes", name.as_str()];
+            if self.datasets.contains_key(&name) || self.tasks.contains_key(&name) {
+                return Err(self.m.error(&at, format!("`{name}` is already a dataset or task; give the probe another name")));
+            }
+            let resolved = crate::probe_table::resolve(self.m, &name, &tasks, experiment_seed(self.m))?;
+            let inputs = match &resolved.params.task {
+                Some(task) => vec![("data".to_string(), format!("data/{task}"))],
+                None => vec![],
+            };
+            self.stage(format!("probe/{name}"), "probe", &resolved.params, inputs, &at).publish = Some(format!("probes/{name}"));
+            self.probes.insert(name, (resolved.params, resolved.judge));
         }
         Ok(())
     }
@@ -437,7 +472,30 @@ impl Planner<'_> {
                 list.clone()
             }
         };
-        for (name, base, adapter) in self.eval_models(&spec)? {
+        let probes: Vec<String> = match &spec.probes {
+            None => self.probes.keys().cloned().collect(),
+            Some(list) => {
+                for p in list {
+                    if !self.probes.contains_key(p) {
+                        let declared: Vec<&str> = self.probes.keys().map(String::as_str).collect();
+                        let hint = match declared.is_empty() {
+                            true => "no [probes.NAME] is declared".to_string(),
+                            false => format!("declared: {}", declared.join(", ")),
+                        };
+                        return Err(self.m.error(&["eval", "probes"], format!("no probe `{p}`; {hint}")));
+                    }
+                }
+                list.clone()
+            }
+        };
+        let models = self.eval_models(&spec)?;
+        for (name, base, adapter) in &models {
+            for probe in &probes {
+                let eval = self.probe_stages(&spec, &models, name, base, adapter.as_deref(), probe)?;
+                evaluated.probes.entry(name.clone()).or_default().insert(probe.clone(), eval);
+            }
+        }
+        for (name, base, adapter) in models {
             let model = self.models[&base].clone();
             for (task, _) in &tasks {
                 let kind = self.datasets[task].kind;
@@ -486,6 +544,58 @@ impl Planner<'_> {
             }
         }
         Ok(evaluated)
+    }
+
+    /// `respond/M/P`, for feedback `judge/M/P`, and `eval/M/P` of one probe on one model; the
+    /// eval stage's id. The judge is any evaluated model or adapter, or a declared model.
+    fn probe_stages(
+        &mut self,
+        spec: &EvalSpec,
+        models: &[(String, String, Option<String>)],
+        name: &str,
+        base: &str,
+        adapter: Option<&str>,
+        probe: &str,
+    ) -> Result<String, ManifestError> {
+        let models_by_name = self.models.clone();
+        let runtime_of = |base: &str| {
+            let model = &models_by_name[base];
+            ProbeRespondParams { probe: probe.to_string(), batch_size: spec.batch_size, model: model_runtime(model), matmul: model.matmul }
+        };
+        let with_model = |base: &str, adapter: Option<&str>| {
+            let mut inputs = vec![("model".to_string(), format!("model/{base}")), ("probe".to_string(), format!("probe/{probe}"))];
+            if let Some(a) = adapter {
+                inputs.push(("adapter".to_string(), a.to_string()));
+            }
+            inputs
+        };
+        let respond = format!("respond/{name}/{probe}");
+        let (params, inputs) = (runtime_of(base), with_model(base, adapter));
+        let device = self.models[base].device.clone();
+        self.stage(respond.clone(), "probe_respond", &params, inputs, &["eval"]).resources = exclusive(&device);
+        let mut eval_inputs = vec![("probe".to_string(), format!("probe/{probe}")), ("responses".to_string(), respond.clone())];
+        if let Some(judge) = self.probes[probe].1.clone() {
+            let (judge_base, judge_adapter) = if self.models.contains_key(&judge) {
+                (judge.clone(), None)
+            } else if let Some((stage, b)) = self.adapters.get(&judge) {
+                (b.clone(), Some(stage.clone()))
+            } else {
+                let known: Vec<&str> = self.models.keys().chain(models.iter().map(|(n, _, _)| n)).map(String::as_str).collect();
+                return Err(self
+                    .m
+                    .error(&["probes", probe, "judge"], format!("no model or adapter `{judge}`; known: {}", known.join(", "))));
+            };
+            let judged = format!("judge/{name}/{probe}");
+            let mut inputs = with_model(&judge_base, judge_adapter.as_deref());
+            inputs.push(("responses".to_string(), respond));
+            let (params, device) = (runtime_of(&judge_base), self.models[&judge_base].device.clone());
+            self.stage(judged.clone(), "probe_judge", &params, inputs, &["probes", probe, "judge"]).resources = exclusive(&device);
+            eval_inputs.push(("judgements".to_string(), judged));
+        }
+        let eval = format!("eval/{name}/{probe}");
+        let params = ProbeEvalParams { probe: probe.to_string() };
+        self.stage(eval.clone(), "probe_eval", &params, eval_inputs, &["eval"]).publish = Some(format!("models/{name}/{probe}"));
+        Ok(eval)
     }
 
     fn imports(&mut self) -> Result<BTreeMap<String, String>, ManifestError> {
@@ -555,19 +665,21 @@ impl Planner<'_> {
                     import: Some(id.clone()),
                     tasks: BTreeMap::new(),
                     open_tasks: BTreeMap::new(),
+                    probes: BTreeMap::new(),
                     train: None,
                 });
             } else {
                 let tasks = evaluated.study.get(n).cloned().unwrap_or_default();
                 let open_tasks = evaluated.open.get(n).cloned().unwrap_or_default();
-                for id in tasks.values().chain(open_tasks.values()) {
+                let probes = evaluated.probes.get(n).cloned().unwrap_or_default();
+                for id in tasks.values().chain(open_tasks.values()).chain(probes.values()) {
                     inputs.push((id.clone(), id.clone()));
                 }
                 let train = self.adapters.get(n).map(|(s, _)| s.clone());
                 if let Some(t) = &train {
                     inputs.push((t.clone(), t.clone()));
                 }
-                models.push(ModelEntry { name: n.clone(), import: None, tasks, open_tasks, train });
+                models.push(ModelEntry { name: n.clone(), import: None, tasks, open_tasks, probes, train });
             }
         }
         let params = AnalysisParams {

@@ -121,7 +121,7 @@ impl StageKind for DatasetStage {
         "dataset"
     }
     fn version(&self) -> u32 {
-        2 // dataset.json records the carried streams
+        3 // 3: sycophancy files go through the study's validity filter (raw SycophancyEval files load)
     }
 
     fn key_extras(&self, def: &StageDef, env: &PlanEnv) -> Result<BTreeMap<String, String>> {

@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod dataset;
 pub mod eval;
 pub mod model;
+pub mod probe;
 pub mod runtime;
 pub mod source;
 pub mod task;
@@ -28,6 +29,10 @@ pub fn register(r: &mut Registry) {
     r.register_kind(Arc::new(task::TaskDataStage));
     r.register_kind(Arc::new(task::TaskRespondStage));
     r.register_kind(Arc::new(task::TaskEvalStage));
+    r.register_kind(Arc::new(probe::ProbeStage));
+    r.register_kind(Arc::new(probe::ProbeRespondStage));
+    r.register_kind(Arc::new(probe::ProbeJudgeStage));
+    r.register_kind(Arc::new(probe::ProbeEvalStage));
     r.register_kind(Arc::new(analysis::ImportStage));
     r.register_kind(Arc::new(analysis::AnalysisStage));
 }

@@ -170,7 +170,22 @@ pub fn load_records(src: &Source, kind: Kind, ctx: &StageCtx, tag: &str) -> Resu
                 _ => unreachable!(),
             };
             let format = format.as_deref().map(parse_format).transpose()?;
-            let records = syco_data::load_records(kind, &path, format)?;
+            let records = if Kind::SYCOPHANCY.contains(&kind) {
+                // Raw SycophancyEval files mix records the study could not use (poems without a
+                // logical error, free-form are_you_sure): its validity filter drops them, said aloud.
+                let (records, skipped) = syco_data::load_valid_records(kind, &path, format)?;
+                if skipped > 0 {
+                    ctx.log.line(&format!(
+                        "{}: skipped {skipped} {} records the study's validity filter drops (SPEC §1.1); kept {}",
+                        path.display(),
+                        kind.as_str(),
+                        records.len()
+                    ));
+                }
+                records
+            } else {
+                syco_data::load_records(kind, &path, format)?
+            };
             if records.is_empty() {
                 bail!("{}: no {} records in the file", path.display(), kind.as_str());
             }

@@ -196,7 +196,7 @@ impl StageKind for TaskDataStage {
 }
 
 /// The records and examples of a built task folder: (task, evaluated docs, few-shot docs).
-fn task_docs(dir: &Path) -> Result<(TaskMeta, Vec<Doc>, Option<Vec<Doc>>)> {
+pub fn task_docs(dir: &Path) -> Result<(TaskMeta, Vec<Doc>, Option<Vec<Doc>>)> {
     let meta = read_meta(dir)?;
     let test = read_docs_jsonl(&dir.join("test.jsonl"))?;
     let fewshot = meta.fewshot.map(|_| read_docs_jsonl(&dir.join("fewshot.jsonl"))).transpose()?;
