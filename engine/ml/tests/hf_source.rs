@@ -1,0 +1,285 @@
+//! HF sources read from a hub cache laid out exactly as `huggingface_hub` lays it out
+//! (`models--ORG--NAME/{blobs/<hash>, snapshots/<commit>/<file> -> ../../blobs/<hash>,
+//! refs/<revision>}`), offline: a model by branch and by commit, a sharded checkpoint (two
+//! safetensors shards + index, from the repo's tiny golden Llama) fetched whole and loading with
+//! the unsharded model's logits, the errors (a missing shard, config or revision), optional files,
+//! a single GGUF, and dataset repos (a named file, a split of the parquet conversion).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use sha2::{Digest, Sha256};
+use syco_ml::source::{fetch_hf_files, fetch_hf_model, fetch_hf_parquet_split, HfRepo, RepoType, PARQUET_REVISION};
+use syco_ml::LoadedModel;
+
+const COMMIT_A: &str = "0123456789abcdef0123456789abcdef01234567";
+const COMMIT_B: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+fn golden() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../train/tests/golden/tiny")
+}
+
+/// Writes `files` as the snapshot `commit` of `folder` (e.g. `models--test-org--tiny`): each
+/// content once under `blobs/<sha256>`, the snapshot's entries relative symlinks to it.
+fn put_snapshot(cache: &Path, folder: &str, commit: &str, files: &[(&str, Vec<u8>)]) {
+    let root = cache.join(folder);
+    std::fs::create_dir_all(root.join("blobs")).unwrap();
+    for (rel, bytes) in files {
+        let hash: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let blob = root.join("blobs").join(&hash);
+        if !blob.exists() {
+            std::fs::write(&blob, bytes).unwrap();
+        }
+        let link = root.join("snapshots").join(commit).join(rel);
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        let up = "../".repeat(rel.split('/').count() + 1);
+        std::os::unix::fs::symlink(format!("{up}blobs/{hash}"), &link).unwrap();
+    }
+}
+
+fn set_ref(cache: &Path, folder: &str, revision: &str, commit: &str) {
+    let p = cache.join(folder).join("refs").join(revision);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, commit).unwrap();
+}
+
+/// The golden tiny model's files as a sharded repo: two shards (alternate tensors) + index,
+/// tokenizer.json, special_tokens_map.json, generation_config.json (no tokenizer_config.json).
+fn sharded_files() -> Vec<(&'static str, Vec<u8>)> {
+    let g = golden();
+    let all = candle_core::safetensors::load(g.join("model.safetensors"), &Device::Cpu).unwrap();
+    let mut names: Vec<&String> = all.keys().collect();
+    names.sort();
+    let mut weight_map = serde_json::Map::new();
+    let mut shards = [HashMap::new(), HashMap::new()];
+    for (i, n) in names.iter().enumerate() {
+        weight_map.insert(n.to_string(), format!("model-0000{}-of-00002.safetensors", i % 2 + 1).into());
+        shards[i % 2].insert(n.to_string(), all[*n].clone());
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut shard_bytes = vec![];
+    for (i, s) in shards.iter().enumerate() {
+        let p = tmp.path().join(format!("{i}.safetensors"));
+        candle_core::safetensors::save(s, &p).unwrap();
+        shard_bytes.push(std::fs::read(p).unwrap());
+    }
+    let index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": weight_map});
+    vec![
+        ("config.json", std::fs::read(g.join("config.json")).unwrap()),
+        ("tokenizer.json", std::fs::read(g.join("tokenizer.json")).unwrap()),
+        ("special_tokens_map.json", br#"{"bos_token": "<s>"}"#.to_vec()),
+        ("generation_config.json", br#"{"do_sample": false, "max_new_tokens": 7}"#.to_vec()),
+        ("model.safetensors.index.json", index.to_string().into_bytes()),
+        ("model-00001-of-00002.safetensors", shard_bytes.remove(0)),
+        ("model-00002-of-00002.safetensors", shard_bytes.remove(0)),
+        ("README.md", b"not fetched".to_vec()),
+    ]
+}
+
+fn single_files() -> Vec<(&'static str, Vec<u8>)> {
+    let g = golden();
+    ["config.json", "tokenizer.json", "model.safetensors"].into_iter().map(|f| (f, std::fs::read(g.join(f)).unwrap())).collect()
+}
+
+const TINY: &str = "models--test-org--tiny";
+
+fn repo(cache: &Path, revision: &str) -> HfRepo {
+    HfRepo { cache: cache.into(), repo_type: RepoType::Model, repo: "test-org/tiny".into(), revision: revision.into(), offline: true }
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+fn max_abs_diff(a: &LoadedModel, b: &LoadedModel) -> f32 {
+    let ids = Tensor::new(&[[1u32, 5, 9, 17, 3]], &Device::Cpu).unwrap();
+    let x = a.model.forward(&ids, None, false).unwrap();
+    let y = b.model.forward(&ids, None, false).unwrap();
+    (x - y).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
+#[test]
+fn a_sharded_model_is_fetched_whole_by_branch_and_by_commit_and_loads_like_the_single_file() {
+    let cache = tempfile::tempdir().unwrap();
+    put_snapshot(cache.path(), TINY, COMMIT_A, &sharded_files());
+    set_ref(cache.path(), TINY, "main", COMMIT_A);
+
+    let by_branch = repo(cache.path(), "main");
+    assert_eq!(by_branch.cached_commit().as_deref(), Some(COMMIT_A));
+    let dest = tempfile::tempdir().unwrap();
+    let got = fetch_hf_model(&by_branch, dest.path()).unwrap();
+    assert_eq!(got, dest.path());
+    assert_eq!(
+        listing(dest.path()),
+        [
+            "config.json",
+            "generation_config.json",
+            "model-00001-of-00002.safetensors",
+            "model-00002-of-00002.safetensors",
+            "model.safetensors.index.json",
+            "special_tokens_map.json",
+            "tokenizer.json",
+        ]
+    );
+    // Real files (hard links to the blobs or copies), not links into the cache.
+    assert!(!std::fs::symlink_metadata(dest.path().join("config.json")).unwrap().file_type().is_symlink());
+    let gen: serde_json::Value = serde_json::from_slice(&std::fs::read(dest.path().join("generation_config.json")).unwrap()).unwrap();
+    assert_eq!(gen["max_new_tokens"], 7);
+
+    let sharded = LoadedModel::load(dest.path(), &Device::Cpu, DType::F32).unwrap();
+    let single = LoadedModel::load(&golden(), &Device::Cpu, DType::F32).unwrap();
+    assert_eq!(max_abs_diff(&sharded, &single), 0.0);
+
+    // By commit: the same files, without refs/.
+    let by_commit = repo(cache.path(), COMMIT_A);
+    assert_eq!(by_commit.cached_commit().as_deref(), Some(COMMIT_A));
+    let dest2 = tempfile::tempdir().unwrap();
+    fetch_hf_model(&by_commit, dest2.path()).unwrap();
+    assert_eq!(listing(dest2.path()), listing(dest.path()));
+}
+
+#[test]
+fn a_moved_branch_resolves_to_its_new_commit_and_the_old_commit_stays_readable() {
+    let cache = tempfile::tempdir().unwrap();
+    put_snapshot(cache.path(), TINY, COMMIT_A, &sharded_files());
+    put_snapshot(cache.path(), TINY, COMMIT_B, &single_files());
+    set_ref(cache.path(), TINY, "main", COMMIT_A);
+    assert_eq!(repo(cache.path(), "main").pinned_commit().as_deref(), Some(COMMIT_A));
+    set_ref(cache.path(), TINY, "main", COMMIT_B);
+    let main = repo(cache.path(), "main");
+    assert_eq!(main.pinned_commit().as_deref(), Some(COMMIT_B));
+    let dest = tempfile::tempdir().unwrap();
+    fetch_hf_model(&main, dest.path()).unwrap();
+    assert_eq!(listing(dest.path()), ["config.json", "model.safetensors", "tokenizer.json"]);
+    let old = tempfile::tempdir().unwrap();
+    fetch_hf_model(&repo(cache.path(), COMMIT_A), old.path()).unwrap();
+    assert!(old.path().join("model.safetensors.index.json").exists());
+    // A commit the cache lacks still pins the key (it names the content), but cannot be read offline.
+    let absent = "ffffffffffffffffffffffffffffffffffffffff";
+    assert_eq!(repo(cache.path(), absent).pinned_commit().as_deref(), Some(absent));
+    assert_eq!(repo(cache.path(), absent).cached_commit(), None);
+    assert_eq!(repo(cache.path(), "v2").pinned_commit(), None);
+}
+
+#[test]
+fn a_missing_shard_is_an_error_naming_repo_revision_and_file() {
+    let cache = tempfile::tempdir().unwrap();
+    let files: Vec<_> = sharded_files().into_iter().filter(|(f, _)| *f != "model-00002-of-00002.safetensors").collect();
+    put_snapshot(cache.path(), TINY, COMMIT_A, &files);
+    set_ref(cache.path(), TINY, "main", COMMIT_A);
+    let dest = tempfile::tempdir().unwrap();
+    let err = format!("{:#}", fetch_hf_model(&repo(cache.path(), "main"), dest.path()).unwrap_err());
+    for want in ["test-org/tiny", "main", COMMIT_A, "model-00002-of-00002.safetensors", "HF_HUB_OFFLINE", "index.json"] {
+        assert!(err.contains(want), "`{want}` not in: {err}");
+    }
+}
+
+#[test]
+fn missing_config_or_weights_are_errors_naming_the_file() {
+    let cache = tempfile::tempdir().unwrap();
+    let no_config: Vec<_> = single_files().into_iter().filter(|(f, _)| *f != "config.json").collect();
+    put_snapshot(cache.path(), TINY, COMMIT_A, &no_config);
+    let no_weights: Vec<_> = single_files().into_iter().filter(|(f, _)| *f != "model.safetensors").collect();
+    put_snapshot(cache.path(), TINY, COMMIT_B, &no_weights);
+    let dest = tempfile::tempdir().unwrap();
+    let err = format!("{:#}", fetch_hf_model(&repo(cache.path(), COMMIT_A), dest.path()).unwrap_err());
+    assert!(err.contains("`config.json`") && err.contains("test-org/tiny") && err.contains(COMMIT_A), "{err}");
+    let err = format!("{:#}", fetch_hf_model(&repo(cache.path(), COMMIT_B), dest.path()).unwrap_err());
+    assert!(err.contains("`model.safetensors`") && err.contains("model.safetensors.index.json"), "{err}");
+}
+
+#[test]
+fn a_revision_not_in_the_cache_while_offline_is_an_error_saying_so() {
+    let cache = tempfile::tempdir().unwrap();
+    put_snapshot(cache.path(), TINY, COMMIT_A, &single_files());
+    set_ref(cache.path(), TINY, "main", COMMIT_A);
+    let dest = tempfile::tempdir().unwrap();
+    let err = format!("{:#}", fetch_hf_model(&repo(cache.path(), "v9"), dest.path()).unwrap_err());
+    let dir = cache.path().display().to_string();
+    for want in ["test-org/tiny", "`v9`", "not in the HF cache", dir.as_str(), "HF_HUB_OFFLINE"] {
+        assert!(err.contains(want), "`{want}` not in: {err}");
+    }
+    // An unknown repo too.
+    let mut other = repo(cache.path(), "main");
+    other.repo = "test-org/none".into();
+    let err = format!("{:#}", fetch_hf_model(&other, dest.path()).unwrap_err());
+    assert!(err.contains("test-org/none") && err.contains("not in the HF cache"), "{err}");
+}
+
+#[test]
+fn named_files_a_single_gguf_and_the_environments_cache() {
+    let cache = tempfile::tempdir().unwrap();
+    put_snapshot(cache.path(), TINY, COMMIT_A, &[("m.Q8_0.gguf", b"GGUF-ish".to_vec()), ("sub/x.txt", b"x".to_vec())]);
+    set_ref(cache.path(), TINY, "main", COMMIT_A);
+    let dest = tempfile::tempdir().unwrap();
+    let got = fetch_hf_files(&repo(cache.path(), "main"), &["sub/x.txt".into()], dest.path()).unwrap();
+    assert_eq!(got, [dest.path().join("sub/x.txt")]);
+    assert_eq!(std::fs::read(&got[0]).unwrap(), b"x");
+    let err = format!("{:#}", fetch_hf_files(&repo(cache.path(), "main"), &["../x".into()], dest.path()).unwrap_err());
+    assert!(err.contains("not a path inside the repo"), "{err}");
+
+    // Through `fetch` and the environment: HF_HUB_CACHE, HF_HUB_OFFLINE (this is the only test of
+    // this binary that reads the environment).
+    std::env::set_var("HF_HUB_CACHE", cache.path());
+    std::env::set_var("HF_HUB_OFFLINE", "1");
+    assert_eq!(syco_ml::source::hf_cache_dir(), cache.path());
+    assert!(syco_ml::source::hf_offline());
+    let src = syco_ml::Source::Hf { repo: "test-org/tiny".into(), revision: "main".into(), files: vec!["m.Q8_0.gguf".into()] };
+    let dest = tempfile::tempdir().unwrap();
+    assert_eq!(syco_ml::fetch(&src, dest.path()).unwrap(), dest.path().join("m.Q8_0.gguf"));
+    let src = syco_ml::Source::Hf { repo: "test-org/tiny".into(), revision: "main".into(), files: vec![] };
+    let err = format!("{:#}", syco_ml::fetch(&src, dest.path()).unwrap_err());
+    assert!(err.contains("`config.json`") && err.contains("HF_HUB_OFFLINE"), "{err}");
+}
+
+#[test]
+fn dataset_repos_give_named_files_and_parquet_splits() {
+    let cache = tempfile::tempdir().unwrap();
+    let folder = "datasets--test-org--colours";
+    put_snapshot(cache.path(), folder, COMMIT_A, &[("data/test.jsonl", b"{\"q\": 1}\n".to_vec()), ("README.md", b"# c".to_vec())]);
+    set_ref(cache.path(), folder, "main", COMMIT_A);
+    // The parquet conversion: its own commit, reached through refs/refs/convert/parquet.
+    put_snapshot(
+        cache.path(),
+        folder,
+        COMMIT_B,
+        &[
+            ("default/test/0001.parquet", b"PAR1 b".to_vec()),
+            ("default/test/0000.parquet", b"PAR1 a".to_vec()),
+            ("default/train/0000.parquet", b"PAR1 t".to_vec()),
+            ("other/colours-test.parquet", b"PAR1 o".to_vec()),
+            ("other/colours-testing.parquet", b"PAR1 no".to_vec()),
+        ],
+    );
+    set_ref(cache.path(), folder, PARQUET_REVISION, COMMIT_B);
+    assert!(cache.path().join(folder).join("refs/refs/convert/parquet").is_file());
+
+    let ds = |revision: &str| HfRepo {
+        cache: cache.path().into(),
+        repo_type: RepoType::Dataset,
+        repo: "test-org/colours".into(),
+        revision: revision.into(),
+        offline: true,
+    };
+    let dest = tempfile::tempdir().unwrap();
+    let got = fetch_hf_files(&ds("main"), &["data/test.jsonl".into()], dest.path()).unwrap();
+    assert_eq!(got, [dest.path().join("data/test.jsonl")]);
+    assert_eq!(std::fs::read_to_string(&got[0]).unwrap(), "{\"q\": 1}\n");
+    // A dataset is not looked for among the models.
+    let mut as_model = ds("main");
+    as_model.repo_type = RepoType::Model;
+    let err = format!("{:#}", fetch_hf_files(&as_model, &["data/test.jsonl".into()], dest.path()).unwrap_err());
+    assert!(err.contains("not in the HF cache"), "{err}");
+    let err = format!("{:#}", fetch_hf_files(&ds("main"), &["data/train.jsonl".into()], dest.path()).unwrap_err());
+    assert!(err.contains("dataset test-org/colours@main") && err.contains("`data/train.jsonl`"), "{err}");
+
+    let split = fetch_hf_parquet_split(&ds(PARQUET_REVISION), "default", "test", dest.path()).unwrap();
+    assert_eq!(split, [dest.path().join("default/test/0000.parquet"), dest.path().join("default/test/0001.parquet")]);
+    let old_naming = fetch_hf_parquet_split(&ds(PARQUET_REVISION), "other", "test", dest.path()).unwrap();
+    assert_eq!(old_naming, [dest.path().join("other/colours-test.parquet")]);
+    let err = format!("{:#}", fetch_hf_parquet_split(&ds(PARQUET_REVISION), "default", "validation", dest.path()).unwrap_err());
+    assert!(err.contains("`default`") && err.contains("`validation`") && err.contains("HF_HUB_OFFLINE"), "{err}");
+}
