@@ -254,14 +254,30 @@ pub(crate) struct LoraTerm<'a> {
     pub mask: Option<Tensor>,
 }
 
+/// The base product `y` plus an adapter's branch `d`. Under a bf16/f16 base the branch is in
+/// the adapter's f32 (`linear.rs`, mixed precision): the sum is taken in f32 and rounded once to
+/// `y`'s dtype. Same dtypes: `y + d`.
+pub(crate) fn add_lora_branch(y: &Tensor, d: &Tensor) -> candle_core::Result<Tensor> {
+    match y.dtype() == d.dtype() {
+        true => y + d,
+        false => (y.to_dtype(d.dtype())? + d)?.to_dtype(y.dtype()),
+    }
+}
+
 /// `x Wᵀ (+ bias) + scale · ((mask ∘ x) Aᵀ) Bᵀ` as one node on `x`: its backward gives `x` its
 /// gradient and puts those of A and B into `sink`. The graph keeps `x`, the output, the mask and
 /// the (rows, r) product, instead of the six full-size tensors of the composed form and their
 /// zero-filled gradient buffers. `x` must be tracked (a Var or downstream of one).
+///
+/// A and B may be f32 master weights beside a bf16/f16 `x` and `w` (mixed precision, see
+/// `linear.rs`): the LoRA branch, its mask, and the gradients of A and B are then computed in
+/// f32 from `x` and the incoming gradient cast up, and the branch's gradient into `x` is rounded
+/// to `x`'s dtype. With A and B in `x`'s dtype every cast is the identity.
 pub(crate) fn lora_linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, lora: LoraTerm, sink: &GradSink) -> candle_core::Result<Tensor> {
     let in_dim = x.dim(D::Minus1)?;
     let rows = x.elem_count() / in_dim;
     let out_dim = w.dim(0)?;
+    let (dt, lt) = (x.dtype(), lora.a.dtype()); // activations', adapter's
     let mask = lora.mask.map(|m| m.reshape((rows, in_dim))).transpose()?;
     // The dropped-out input is recomputed in the backward rather than kept in the graph.
     let masked = move |x2: Tensor, mask: &Option<Tensor>| match mask {
@@ -270,8 +286,8 @@ pub(crate) fn lora_linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, lora: L
     };
     let x2 = x.detach().reshape((rows, in_dim))?;
     let (a, b) = (lora.a.detach(), lora.b.detach());
-    let h = (masked(x2.clone(), &mask)?.matmul(&a.t()?)? * lora.scale)?; // (rows, r), scale folded in
-    let mut y = (x2.matmul(&w.t()?)? + h.matmul(&b.t()?)?)?;
+    let h = (masked(x2.to_dtype(lt)?, &mask)?.matmul(&a.t()?)? * lora.scale)?; // (rows, r), scale folded in
+    let mut y = add_lora_branch(&x2.matmul(&w.t()?)?, &h.matmul(&b.t()?)?)?;
     if let Some(bias) = bias {
         y = y.broadcast_add(bias)?;
     }
@@ -282,11 +298,12 @@ pub(crate) fn lora_linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, lora: L
     let (a_id, b_id) = (lora.a.id(), lora.b.id());
     with_grad(x, value, move |arg, _, g| {
         let g = g.reshape((rows, out_dim))?;
-        let gb = g.matmul(&b)?; // (rows, r)
-        let xm = masked(arg.detach().reshape((rows, in_dim))?, &mask)?;
-        sink.add(b_id, g.t()?.matmul(&h)?)?; // h already carries the scale
+        let gl = g.to_dtype(lt)?; // the incoming gradient in the adapter's dtype
+        let gb = gl.matmul(&b)?; // (rows, r)
+        let xm = masked(arg.detach().reshape((rows, in_dim))?.to_dtype(lt)?, &mask)?;
+        sink.add(b_id, gl.t()?.matmul(&h)?)?; // h already carries the scale
         sink.add(a_id, (gb.t()?.matmul(&xm)? * scale)?)?;
-        let through_lora = masked((gb.matmul(&a)? * scale)?, &mask)?;
+        let through_lora = masked((gb.matmul(&a)? * scale)?, &mask)?.to_dtype(dt)?;
         (g.matmul(&w)? + through_lora)?.reshape(arg.shape())
     })
 }

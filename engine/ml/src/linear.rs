@@ -1,5 +1,14 @@
 //! A projection `y = x Wᵀ (+ b)` over frozen base weights, with any number of named LoRA
 //! adapters beside it: `y += scale · B(A(dropout(x)))` for the active one (PEFT semantics).
+//!
+//! Mixed precision (a bf16/f16 base, f32 adapter weights: `Llama::lora_dtype`): the adapter's
+//! branch runs in the adapter's dtype, as PEFT's `Linear.forward` does without autocast — `x` is
+//! cast up to f32, the dropout mask is f32, `scale · B(A(x))` is an f32 product, and the branch is
+//! added to the base product in f32 and the sum rounded once to the activation dtype. Rounding
+//! A, B and the (rows, r) product to bf16 instead would add three roundings to a term that starts
+//! at zero (B = 0) and grows by learning-rate-sized steps; the f32 branch costs O(rows·r·(in+out))
+//! beside the base's O(rows·in·out), plus casting x up, and gives A and B gradients summed in f32.
+//! For an f32 model every cast is the identity, so its numbers are exactly as before.
 
 use anyhow::{bail, Result};
 use candle_core::quantized::{QMatMul, QTensor};
@@ -39,7 +48,8 @@ impl BaseWeight {
     }
 }
 
-/// One adapter's pair on one projection: A (r, in), B (out, r).
+/// One adapter's pair on one projection: A (r, in), B (out, r), in `Llama::lora_dtype` (f32
+/// master weights under a bf16/f16 base).
 #[derive(Clone)]
 pub(crate) struct LoraPair {
     pub a: Var,
@@ -190,12 +200,13 @@ pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 /// The LoRA dropout mask for `x` when a training pass (`dropout` seed) meets an adapter with
-/// dropout; `None` otherwise.
+/// dropout; `None` otherwise. In the adapter's dtype, where the branch is computed (f32 under a
+/// bf16 base, so the multiplier 1/(1-p) is not rounded to bf16).
 fn dropout_mask_for(x: &Tensor, pair: Option<&LoraPair>, dropout: Option<u64>) -> Result<Option<Tensor>> {
     Ok(match (pair, dropout) {
         (Some(pair), Some(seed)) if pair.dropout > 0.0 => {
             let mask = dropout_mask(x.elem_count(), pair.dropout, seed);
-            Some(Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?)
+            Some(Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(pair.a.dtype())?)
         }
         _ => None,
     })
@@ -266,9 +277,11 @@ impl Proj {
             y = y.broadcast_add(b)?;
         }
         if let Some(pair) = pair {
+            // The branch in the adapter's dtype (module doc): x cast up (identity for f32).
+            let x = x.to_dtype(pair.a.dtype())?;
             let x = match mask {
-                Some(mask) => autograd::apply_mask(x, mask)?,
-                None => x.clone(),
+                Some(mask) => autograd::apply_mask(&x, mask)?,
+                None => x,
             };
             let (a, b) = match grad.records() {
                 true => (pair.a.as_tensor().clone(), pair.b.as_tensor().clone()),
@@ -276,7 +289,7 @@ impl Proj {
             };
             // Scaling the (rows, r) product is r/out times cheaper than scaling the output.
             let d = matmul_t(&(matmul_t(&x, &a)? * pair.scale)?, &b)?;
-            y = (y + d)?;
+            y = autograd::add_lora_branch(&y, &d)?;
         }
         Ok(y)
     }

@@ -1,6 +1,13 @@
 //! LoRA adapters: their settings (PEFT's `LoraConfig` subset that matters here), and attaching,
 //! activating, merging and removing them on a `Llama`. The forward pass that applies them is
 //! `model.rs` / `linear.rs`.
+//!
+//! Mixed precision: an adapter's A and B are kept in `Llama::lora_dtype`, f32 under a bf16 or
+//! f16 base, as PEFT does (`autocast_adapter_dtype`): they are the master weights that are
+//! trained, optimised (AdamW moments in f32) and saved (`adapter_model.safetensors` in f32). The
+//! forward computes the adapter's branch in that dtype and rounds its sum with the base product
+//! to the activation dtype once (`linear.rs`, `autograd::lora_linear`). An f32 model's adapters
+//! are f32, as before, and computed exactly as before.
 
 use crate::init;
 use crate::linear::LoraPair;
@@ -55,6 +62,15 @@ pub fn peft_name(layer: usize, proj: &str, which: &str) -> String {
 }
 
 impl Llama {
+    /// The dtype of this model's LoRA weights: f32 master weights under a half-precision base
+    /// (bf16, f16); the model's own dtype otherwise (f32, f64).
+    pub fn lora_dtype(&self) -> DType {
+        match self.dtype {
+            DType::BF16 | DType::F16 => DType::F32,
+            other => other,
+        }
+    }
+
     /// Attach a new adapter with PEFT's init: A ~ kaiming-uniform(a=√5) = U(±1/√in), B = 0.
     pub fn add_lora(&mut self, name: &str, cfg: &LoraConfig, seed: u64) -> Result<()> {
         cfg.validate()?;
@@ -110,7 +126,8 @@ impl Llama {
                 let bt = tensors.remove(&bn).with_context(|| format!("adapter `{name}` lacks `{bn}`"))?;
                 ensure!(a.dims() == [cfg.r, inp], "`{an}` has shape {:?}, expected ({}, {inp})", a.dims(), cfg.r);
                 ensure!(bt.dims() == [out, cfg.r], "`{bn}` has shape {:?}, expected ({out}, {})", bt.dims(), cfg.r);
-                let var = |t: Tensor| -> Result<Var> { Ok(Var::from_tensor(&t.to_device(&self.device)?.to_dtype(self.dtype)?)?) };
+                // Whatever dtype the file holds, the adapter is kept in the master dtype.
+                let var = |t: Tensor| -> Result<Var> { Ok(Var::from_tensor(&t.to_device(&self.device)?.to_dtype(self.lora_dtype())?)?) };
                 pairs.push((i, j, LoraPair { a: var(a)?, b: var(bt)?, scale: cfg.scale(), dropout: cfg.dropout }));
             }
         }

@@ -1,4 +1,11 @@
 //! AdamW exactly as torch.optim.AdamW (single-tensor path) and torch's global-norm clipping.
+//!
+//! The optimizer's arithmetic is f32 whatever the parameters' dtype: the moments are f32, each
+//! gradient is cast to f32, and the update is computed on the parameter cast to f32 and written
+//! back in the parameter's dtype. Models keep f32 master weights under a bf16/f16 base
+//! (`syco_ml::Llama::lora_dtype`), so the cast back is the identity there; a model whose
+//! trainable tensors are themselves half precision still trains, but updates smaller than the
+//! parameter's rounding step are lost. For f32 parameters every cast is the identity.
 use candle_core::{DType, Tensor, Var};
 
 use crate::error::Result;
@@ -8,6 +15,7 @@ use crate::error::Result;
 pub struct AdamState {
     /// Number of updates done so far (torch's `state["step"]`).
     pub t: u64,
+    /// First and second moments, f32, shaped like the parameters.
     pub m: Vec<Tensor>,
     pub v: Vec<Tensor>,
 }
@@ -24,7 +32,7 @@ pub struct AdamW {
 
 impl AdamW {
     pub fn new(params: Vec<Var>, betas: [f64; 2], eps: f64, weight_decay: f64) -> Result<Self> {
-        let m = params.iter().map(|p| p.as_tensor().zeros_like()).collect::<candle_core::Result<Vec<_>>>()?;
+        let m = params.iter().map(|p| Tensor::zeros(p.shape(), DType::F32, p.device())).collect::<candle_core::Result<Vec<_>>>()?;
         let v = m.clone();
         Ok(Self { params, beta1: betas[0], beta2: betas[1], eps, weight_decay, state: AdamState { t: 0, m, v } })
     }
@@ -39,13 +47,13 @@ impl AdamW {
         for (i, (p, g)) in self.params.iter().zip(grads).enumerate() {
             let g = g.to_dtype(DType::F32)?;
             // Decoupled decay first, as torch does: p *= 1 - lr * wd.
-            let decayed = p.as_tensor().affine(1.0 - lr * self.weight_decay, 0.0)?;
+            let decayed = p.as_tensor().to_dtype(DType::F32)?.affine(1.0 - lr * self.weight_decay, 0.0)?;
             // m.lerp_(g, 1 - b1) == m + (1 - b1) * (g - m)
             let m = (&self.state.m[i] + ((&g - &self.state.m[i])? * (1.0 - self.beta1))?)?;
             let v = ((&self.state.v[i] * self.beta2)? + (g.sqr()? * (1.0 - self.beta2))?)?;
             let denom = ((v.sqrt()? / bias2_sqrt)? + self.eps)?;
             let update = ((&m / &denom)? * step_size)?;
-            p.set(&(decayed - update)?)?;
+            p.set(&(decayed - update)?.to_dtype(p.dtype())?)?;
             self.state.m[i] = m;
             self.state.v[i] = v;
         }
@@ -110,6 +118,28 @@ mod tests {
             assert!((got[j] as f64 - want).abs() < 1e-6, "{j}: {} vs {want}", got[j]);
         }
         assert_eq!(opt.state.t, 3);
+        Ok(())
+    }
+
+    /// Half-precision parameters with a gradient in yet another dtype: the moments stay f32,
+    /// the parameter keeps its dtype, and the step is torch's formula rounded once.
+    #[test]
+    fn moments_are_f32_for_half_precision_parameters() -> Result<()> {
+        let dev = Device::Cpu;
+        for dtype in [DType::BF16, DType::F16] {
+            let var = Var::from_tensor(&Tensor::new(&[0.5f32, -1.25], &dev)?.to_dtype(dtype)?)?;
+            let mut opt = AdamW::new(vec![var.clone()], [0.9, 0.999], 1e-8, 0.01)?;
+            assert!(opt.state.m.iter().chain(&opt.state.v).all(|t| t.dtype() == DType::F32));
+            opt.step(&[Tensor::new(&[0.3f32, -2.0], &dev)?.to_dtype(DType::BF16)?], 0.1)?;
+            assert_eq!(var.dtype(), dtype);
+            assert!(opt.state.m.iter().chain(&opt.state.v).all(|t| t.dtype() == DType::F32));
+            let got = var.as_tensor().to_dtype(DType::F32)?.to_vec1::<f32>()?;
+            for (j, (p0, g)) in [(0.5, 0.3), (-1.25, -2.0)].into_iter().enumerate() {
+                let want = reference(p0, &[g], 0.1, 0.01);
+                // One rounding of the result to 8 (bf16) or 11 (f16) significant bits.
+                assert!((got[j] as f64 - want).abs() <= want.abs() * 2f64.powi(-8), "{dtype:?} {j}: {} vs {want}", got[j]);
+            }
+        }
         Ok(())
     }
 
