@@ -1,12 +1,14 @@
 //! `report.md` and a self-contained `report.html`: tables, figures, the claim table, paired
 //! tests, a table per open task, the sycophancy probes (a table per probe, a figure per family),
-//! and per sycophancy task a gallery of items that flipped. Every model's numbers list the stage
-//! key (or file) that produced them.
+//! best-of-N against a preference model (a table and a figure per result, read back from the
+//! summary's `best_of_n`), and per sycophancy task a gallery of items that flipped. Every model's
+//! numbers list the stage key (or file) that produced them.
 //!
 //! Item records for the gallery are `serde_json::Value` objects with these fields:
 //! `id` (string or number), `sycophantic` (bool: shown when true), `neutral_response` and
 //! `manipulated_response` (strings), and optionally `question` (string).
 
+use crate::best_of_n::{self, BestOfNResult};
 use crate::error::{io_err, Result};
 use crate::expect::{render_table, Outcome, Status};
 use crate::open_tasks::{self, TaskTable, TASKS_FIGURE};
@@ -246,8 +248,8 @@ fn tables(input: &ReportInput) -> Vec<(String, Table)> {
     out
 }
 
-/// Which stage key or file produced each model's results.
-fn provenance(input: &ReportInput) -> Table {
+/// Which stage key or file produced each model's results (and each best-of-N result).
+fn provenance(input: &ReportInput, bon: &[BestOfNResult]) -> Table {
     let header = ["model", "timestamp", "result", "produced by (stage key or file)"].map(String::from).to_vec();
     let mut rows = Vec::new();
     for r in input.results {
@@ -257,6 +259,10 @@ fn provenance(input: &ReportInput) -> Table {
         for (what, key) in &r.provenance {
             rows.push(vec![r.name.clone(), r.timestamp.clone(), what.clone(), key.clone()]);
         }
+    }
+    for r in bon {
+        let key = r.provenance.clone().unwrap_or_else(|| "(not recorded)".into());
+        rows.push(vec![r.policy.clone(), String::new(), format!("best-of-N {}", r.name), key]);
     }
     Table { header, rows }
 }
@@ -330,6 +336,7 @@ pub fn write(input: &ReportInput, out_dir: &Path) -> Result<(PathBuf, PathBuf)> 
     let sections = tables(input);
     let open = open_tasks::tables(input.results, &input.summary.meta.models, &input.summary.meta.baseline)?;
     let probe_tables = probes::tables(input.results, &input.summary.meta.models, &input.summary.meta.baseline)?;
+    let bon = best_of_n::from_summary(input.summary);
     let (mut md, mut html) = (format!("# {}\n\n", input.title), String::new());
     let _ = write!(
         html,
@@ -339,7 +346,12 @@ pub fn write(input: &ReportInput, out_dir: &Path) -> Result<(PathBuf, PathBuf)> 
     let meta = &input.summary.meta;
     // An example path that this summary has: the study's, or an open task's without the study.
     let first_probe_line = probe_tables.first().and_then(|t| Some((t, t.rows.first()?))).and_then(|(t, r)| Some((t, r, r.lines.first()?)));
+    let first_bon_point = bon.first().and_then(|r| Some((r, r.curves.first()?))).and_then(|(r, c)| Some((r, c, c.points.first()?)));
     let example = match (open.first(), first_probe_line) {
+        _ if meta.models.is_empty() && first_bon_point.is_some() => {
+            let (r, c, p) = first_bon_point.expect("matched");
+            format!("{}.{}.curves.{}.{}.{}.mean", best_of_n::SUMMARY_KEY, r.name, c.group, c.pm, p.n)
+        }
         (Some(t), _) if meta.benchmarks.is_empty() && meta.tasks.is_empty() => {
             format!("tasks.{}.{}.{}", t.task, t.rows.first().map_or(meta.baseline.as_str(), |r| r.model.as_str()), t.primary)
         }
@@ -348,12 +360,19 @@ pub fn write(input: &ReportInput, out_dir: &Path) -> Result<(PathBuf, PathBuf)> 
         }
         _ => "accuracy.gsm8k.combined".to_string(),
     };
-    let intro = format!(
-        "Baseline `{}`; models {}. Numbers come from `summary.json` (dotted paths such as `{example}`); \
-         the Provenance table names the stage key or file behind each model's results.",
-        meta.baseline,
-        meta.models.join(", ")
-    );
+    let intro = if meta.models.is_empty() && !bon.is_empty() {
+        format!(
+            "Best-of-N results only (no model evaluated by itself). Numbers come from `summary.json` (dotted paths such as \
+             `{example}`); the Provenance table names the stage key behind each result."
+        )
+    } else {
+        format!(
+            "Baseline `{}`; models {}. Numbers come from `summary.json` (dotted paths such as `{example}`); \
+             the Provenance table names the stage key or file behind each model's results.",
+            meta.baseline,
+            meta.models.join(", ")
+        )
+    };
     let _ = writeln!(md, "{intro}\n");
     let _ = writeln!(html, "<p>{}</p>", esc(&intro).replace('`', ""));
 
@@ -382,13 +401,18 @@ pub fn write(input: &ReportInput, out_dir: &Path) -> Result<(PathBuf, PathBuf)> 
     if !probe_tables.is_empty() {
         probe_section(&probe_tables, input, out_dir, &mut md, &mut html)?;
     }
-    let sources = provenance(input);
+    if !bon.is_empty() {
+        best_of_n_section(&bon, input, out_dir, &mut md, &mut html)?;
+    }
+    let sources = provenance(input, &bon);
     let _ = writeln!(md, "## Provenance\n\n{}", sources.markdown());
     let _ = writeln!(html, "<h2>Provenance</h2>{}", sources.html());
     if let Some(dir) = &input.figures_dir {
-        // The tasks' figure is shown in the Tasks section, the probes' in theirs.
+        // The tasks' figure is shown in the Tasks section, the probes' and best-of-N's in theirs.
         let shown_elsewhere = |n: &String| {
-            (!open.is_empty() && n == TASKS_FIGURE) || probes::families(&probe_tables).iter().any(|f| *n == probes::figure_name(*f))
+            (!open.is_empty() && n == TASKS_FIGURE)
+                || probes::families(&probe_tables).iter().any(|f| *n == probes::figure_name(*f))
+                || bon.iter().any(|r| *n == best_of_n::figure_name(&r.name))
         };
         let names: Vec<String> = figure_names(dir).into_iter().filter(|n| !shown_elsewhere(n)).collect();
         if !names.is_empty() {
@@ -659,6 +683,82 @@ fn probe_section(tables: &[ProbeTable], input: &ReportInput, out_dir: &Path, md:
             }
         }
         let figure = probes::figure_name(family);
+        if let Some(dir) = input.figures_dir.as_ref().filter(|d| d.join(format!("{figure}.svg")).is_file()) {
+            embed_figure_at(4, dir, out_dir, &figure, md, html)?;
+        }
+    }
+    Ok(())
+}
+
+const BEST_OF_N_INTRO: &str = "Best-of-N sampling against a preference model (Sharma et al. 2023 §4). The policy samples \
+N_max responses to each conversation of a probe; a preference model (PM) and the same PM told that the user wants the truth \
+(the non-sycophantic PM) score every sample. For each N, a point is the expected metric of the best-scored of N samples, \
+exact (the average over every subset of N of the N_max samples), averaged over the group's conversations, with its 95% \
+interval. Optimising harder against a PM is a larger N; where the PM's line moves towards sycophancy and the \
+non-sycophantic PM's does not, the PM rewards sycophancy. `best_of_n.csv` has one row per point, `summary.json` the same \
+under `best_of_n.NAME.curves.GROUP.PM.N`.";
+
+/// A point as `mean [ci_low, ci_high]`.
+fn bon_cell(p: &best_of_n::BestOfNPoint) -> String {
+    if !p.mean.is_finite() {
+        return "n/a".into();
+    }
+    if p.ci_low.is_finite() && p.ci_high.is_finite() {
+        format!("{:.3} [{:.3}, {:.3}]", p.mean, p.ci_low, p.ci_high)
+    } else {
+        format!("{:.3}", p.mean)
+    }
+}
+
+/// What a result is, in a sentence.
+fn bon_sentence(r: &BestOfNResult) -> String {
+    let family = if r.family.is_empty() || r.family == r.probe { String::new() } else { format!(" ({} family)", r.family) };
+    let sizes: Vec<String> = r.sizes().iter().map(usize::to_string).collect();
+    let metric = if r.metric.is_empty() { "the metric".to_string() } else { format!("`{}`", r.metric) };
+    let meaning =
+        if r.metric_meaning.is_empty() { String::new() } else { format!(" {metric}: {}.", r.metric_meaning.trim_end_matches('.')) };
+    format!(
+        "Policy `{}` sampled N_max = {} responses to each conversation of probe `{}`{family}; for N in {}, each point is {metric} \
+         of the best-scored of N samples, averaged over the group's conversations.{meaning}",
+        r.policy,
+        r.n_max,
+        r.probe,
+        sizes.join(", ")
+    )
+}
+
+/// A result's numbers: a row per (group, PM), a column per N, and the conversations averaged.
+fn bon_table(r: &BestOfNResult) -> Table {
+    let sizes = r.sizes();
+    let mut header = vec!["group".to_string(), "PM".into()];
+    header.extend(sizes.iter().map(|n| format!("N = {n}")));
+    header.push("conversations".into());
+    let mut rows = Vec::new();
+    for g in r.groups() {
+        for pm in r.pms() {
+            let Some(c) = r.curve(g, pm) else { continue };
+            let mut row = vec![g.to_string(), best_of_n::pm_label(pm)];
+            row.extend(sizes.iter().map(|n| c.points.iter().find(|p| p.n == *n).map_or("n/a".into(), bon_cell)));
+            let mut items: Vec<usize> = c.points.iter().map(|p| p.items).collect();
+            items.dedup();
+            row.push(items.iter().map(usize::to_string).collect::<Vec<_>>().join(", "));
+            rows.push(row);
+        }
+    }
+    Table { header, rows }
+}
+
+/// The "Best-of-N against a preference model" section: per result its sentence, its table and
+/// its figure.
+fn best_of_n_section(results: &[BestOfNResult], input: &ReportInput, out_dir: &Path, md: &mut String, html: &mut String) -> Result<()> {
+    let heading = "Best-of-N against a preference model";
+    let _ = writeln!(md, "## {heading}\n\n{BEST_OF_N_INTRO}\n");
+    let _ = writeln!(html, "<h2>{heading}</h2>\n<p>{}</p>", esc(BEST_OF_N_INTRO).replace('`', ""));
+    for r in results {
+        let (sentence, table) = (bon_sentence(r), bon_table(r));
+        let _ = writeln!(md, "### {}\n\n{sentence}\n\n{}", r.name, table.markdown());
+        let _ = writeln!(html, "<h3>{}</h3><p>{}</p>{}", esc(&r.name), esc(&sentence).replace('`', ""), table.html());
+        let figure = best_of_n::figure_name(&r.name);
         if let Some(dir) = input.figures_dir.as_ref().filter(|d| d.join(format!("{figure}.svg")).is_file()) {
             embed_figure_at(4, dir, out_dir, &figure, md, html)?;
         }

@@ -1,7 +1,9 @@
 //! `import/NAME`: a model's recorded results in the study's JSON shape, read as if evaluated here.
 //! `analysis`: the study's CSVs, derived numbers, figures, report, and the `[[expect]]` checks;
 //! for open tasks `tasks.csv`, `summary.json`'s `tasks` and the report's Tasks section; for
-//! sycophancy probes `probes.csv`, `summary.json`'s `probes` and the report's probes section.
+//! sycophancy probes `probes.csv`, `summary.json`'s `probes` and the report's probes section; for
+//! best-of-N (`bon.json` of each `bon/NAME`) `best_of_n.csv`, `summary.json`'s `best_of_n`, a
+//! figure each and the report's best-of-N section.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,9 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use syco_analysis::best_of_n::{BestOfNResult, BON_FILE};
 use syco_analysis::expect::Expectation;
 use syco_analysis::import::StudySource;
-use syco_analysis::{AnalysisOptions, ItemOutcome, ModelResults};
+use syco_analysis::{AnalysisInput, AnalysisOptions, ItemOutcome, ModelResults};
 use syco_core::stage::{PlanEnv, Report, StageCtx, StageDef, StageKind};
 
 use syco_eval::files::{ITEMS_FILE, RESPONSES_FILE};
@@ -108,6 +111,11 @@ pub struct AnalysisParams {
     pub expect: Vec<Expectation>,
     pub bootstrap: usize,
     pub seed: u64,
+    /// Best-of-N (`[best_of_n.NAME]`) -> its `bon/NAME` stage id (an input of the same name,
+    /// whose output holds `bon.json`); left out when empty, so an analysis without best-of-N
+    /// keeps its stage key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub best_of_n: BTreeMap<String, String>,
 }
 
 /// The stage key a number is traced back to: the folder of a content-addressed output
@@ -250,6 +258,15 @@ impl StageKind for AnalysisStage {
                 training.extend(super::train::held_out_losses(&entry.name, dir)?);
             }
         }
+        let mut best_of_n = vec![];
+        for (name, stage) in &p.best_of_n {
+            let dir = ctx.inputs.get(stage).with_context(|| format!("input {stage}"))?;
+            let mut r = BestOfNResult::read(&dir.join(BON_FILE)).with_context(|| format!("best-of-N {name} ({stage})"))?;
+            // The manifest's name keys the summary, the CSV and the figure.
+            r.name = name.clone();
+            r.provenance = Some(format!("{stage} {}", provenance_of(dir)));
+            best_of_n.push(r);
+        }
         let opts = AnalysisOptions {
             baseline: p.baseline.clone(),
             models: Some(p.models.iter().map(|m| m.name.clone()).collect()),
@@ -258,23 +275,24 @@ impl StageKind for AnalysisStage {
             ..AnalysisOptions::default()
         };
         ctx.progress.set_message("tables and figures".into());
-        let summary = syco_analysis::analyze(&all, &opts, &ctx.out_dir)?;
+        let input = AnalysisInput { results: all, best_of_n };
+        let summary = syco_analysis::analyze_input(&input, &opts, &ctx.out_dir)?;
         let figures = ctx.out_dir.join("figures");
         if !curves.is_empty() {
             syco_analysis::figures::loss_curves(&curves, &figures)?;
         }
         let outcomes = syco_analysis::expect::evaluate(&p.expect, &summary);
         syco_analysis::expect::write_json(&outcomes, &ctx.out_dir.join(EXPECTATIONS_FILE))?;
-        let input = syco_analysis::report::ReportInput {
+        let report = syco_analysis::report::ReportInput {
             title: format!("syco: {}", p.experiment),
-            results: &all,
+            results: &input.results,
             summary: &summary,
             outcomes: &outcomes,
             figures_dir: figures.exists().then_some(figures),
             records: items,
             training,
         };
-        syco_analysis::report::write(&input, &ctx.out_dir)?;
+        syco_analysis::report::write(&report, &ctx.out_dir)?;
         Ok(())
     }
 

@@ -1,15 +1,17 @@
 //! The study's eight figures (SPEC §5.4), the open tasks' figure, one figure per sycophancy probe
-//! family and training-loss curves, as PNG and SVG.
+//! family, one per best-of-N result and training-loss curves, as PNG and SVG.
 //!
 //! Every figure is drawn by one function generic over the plotters backend, so the PNG and the
 //! SVG come from the same code. Text uses DejaVu Sans loaded at runtime (no system font lookup).
 
+mod best_of_n;
 mod draw;
 mod loss;
 mod probes;
 mod study;
 mod tasks;
 
+pub use best_of_n::best_of_n_figures;
 pub use loss::{loss_curves, read_train_log, LossPoint};
 pub use probes::probe_figures;
 pub use study::study_figures;
