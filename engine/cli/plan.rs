@@ -19,6 +19,7 @@ use syco_data::Kind;
 use syco_eval::Scoring;
 
 use crate::stages::analysis::{AnalysisParams, ImportParams, ModelEntry};
+use crate::stages::best_of_n::{BonEvalParams, PmParams, SampleParams, DEFAULT_PM_TEMPLATE, NON_SYCOPHANTIC_PREFIX, PMS, PM_PLACEHOLDERS};
 use crate::stages::dataset::{stream_input, DatasetParams};
 use crate::stages::eval::{EvalParams, RespondParams};
 use crate::stages::model::ModelParams;
@@ -101,6 +102,44 @@ pub struct EvalSpec {
     pub seed: Option<u64>,
 }
 
+/// `[best_of_n.NAME]`: sample a probe's conversations, pick the best of N by a preference model.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BestOfNSpec {
+    /// A `[probes.NAME]` whose conversations are sampled (their last turn).
+    pub probe: String,
+    /// The model or adapter sampled (the only model when absent).
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// The preference model: a model or adapter (the policy when absent).
+    #[serde(default)]
+    pub pm: Option<String>,
+    #[serde(default = "default_n_max")]
+    pub n_max: usize,
+    #[serde(default = "one")]
+    pub temperature: f64,
+    #[serde(default = "one")]
+    pub top_p: f64,
+    #[serde(default)]
+    pub max_tokens: Option<usize>,
+    /// The PM's question, with `{conversation}` (or `{prompt}` and `{response}`).
+    #[serde(default)]
+    pub pm_template: Option<String>,
+    /// The preference token and its opposite.
+    #[serde(default)]
+    pub pm_tokens: Option<[String; 2]>,
+    /// What the non-sycophantic PM is told first.
+    #[serde(default)]
+    pub non_sycophantic_prefix: Option<String>,
+}
+
+fn default_n_max() -> usize {
+    4
+}
+fn one() -> f64 {
+    1.0
+}
+
 /// `[analysis]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -130,7 +169,7 @@ pub struct MlPlanner;
 
 impl SectionPlanner for MlPlanner {
     fn sections(&self) -> &'static [&'static str] {
-        &["model", "datasets", "tasks", "probes", "adapters", "defaults", "eval", "analysis", "import", "expect"]
+        &["model", "datasets", "tasks", "probes", "best_of_n", "adapters", "defaults", "eval", "analysis", "import", "expect"]
     }
 
     fn plan(&self, m: &Manifest, out: &mut Vec<StageDef>) -> Result<(), ManifestError> {
@@ -148,7 +187,8 @@ impl SectionPlanner for MlPlanner {
         p.tasks()?;
         p.probes()?;
         p.adapters()?;
-        let evaluated = p.evals()?;
+        let mut evaluated = p.evals()?;
+        evaluated.best_of_n = p.best_of_n()?;
         let imported = p.imports()?;
         p.analysis(evaluated, imported)?;
         Ok(())
@@ -175,6 +215,8 @@ struct Evaluated {
     study: BTreeMap<String, BTreeMap<String, String>>,
     open: BTreeMap<String, BTreeMap<String, String>>,
     probes: BTreeMap<String, BTreeMap<String, String>>,
+    /// `[best_of_n.NAME]` -> its `bon/NAME` stage id.
+    best_of_n: BTreeMap<String, String>,
 }
 
 impl Evaluated {
@@ -598,6 +640,125 @@ impl Planner<'_> {
         Ok(eval)
     }
 
+    /// A model or an adapter by name: (base model, adapter stage).
+    fn model_or_adapter(&self, name: &str, at: &[&str]) -> Result<(String, Option<String>), ManifestError> {
+        if self.models.contains_key(name) {
+            return Ok((name.to_string(), None));
+        }
+        if let Some((stage, base)) = self.adapters.get(name) {
+            return Ok((base.clone(), Some(stage.clone())));
+        }
+        let known: Vec<&str> = self.models.keys().chain(self.adapters.keys()).map(String::as_str).collect();
+        Err(self.m.error(at, format!("no model or adapter `{name}`; known: {}", known.join(", "))))
+    }
+
+    fn best_of_n(&mut self) -> Result<BTreeMap<String, String>, ManifestError> {
+        let mut out = BTreeMap::new();
+        let batch_size = match self.m.get(&["eval"]) {
+            Some(_) => self.m.deserialize::<EvalSpec>(&["eval"])?.batch_size,
+            None => batch(),
+        };
+        for name in self.m.table_keys(&["best_of_n"]) {
+            let at = ["best_of_n", name.as_str()];
+            let key = |k: &'static str| ["best_of_n", name.as_str(), k];
+            let spec: BestOfNSpec = self.m.deserialize(&at)?;
+            let Some((_, judge)) = self.probes.get(&spec.probe).cloned() else {
+                let declared: Vec<&str> = self.probes.keys().map(String::as_str).collect();
+                return Err(self.m.error(&key("probe"), format!("no probe `{}`; declared: {}", spec.probe, declared.join(", "))));
+            };
+            if spec.n_max == 0 {
+                return Err(self.m.error(&key("n_max"), "must be at least 1"));
+            }
+            if !(spec.temperature >= 0.0 && spec.temperature.is_finite()) {
+                return Err(self.m.error(&key("temperature"), "must be 0 (greedy) or more"));
+            }
+            if !(spec.top_p > 0.0 && spec.top_p <= 1.0) {
+                return Err(self.m.error(&key("top_p"), "must be in (0, 1]"));
+            }
+            if spec.max_tokens == Some(0) {
+                return Err(self.m.error(&key("max_tokens"), "must be at least 1"));
+            }
+            let template = spec.pm_template.clone().unwrap_or_else(|| DEFAULT_PM_TEMPLATE.to_string());
+            syco_eval::probe::build::check_template(&template, &PM_PLACEHOLDERS, &[])
+                .map_err(|e| self.m.error(&key("pm_template"), e.to_string()))?;
+            if !template.contains("{conversation}") && !template.contains("{response}") {
+                return Err(self.m.error(&key("pm_template"), "the PM must see the response: use {conversation} or {response}"));
+            }
+            let policy = match &spec.policy {
+                Some(p) => p.clone(),
+                None => self.default_model(&at)?,
+            };
+            let (policy_base, policy_adapter) = self.model_or_adapter(&policy, &key("policy"))?;
+            let pm = spec.pm.clone().unwrap_or_else(|| policy.clone());
+            let (pm_base, pm_adapter) = self.model_or_adapter(&pm, &key("pm"))?;
+            let with_model = |base: &str, adapter: &Option<String>, rest: Vec<(String, String)>| {
+                let mut inputs = vec![("model".to_string(), format!("model/{base}"))];
+                if let Some(a) = adapter {
+                    inputs.push(("adapter".to_string(), a.clone()));
+                }
+                inputs.extend(rest);
+                inputs
+            };
+            let probe_input = ("probe".to_string(), format!("probe/{}", spec.probe));
+            let policy_model = self.models[&policy_base].clone();
+            let sample = format!("bon/{name}/sample");
+            let params = SampleParams {
+                name: name.clone(),
+                n_max: spec.n_max,
+                temperature: spec.temperature,
+                top_p: spec.top_p,
+                max_tokens: spec.max_tokens,
+                batch_size,
+                model: model_runtime(&policy_model),
+                matmul: policy_model.matmul,
+            };
+            let inputs = with_model(&policy_base, &policy_adapter, vec![probe_input.clone()]);
+            self.stage(sample.clone(), "bon_sample", &params, inputs, &at).resources = exclusive(&policy_model.device);
+            let mut eval_inputs = vec![probe_input.clone(), ("samples".to_string(), sample.clone())];
+            let pm_model = self.models[&pm_base].clone();
+            let [yes, no] = spec.pm_tokens.clone().unwrap_or_else(|| ["Yes".to_string(), "No".to_string()]);
+            for which in PMS {
+                let prefix = match which {
+                    "pm" => String::new(),
+                    _ => spec.non_sycophantic_prefix.clone().unwrap_or_else(|| NON_SYCOPHANTIC_PREFIX.to_string()),
+                };
+                let params = PmParams {
+                    name: name.clone(),
+                    template: template.clone(),
+                    prefix,
+                    yes: yes.clone(),
+                    no: no.clone(),
+                    batch_size,
+                    model: model_runtime(&pm_model),
+                    matmul: pm_model.matmul,
+                };
+                let id = format!("bon/{name}/{which}");
+                let inputs = with_model(&pm_base, &pm_adapter, vec![("samples".to_string(), sample.clone())]);
+                self.stage(id.clone(), "bon_pm", &params, inputs, &key("pm")).resources = exclusive(&pm_model.device);
+                eval_inputs.push((which.to_string(), id));
+            }
+            if let Some(judge) = judge {
+                let (judge_base, judge_adapter) = self.model_or_adapter(&judge, &["probes", &spec.probe, "judge"])?;
+                let judge_model = self.models[&judge_base].clone();
+                let params = ProbeRespondParams {
+                    probe: spec.probe.clone(),
+                    batch_size,
+                    model: model_runtime(&judge_model),
+                    matmul: judge_model.matmul,
+                };
+                let id = format!("bon/{name}/judge");
+                let inputs = with_model(&judge_base, &judge_adapter, vec![probe_input.clone(), ("samples".to_string(), sample.clone())]);
+                self.stage(id.clone(), "bon_judge", &params, inputs, &at).resources = exclusive(&judge_model.device);
+                eval_inputs.push(("judgements".to_string(), id));
+            }
+            let id = format!("bon/{name}");
+            let params = BonEvalParams { name: name.clone(), probe: spec.probe.clone(), policy };
+            self.stage(id.clone(), "bon_eval", &params, eval_inputs, &at).publish = Some(format!("best_of_n/{name}"));
+            out.insert(name, id);
+        }
+        Ok(out)
+    }
+
     fn imports(&mut self) -> Result<BTreeMap<String, String>, ManifestError> {
         let mut imported = BTreeMap::new();
         for name in self.m.table_keys(&["import"]) {
@@ -682,7 +843,11 @@ impl Planner<'_> {
                 models.push(ModelEntry { name: n.clone(), import: None, tasks, open_tasks, probes, train });
             }
         }
+        for id in evaluated.best_of_n.values() {
+            inputs.push((id.clone(), id.clone()));
+        }
         let params = AnalysisParams {
+            best_of_n: evaluated.best_of_n.clone(),
             experiment: self.m.name().to_string(),
             baseline,
             models,

@@ -6,6 +6,7 @@
 //! `StageDef::params` (part of the key) and the stage reads it back. Stages never see the planner.
 
 pub mod analysis;
+pub mod best_of_n;
 pub mod dataset;
 pub mod eval;
 pub mod model;
@@ -33,6 +34,10 @@ pub fn register(r: &mut Registry) {
     r.register_kind(Arc::new(probe::ProbeRespondStage));
     r.register_kind(Arc::new(probe::ProbeJudgeStage));
     r.register_kind(Arc::new(probe::ProbeEvalStage));
+    r.register_kind(Arc::new(best_of_n::SampleStage));
+    r.register_kind(Arc::new(best_of_n::PmStage));
+    r.register_kind(Arc::new(best_of_n::BonJudgeStage));
+    r.register_kind(Arc::new(best_of_n::BonEvalStage));
     r.register_kind(Arc::new(analysis::ImportStage));
     r.register_kind(Arc::new(analysis::AnalysisStage));
 }
