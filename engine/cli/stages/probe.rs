@@ -290,7 +290,7 @@ impl StageKind for ProbeJudgeStage {
 
 /// Holds every conversation with the stage's model, cached one by one: conversations run in
 /// chunks, each chunk advancing step by step so generations and choices batch across them.
-fn hold(ctx: &StageCtx, kind: &str, version: u32, dialogues: &[Dialogue]) -> Result<Vec<Transcript>> {
+pub(crate) fn hold(ctx: &StageCtx, kind: &str, version: u32, dialogues: &[Dialogue]) -> Result<Vec<Transcript>> {
     let p: ProbeRespondParams = serde_json::from_value(ctx.def.params.clone())?;
     // Everything that determines a conversation's turns, except the conversation itself.
     let scope = format!(
@@ -332,7 +332,7 @@ fn hold(ctx: &StageCtx, kind: &str, version: u32, dialogues: &[Dialogue]) -> Res
 
 /// Runs the conversations side by side: at each step every conversation that has one takes it;
 /// the generations of a step share batches (grouped by token budget), and so do the choices.
-fn converse(m: &Loaded, dialogues: &[&Dialogue], batch: usize) -> Result<Vec<Vec<Turn>>> {
+pub(crate) fn converse(m: &Loaded, dialogues: &[&Dialogue], batch: usize) -> Result<Vec<Vec<Turn>>> {
     let mut messages: Vec<Vec<ChatMessage>> = vec![vec![]; dialogues.len()];
     let mut turns: Vec<Vec<Turn>> = vec![vec![]; dialogues.len()];
     let steps = dialogues.iter().map(|d| d.steps.len()).max().unwrap_or(0);
