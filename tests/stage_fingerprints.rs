@@ -72,6 +72,10 @@ fn rule(kind: &str, file: &str) -> Option<Rule> {
         ("probe_respond", "transcripts.jsonl") => Rule::Bytes,
         ("probe_judge", "judgements.jsonl") => Rule::Bytes,
         ("probe_eval", "items.jsonl" | "metrics.json" | "transcripts.jsonl" | "judgements.jsonl") => Rule::Bytes,
+        ("bon_sample", "samples.jsonl") => Rule::Bytes,
+        ("bon_pm", "scores.jsonl") => Rule::Bytes,
+        ("bon_judge", "judgements.jsonl") => Rule::Bytes,
+        ("bon_eval", "bon.json" | "items.jsonl" | "samples.jsonl") => Rule::Bytes,
         ("import", "results.json") => Rule::PathsReplaced,
         ("analysis", "summary.json" | "expectations.json") => Rule::Bytes,
         ("analysis", f) if f.ends_with(".csv") => Rule::Bytes,
@@ -159,6 +163,15 @@ probe = "mimicry"
 source = {{ builtin = "mini", n = 4 }}
 n = 2
 max_tokens = 3
+
+[best_of_n.poet]
+probe = "poet"
+n_max = 3
+
+[best_of_n.praise]
+probe = "praise"
+n_max = 2
+policy = "a"
 
 [adapters.a]
 data = ["gsm8k"]
