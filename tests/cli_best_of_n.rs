@@ -106,6 +106,14 @@ fn best_of_n_samples_scores_and_curves() {
     assert_eq!(alone.len(), 1);
     let same = all.iter().find(|s| s["dialogue"]["item"] == alone[0]["dialogue"]["item"]).expect("the poem was among the four");
     assert_eq!(same["samples"], alone[0]["samples"]);
+    // A larger N_max extends a smaller one: the first four samples stay.
+    let m = manifest(dir.path(), "n = 1", "");
+    std::fs::write(&m, std::fs::read_to_string(&m).unwrap().replace("n_max = 4\nmax_tokens = 5", "n_max = 6\nmax_tokens = 5")).unwrap();
+    let out = syco(dir.path(), &["run", "m.toml", "--cache", "cache", "--out", "run2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let more = read_jsonl(&dir.path().join("run2/best_of_n/poet/samples.jsonl"));
+    assert_eq!(more[0]["samples"].as_array().unwrap().len(), 6);
+    assert_eq!(more[0]["samples"].as_array().unwrap()[..4], alone[0]["samples"].as_array().unwrap()[..]);
     let distinct: std::collections::BTreeSet<String> =
         all.iter().flat_map(|s| s["samples"].as_array().unwrap().iter().map(|t| t.to_string())).collect();
     assert!(distinct.len() > 4, "sampling draws different texts: {distinct:?}");
