@@ -4,7 +4,7 @@
 //! and changes its outputs as it changes the f32 model's. The model is the random tiny Llama of
 //! the golden fixture (2 layers, hidden 32, vocabulary 64).
 #![cfg(feature = "llama")]
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use syco_ml::{Llama, LoadedModel, LoraConfig};
@@ -147,7 +147,7 @@ fn logits(model: &Llama) -> Tensor {
     model.forward(&ids, Some(&mask), false).unwrap()
 }
 
-fn attach(dtype: DType, adapter_dir: &PathBuf) -> Llama {
+fn attach(dtype: DType, adapter_dir: &Path) -> Llama {
     let mut model = tiny(dtype);
     let adapter = peft::load(adapter_dir, &Device::Cpu).unwrap();
     insert_adapter(&mut model, "a", &adapter).unwrap();
