@@ -246,10 +246,17 @@ impl StageKind for PmStage {
             serde_json::to_string(&ctx.def.params)?,
             ctx.inputs.iter().filter(|(k, _)| *k != "samples").map(|(k, v)| format!("{k}={}", v.display())).collect::<Vec<_>>().join("\n")
         );
-        let key = |s: &Sampled| blake3::hash(format!("{scope}\n{}", serde_json::to_string(s).unwrap_or_default()).as_bytes());
-        let mut done: Vec<Option<Vec<f64>>> =
-            sampled.iter().map(|s| ctx.items.get(&key(s)).and_then(|b| serde_json::from_slice(&b).ok())).collect();
-        let todo: Vec<usize> = (0..sampled.len()).filter(|&i| done[i].is_none()).collect();
+        // Cached per (conversation, sample): the PM's question about that one sample.
+        let mut questions: Vec<(usize, usize, String)> = vec![];
+        for (i, s) in sampled.iter().enumerate() {
+            for j in 0..s.samples.len() {
+                questions.push((i, j, pm_question(&p, &s.transcript(j))?));
+            }
+        }
+        let key = |q: &str| blake3::hash(format!("{scope}\n{q}").as_bytes());
+        let mut done: Vec<Option<f64>> =
+            questions.iter().map(|(_, _, q)| ctx.items.get(&key(q)).and_then(|b| serde_json::from_slice(&b).ok())).collect();
+        let todo: Vec<usize> = (0..questions.len()).filter(|&k| done[k].is_none()).collect();
         ctx.progress.set_length(todo.len() as u64);
         if !todo.is_empty() {
             runtime::with_resident(ctx, &p.model, p.matmul, |m| {
@@ -258,35 +265,30 @@ impl StageKind for PmStage {
                 if yes.is_empty() || no.is_empty() {
                     bail!("best_of_n `{}`: the preference tokens {:?} / {:?} must encode to tokens", p.name, p.yes, p.no);
                 }
-                for chunk in todo.chunks(p.batch_size.max(1)) {
+                for chunk in todo.chunks(p.batch_size.max(1) * 4) {
                     let mut pairs = vec![];
-                    for &i in chunk {
-                        for j in 0..sampled[i].samples.len() {
-                            let question = pm_question(&p, &sampled[i].transcript(j))?;
-                            let context =
-                                tok.encode_plain(&m.chat.render(&[ChatMessage { role: "user".into(), content: question }], true)?)?;
-                            pairs.push((context.clone(), yes.clone()));
-                            pairs.push((context, no.clone()));
-                        }
+                    for &k in chunk {
+                        let message = ChatMessage { role: "user".into(), content: questions[k].2.clone() };
+                        let context = tok.encode_plain(&m.chat.render(&[message], true)?)?;
+                        pairs.push((context.clone(), yes.clone()));
+                        pairs.push((context, no.clone()));
                     }
                     let mut logliks = syco_ml::continuation_logliks(&m.lm, &pairs, p.batch_size.max(1))?.into_iter();
-                    for &i in chunk {
-                        let scores: Vec<f64> = (0..sampled[i].samples.len())
-                            .map(|_| logliks.next().expect("yes").sum - logliks.next().expect("no").sum)
-                            .collect();
-                        ctx.items.put(&key(&sampled[i]), &serde_json::to_vec(&scores)?)?;
-                        done[i] = Some(scores);
+                    for &k in chunk {
+                        let score = logliks.next().expect("yes").sum - logliks.next().expect("no").sum;
+                        ctx.items.put(&key(&questions[k].2), &serde_json::to_vec(&score)?)?;
+                        done[k] = Some(score);
                     }
                     ctx.progress.inc(chunk.len() as u64);
                 }
                 Ok(())
             })?;
         }
-        let lines: Vec<Scores> = sampled
-            .iter()
-            .zip(done)
-            .map(|(s, scores)| Scores { key: s.dialogue.key(), scores: scores.expect("every conversation scored") })
-            .collect();
+        let mut lines: Vec<Scores> =
+            sampled.iter().map(|s| Scores { key: s.dialogue.key(), scores: vec![f64::NAN; s.samples.len()] }).collect();
+        for ((i, j, _), score) in questions.iter().zip(done) {
+            lines[*i].scores[*j] = score.expect("every sample scored");
+        }
         write_jsonl(&ctx.out_dir.join(SCORES_FILE), &lines)?;
         Ok(())
     }
