@@ -67,7 +67,7 @@ fn safetensors_subset(bytes: &[u8], keep: impl Fn(&str) -> bool) -> Vec<u8> {
         out_header.insert(name.clone(), info);
     }
     let mut h = Value::Object(out_header).to_string().into_bytes();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = (h.len() as u64).to_le_bytes().to_vec();

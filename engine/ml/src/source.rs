@@ -163,16 +163,19 @@ impl HfRepo {
         self.cache.join(format!("{}--{}", self.repo_type.folder_prefix(), self.repo.replace('/', "--")))
     }
 
-    /// The commit the revision names in the cache: a 40-hex revision with a snapshot folder, or
-    /// the content of `refs/<revision>`. `None` when the cache cannot say.
+    /// The commit the revision names in the cache: the content of `refs/<revision>`, else the
+    /// revision itself when `snapshots/<revision>` exists (a commit hash). `None` when the cache
+    /// cannot say.
     pub fn cached_commit(&self) -> Option<String> {
         let root = self.root();
-        if is_commit(&self.revision) && root.join("snapshots").join(&self.revision).is_dir() {
-            return Some(self.revision.clone());
+        if let Ok(commit) = std::fs::read_to_string(root.join("refs").join(&self.revision)) {
+            let commit = commit.trim();
+            if !commit.is_empty() {
+                return Some(commit.to_string());
+            }
         }
-        let commit = std::fs::read_to_string(root.join("refs").join(&self.revision)).ok()?;
-        let commit = commit.trim();
-        (!commit.is_empty()).then(|| commit.to_string())
+        let snapshot = root.join("snapshots").join(&self.revision);
+        (!self.revision.is_empty() && !self.revision.contains("..") && snapshot.is_dir()).then(|| self.revision.clone())
     }
 
     /// What pins the content without the network: the cached commit, or the revision itself
