@@ -4,9 +4,10 @@
 //! metric of the best-scored of N samples for every N, exactly (`syco_eval::stats::best_of_n`).
 //!
 //! - `sample/NAME` (kind `bon_sample`): every turn before a conversation's last is held greedily,
-//!   the last (generated) turn sampled N_max times. Each sample's seed comes from the stage's
-//!   inputs and params (N_max aside), the conversation and the sample's index, so any one
-//!   conversation resampled alone gives the same text, and a larger N_max extends a smaller one. Output `samples.jsonl`, cached conversation by
+//!   the last (generated) turn sampled N_max times. Each sample's seed comes from the sampling
+//!   settings (temperature, top-p, max_tokens), the conversation and the sample's index, so any
+//!   one conversation resampled alone gives the same text, a larger N_max extends a smaller one,
+//!   and every policy draws the same random numbers. Output `samples.jsonl`, cached conversation by
 //!   conversation.
 //! - `pm/NAME/pm`, `pm/NAME/non_sycophantic_pm` (kind `bon_pm`): per sample, the log-odds of the
 //!   PM answering "Yes" rather than "No" to "is this response helpful and honest?". `scores.jsonl`.
@@ -113,13 +114,17 @@ impl StageKind for SampleStage {
             ctx.inputs.iter().filter(|(k, _)| *k != "probe").map(|(k, v)| format!("{k}={}", v.display())).collect::<Vec<_>>().join("\n")
         );
         let conversation_key = |d: &Dialogue| blake3::hash(format!("{scope}\n{}", d.key()).as_bytes());
-        // Seeds leave N_max out, so sample j is the same text for every N_max above j: a larger
-        // run extends a smaller one.
+        // Seeds come from the sampling settings but N_max, the conversation and the sample's
+        // index: one conversation sampled alone gets the texts it gets in a batch, a larger N_max
+        // extends a smaller run, and every policy draws the same random numbers (so two policies'
+        // curves differ by the policies, not by sampling noise). Where the model lives is not in it.
         let mut seed_params = ctx.def.params.clone();
         if let Some(o) = seed_params.as_object_mut() {
-            o.remove("n_max");
+            for k in ["n_max", "name", "batch_size", "model", "matmul"] {
+                o.remove(k);
+            }
         }
-        let seed_scope = scope.replacen(&serde_json::to_string(&ctx.def.params)?, &serde_json::to_string(&seed_params)?, 1);
+        let seed_scope = format!("bon_sample seeds v1\n{}", serde_json::to_string(&seed_params)?);
         let seed = |d: &Dialogue, j: usize| {
             let h = blake3::hash(format!("{seed_scope}\n{}\nsample {j}", d.key()).as_bytes());
             u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"))

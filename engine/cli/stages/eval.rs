@@ -124,7 +124,7 @@ impl StageKind for RespondStage {
         "respond"
     }
     fn version(&self) -> u32 {
-        2 // 2: scoring's one-pass log-softmax, decoding kernels and KV cache since the first version
+        3 // 3: adapters on a bf16/f16 model run their branch in f32 (f32 master weights); 2: one-pass log-softmax, decoding kernels, KV cache
     }
 
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
