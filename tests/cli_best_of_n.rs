@@ -3,24 +3,14 @@
 //! samples it got in a batch; bad PM settings are errors naming file, line and key.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use syco_testkit::cli::{self, read_jsonl, text};
 
 use serde_json::Value;
 
 fn syco(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_syco")).args(args).current_dir(dir).output().expect("syco runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    cli::run(env!("CARGO_BIN_EXE_syco"), dir, args)
 }
 
 fn manifest(dir: &Path, probe_n: &str, extra: &str) -> PathBuf {

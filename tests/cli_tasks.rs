@@ -4,16 +4,14 @@
 //! and bad tasks, each an error naming file, line and key, with nothing cached.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use syco_testkit::cli::{self, read_jsonl, text};
 
 use serde_json::Value;
 
 fn syco(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_syco")).args(args).current_dir(dir).output().expect("syco runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    cli::run(env!("CARGO_BIN_EXE_syco"), dir, args)
 }
 
 /// 12 records: a question, four options, the right index, the right word.
@@ -100,14 +98,6 @@ baseline = "tiny"
     let path = dir.join("m.toml");
     std::fs::write(&path, m).unwrap();
     path
-}
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[test]

@@ -86,9 +86,7 @@ impl StageKind for SampleStage {
         1
     }
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
-        let mut e = runtime::engine_extras();
-        e.insert("device".into(), def.resources.device.clone());
-        Ok(e)
+        Ok(runtime::device_extras(def))
     }
     fn run(&self, ctx: &StageCtx) -> Result<()> {
         let p: SampleParams = serde_json::from_value(ctx.def.params.clone())?;
@@ -237,9 +235,7 @@ impl StageKind for PmStage {
         1
     }
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
-        let mut e = runtime::engine_extras();
-        e.insert("device".into(), def.resources.device.clone());
-        Ok(e)
+        Ok(runtime::device_extras(def))
     }
     fn run(&self, ctx: &StageCtx) -> Result<()> {
         let p: PmParams = serde_json::from_value(ctx.def.params.clone())?;
@@ -322,9 +318,7 @@ impl StageKind for BonJudgeStage {
         1
     }
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
-        let mut e = runtime::engine_extras();
-        e.insert("device".into(), def.resources.device.clone());
-        Ok(e)
+        Ok(runtime::device_extras(def))
     }
     fn run(&self, ctx: &StageCtx) -> Result<()> {
         let _: ProbeRespondParams = serde_json::from_value(ctx.def.params.clone())?;

@@ -242,9 +242,7 @@ impl StageKind for ProbeRespondStage {
         1
     }
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
-        let mut e = runtime::engine_extras();
-        e.insert("device".into(), def.resources.device.clone());
-        Ok(e)
+        Ok(runtime::device_extras(def))
     }
     fn run(&self, ctx: &StageCtx) -> Result<()> {
         let dir = ctx.inputs.get("probe").context("stage has no `probe` input")?;
@@ -266,9 +264,7 @@ impl StageKind for ProbeJudgeStage {
         1
     }
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
-        let mut e = runtime::engine_extras();
-        e.insert("device".into(), def.resources.device.clone());
-        Ok(e)
+        Ok(runtime::device_extras(def))
     }
     fn run(&self, ctx: &StageCtx) -> Result<()> {
         let meta = read_meta(ctx.inputs.get("probe").context("stage has no `probe` input")?)?;

@@ -110,6 +110,13 @@ pub fn engine_extras() -> BTreeMap<String, String> {
     e
 }
 
+/// Key components of a stage that runs a model: the engine's (`engine_extras`) and the device.
+pub fn device_extras(def: &syco_core::stage::StageDef) -> BTreeMap<String, String> {
+    let mut e = engine_extras();
+    e.insert("device".into(), def.resources.device.clone());
+    e
+}
+
 /// `a=1.0;b=2.0` (from engine/cli/build.rs) -> `crate a: 1.0`, `crate b: 2.0`.
 pub fn locked_crates(list: &str) -> BTreeMap<String, String> {
     list.split(';').filter_map(|p| p.split_once('=')).map(|(n, v)| (format!("crate {n}"), v.to_string())).collect()

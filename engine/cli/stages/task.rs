@@ -244,9 +244,7 @@ impl StageKind for TaskRespondStage {
     }
 
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
-        let mut e = runtime::engine_extras();
-        e.insert("device".into(), def.resources.device.clone());
-        Ok(e)
+        Ok(runtime::device_extras(def))
     }
 
     fn run(&self, ctx: &StageCtx) -> Result<()> {

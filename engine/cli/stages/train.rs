@@ -133,10 +133,7 @@ impl StageKind for TrainStage {
     }
 
     fn key_extras(&self, def: &syco_core::stage::StageDef, _env: &syco_core::stage::PlanEnv) -> Result<BTreeMap<String, String>> {
-        Ok(runtime::engine_extras()).map(|mut e| {
-            e.insert("device".into(), def.resources.device.clone());
-            e
-        })
+        Ok(runtime::device_extras(def))
     }
 
     fn run(&self, ctx: &StageCtx) -> Result<()> {

@@ -110,3 +110,28 @@ mod tests {
         assert!(exe.starts_with(dir.parent().unwrap().parent().unwrap()), "{} / {}", exe.display(), dir.display());
     }
 }
+
+/// Helpers of the CLI integration tests (tests/cli_*.rs): running the binary, reading its output.
+pub mod cli {
+    use std::path::Path;
+    use std::process::{Command, Output};
+
+    /// Runs `bin` (the test's `env!("CARGO_BIN_EXE_syco")`) with `args` in `dir`.
+    pub fn run(bin: &str, dir: &Path, args: &[&str]) -> Output {
+        Command::new(bin).args(args).current_dir(dir).output().expect("the binary runs")
+    }
+
+    /// stdout then stderr, for assertions and their messages.
+    pub fn text(o: &Output) -> String {
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    }
+
+    /// Every line of a JSON Lines file.
+    pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+            .collect()
+    }
+}
