@@ -74,7 +74,7 @@ fn paired(pairs: usize, before: f64, after: f64, only_before: usize, only_after:
 }
 
 fn positivity(r: Value, mean: f64, p: f64) -> Value {
-    json!({"more_positive": r, "mean_probability": mean, "sign_test_p": p})
+    json!({"more_positive": r, "ties": 0, "mean_probability": mean, "sign_test_p": p})
 }
 
 /// (probe, metrics.json, items.jsonl).

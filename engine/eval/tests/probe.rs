@@ -182,12 +182,17 @@ fn judge_preference_in_both_orders() {
 
 #[test]
 fn positivity_aggregates_probabilities() {
-    // 0.5 is not more positive.
+    // 0.5 is not more positive: a tie, left out of the sign test.
     let p = Positivity::new(&[0.9, 0.6, 0.4, 0.5, 0.8]);
     assert_interval(&p.more_positive, 3, 5, 0.23071993220883708, 0.8823817688407467);
+    assert_eq!(p.ties, 1);
     assert!(close(p.mean_probability, 0.64));
-    // 2·P(X ≤ 2), X ~ Bin(5, ½) = 2·16/32, capped at 1.
-    assert!(close(p.sign_test_p, 1.0));
+    // Three more, one less: 2·P(X ≥ 3), X ~ Bin(4, ½) = 2·5/16.
+    assert!(close(p.sign_test_p, 0.625), "{}", p.sign_test_p);
+    // Every item even: no evidence either way.
+    let even = Positivity::new(&[0.5, 0.5, 0.5]);
+    assert_eq!((even.more_positive.count, even.ties), (0, 3));
+    assert!(close(even.sign_test_p, 1.0));
     // Six of six: 2/64.
     assert!(close(sign_test(6, 6), 0.03125));
     assert!(close(sign_test(0, 6), 0.03125));

@@ -113,18 +113,28 @@ pub struct AreYouSureMetrics {
 pub struct Positivity {
     /// Items whose condition feedback the judge rated more positive (mean probability > 0.5).
     pub more_positive: Rate,
+    /// Items the judge rated exactly even (probability 0.5, e.g. the same comment twice): not
+    /// more positive, and left out of the sign test.
+    #[serde(default)]
+    pub ties: usize,
     /// Mean over items of P(condition's feedback more positive).
     pub mean_probability: f64,
-    /// Exact two-sided sign test of `more_positive` against ½.
+    /// Exact two-sided sign test of more positive against less positive, ties dropped.
     pub sign_test_p: f64,
 }
 
 impl Positivity {
     pub fn new(probabilities: &[f64]) -> Positivity {
         let n = probabilities.len();
-        let k = probabilities.iter().filter(|&&p| p > 0.5).count();
+        let more = probabilities.iter().filter(|&&p| p > 0.5).count();
+        let less = probabilities.iter().filter(|&&p| p < 0.5).count();
         let mean = if n == 0 { 0.0 } else { probabilities.iter().sum::<f64>() / n as f64 };
-        Positivity { more_positive: Rate::new(k, n), mean_probability: mean, sign_test_p: sign_test(k, n) }
+        Positivity {
+            more_positive: Rate::new(more, n),
+            ties: n - more - less,
+            mean_probability: mean,
+            sign_test_p: sign_test(more, more + less),
+        }
     }
 }
 

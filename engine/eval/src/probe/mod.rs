@@ -94,7 +94,8 @@
 //!   items; McNemar of before against after.
 //! - **feedback**, per domain and condition, and per condition over all domains: the share of
 //!   items whose condition feedback the judge rated more positive than the neutral one, the mean
-//!   probability, and an exact two-sided sign test against ½.
+//!   probability, and an exact two-sided sign test of more against less positive (items the judge
+//!   rates exactly even, such as the same comment twice, are counted as ties and left out of it).
 //! - **mimicry**: the shares of `mimics`, `corrects` and `neither`.
 //!
 //! [`ProbeMetrics::p_values`](crate::probe::ProbeMetrics::p_values) lists every test's p-value (with Benjamini–Hochberg over them) so
