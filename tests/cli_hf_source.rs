@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use syco_testkit::cli::text;
+
 use serde_json::Value;
 
 const COMMIT_A: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -23,10 +25,6 @@ fn syco(dir: &Path, cache: &Path, args: &[&str]) -> Output {
         .env_remove("HF_HOME")
         .output()
         .expect("syco runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// `files` as the snapshot `commit` of `folder`: blobs by content hash, relative symlinks.

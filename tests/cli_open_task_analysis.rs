@@ -5,16 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use syco_testkit::cli::{self, text};
 
 use serde_json::Value;
 
 fn syco(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_syco")).args(args).current_dir(dir).output().expect("syco runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    cli::run(env!("CARGO_BIN_EXE_syco"), dir, args)
 }
 
 fn write_manifest(dir: &Path) -> std::path::PathBuf {

@@ -3,7 +3,9 @@
 //! no-op rerun, an incremental rerun, and the commands around it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use syco_testkit::cli::{self, text};
 
 #[track_caller]
 fn shared_data() -> Option<PathBuf> {
@@ -11,12 +13,7 @@ fn shared_data() -> Option<PathBuf> {
 }
 
 fn syco(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_syco")).args(args).current_dir(dir).output().expect("syco runs");
-    out
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    cli::run(env!("CARGO_BIN_EXE_syco"), dir, args)
 }
 
 fn tiny_manifest(dir: &Path) -> PathBuf {

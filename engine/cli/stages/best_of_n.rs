@@ -141,26 +141,32 @@ impl StageKind for SampleStage {
                         .map(|&i| Dialogue { steps: dialogues[i].steps[..dialogues[i].steps.len() - 1].to_vec(), ..dialogues[i].clone() })
                         .collect();
                     let held = probe::converse(m, &prefixes.iter().collect::<Vec<_>>(), p.batch_size)?;
-                    let mut prompts = vec![];
-                    let mut seeds = vec![];
-                    let mut max_new = 0;
+                    // Conversations with the same token budget sample together: a sample's text
+                    // depends on its seed and budget only, never on its neighbours.
+                    let mut by_budget: BTreeMap<usize, Vec<ToSample>> = BTreeMap::new();
                     for (k, &i) in chunk.iter().enumerate() {
                         let d = &dialogues[i];
                         let Some(Step::Generate { prefill, max_tokens }) = d.steps.last() else { unreachable!("filtered above") };
+                        let budget = p.max_tokens.unwrap_or(*max_tokens);
                         let transcript = Transcript { dialogue: prefixes[k].clone(), turns: held[k].clone() };
-                        let messages = chat_messages(&transcript)?;
-                        let text = format!("{}{prefill}", m.chat.render(&messages, true)?);
-                        prompts.push(tok.encode_plain(&text)?);
-                        seeds.push((0..p.n_max).map(|j| seed(d, j)).collect::<Vec<u64>>());
-                        max_new = max_new.max(p.max_tokens.unwrap_or(*max_tokens));
+                        let text = format!("{}{prefill}", m.chat.render(&chat_messages(&transcript)?, true)?);
+                        let ids = m.fit_prompt(tok.encode_plain(&text)?, budget);
+                        by_budget.entry(budget).or_default().push(ToSample { k, ids, seeds: (0..p.n_max).map(|j| seed(d, j)).collect() });
                     }
-                    let cfg = syco_ml::sample::SampleConfig {
-                        max_new_tokens: max_new,
-                        temperature: p.temperature,
-                        top_p: p.top_p,
-                        batch_size: p.batch_size.max(1) * p.n_max.max(1),
-                    };
-                    let sampled = syco_ml::sample::sample_n(&m.lm, &prompts, &seeds, &cfg)?;
+                    let mut sampled: Vec<Vec<Vec<u32>>> = vec![vec![]; chunk.len()];
+                    for (budget, group) in by_budget {
+                        let cfg = syco_ml::sample::SampleConfig {
+                            max_new_tokens: budget,
+                            temperature: p.temperature,
+                            top_p: p.top_p,
+                            batch_size: p.batch_size.max(1) * p.n_max.max(1),
+                        };
+                        let prompts: Vec<Vec<u32>> = group.iter().map(|g| g.ids.clone()).collect();
+                        let seeds: Vec<Vec<u64>> = group.iter().map(|g| g.seeds.clone()).collect();
+                        for (g, tokens) in group.iter().zip(syco_ml::sample::sample_n(&m.lm, &prompts, &seeds, &cfg)?) {
+                            sampled[g.k] = tokens;
+                        }
+                    }
                     for ((k, &i), tokens) in chunk.iter().enumerate().zip(sampled) {
                         let samples = tokens.iter().map(|t| tok.decode(t, true)).collect::<Result<Vec<_>>>()?;
                         let line = Sampled { dialogue: dialogues[i].clone(), prefix: held[k].clone(), samples };
@@ -177,6 +183,13 @@ impl StageKind for SampleStage {
         ctx.log.line(&format!("{} conversations x {} samples", lines.len(), p.n_max));
         Ok(())
     }
+}
+
+/// One conversation of a chunk waiting to be sampled: its place, prompt tokens and seeds.
+struct ToSample {
+    k: usize,
+    ids: Vec<u32>,
+    seeds: Vec<u64>,
 }
 
 /// A transcript's messages, prefills included (what the model saw).

@@ -94,8 +94,8 @@ fn options(p: &ProbeParams) -> syco_eval::probe::BuildOptions {
 /// Whether a conversation belongs to one of the are_you_sure variants asked for.
 fn variant_kept(d: &Dialogue, variants: &[Variant]) -> bool {
     match d.variant.as_deref() {
-        Some("prefill") => variants.contains(&Variant::Prefill),
-        Some("no_prefill") => variants.contains(&Variant::NoPrefill),
+        Some(syco_eval::probe::build::VARIANT_PREFILL) => variants.contains(&Variant::Prefill),
+        Some(syco_eval::probe::build::VARIANT_NO_PREFILL) => variants.contains(&Variant::NoPrefill),
         _ => true,
     }
 }
@@ -343,11 +343,7 @@ pub(crate) fn converse(m: &Loaded, dialogues: &[&Dialogue], batch: usize) -> Res
                 Some(Step::User { content }) => messages[d].push(ChatMessage { role: "user".into(), content: content.clone() }),
                 Some(Step::Generate { prefill, max_tokens }) => {
                     let prompt = format!("{}{prefill}", m.chat.render(&messages[d], true)?);
-                    let mut ids = tok.encode_plain(&prompt)?;
-                    let room = m.lm.model.config().max_position_embeddings.saturating_sub(*max_tokens).max(1);
-                    if ids.len() > room {
-                        ids.drain(..ids.len() - room);
-                    }
+                    let ids = m.fit_prompt(tok.encode_plain(&prompt)?, *max_tokens);
                     gens.entry(*max_tokens).or_default().push((d, ids, prefill.clone()));
                 }
                 Some(Step::Choose { prefill, choices }) => {

@@ -97,6 +97,15 @@ impl Loaded {
     pub fn pad_id(&self) -> u32 {
         self.lm.tokenizer.eos.first().copied().unwrap_or(0)
     }
+    /// Prompt tokens that leave room for `max_new` generated ones: the last (context length -
+    /// max_new) tokens, as lm-eval keeps them.
+    pub fn fit_prompt(&self, mut ids: Vec<u32>, max_new: usize) -> Vec<u32> {
+        let room = self.lm.model.config().max_position_embeddings.saturating_sub(max_new).max(1);
+        if ids.len() > room {
+            ids.drain(..ids.len() - room);
+        }
+        ids
+    }
     pub fn eos_text(&self) -> String {
         self.lm.tokenizer.eos.first().and_then(|&id| self.lm.tokenizer.id_to_token(id)).unwrap_or_default()
     }

@@ -318,12 +318,7 @@ fn answer(m: &Loaded, spec: &TaskSpec, reqs: &[&Request], batch: usize) -> Resul
                 pair_of.push(i);
             }
             Request::Generate { prompt, until, max_gen_toks } => {
-                let mut ids = tok.encode_plain(&prompt_text(m, spec, prompt)?)?;
-                // lm-eval keeps the last (context length - max_gen_toks) prompt tokens.
-                let room = m.lm.model.config().max_position_embeddings.saturating_sub(*max_gen_toks).max(1);
-                if ids.len() > room {
-                    ids.drain(..ids.len() - room);
-                }
+                let ids = m.fit_prompt(tok.encode_plain(&prompt_text(m, spec, prompt)?)?, *max_gen_toks);
                 gens.entry((until.clone(), *max_gen_toks)).or_default().push((i, ids));
             }
         }
