@@ -282,3 +282,39 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A checkpoint the cache holds incompletely, or whose tensors disagree with its config.json,
+/// fails the model stage with an error naming the file (and the tensor), the repo and the commit.
+#[test]
+fn an_incomplete_or_misshapen_checkpoint_fails_the_model_stage_naming_the_file() {
+    let shard2 = "model-00002-of-00002.safetensors";
+    let llama2 = |reshape| syco_testkit::hf::tiny_llama2_chat(reshape);
+    type Files = Vec<(String, Vec<u8>)>;
+    let cases: Vec<(&str, Files, Vec<&str>)> = vec![
+        (
+            "a missing shard",
+            llama2(None).into_iter().filter(|(f, _)| f != shard2).collect(),
+            vec![shard2, "not in the HF cache", "HF_HUB_OFFLINE"],
+        ),
+        (
+            "a tensor shaped unlike the config",
+            llama2(Some(("model.layers.0.self_attn.k_proj.weight", vec![16, 32]))),
+            vec!["`model.layers.0.self_attn.k_proj.weight`", "`model-00001-of-00002.safetensors`", "[16, 32]", "[32, 32]", "config.json"],
+        ),
+    ];
+    for (what, files, wants) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let hf = dir.path().join("hf");
+        write_cache(&hf);
+        syco_testkit::hf::put_snapshot(&hf, "models--test-org--tiny", COMMIT_B, &files);
+        set_ref(&hf, "models--test-org--tiny", "main", COMMIT_B);
+        let m = manifest(dir.path(), "main");
+        let out = syco(dir.path(), &hf, &["run", m.to_str().unwrap(), "model/tiny", "--cache", "cache"]);
+        assert!(!out.status.success(), "{what}: {}", text(&out));
+        let msg = text(&out);
+        for want in wants.iter().copied().chain(["test-org/tiny", COMMIT_B]) {
+            assert!(msg.contains(want), "{what}: `{want}` not in: {msg}");
+        }
+        assert!(!msg.contains("panicked"), "{what}: {msg}");
+    }
+}

@@ -380,7 +380,107 @@ pub fn fetch_hf_model(repo: &HfRepo, dest: &Path) -> Result<PathBuf> {
             place(&local, dest, file)?;
         }
     }
+    check_checkpoint(dest).with_context(|| format!("{} in the HF cache {}", repo.describe(hub.commit.as_deref()), repo.cache.display()))?;
     Ok(dest.to_path_buf())
+}
+
+/// The tensor names and shapes of a safetensors file, from its header alone (an 8-byte
+/// little-endian length, then that many bytes of JSON); the data is not read.
+pub fn safetensors_shapes(path: &Path) -> Result<std::collections::BTreeMap<String, Vec<usize>>> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
+    let mut f = std::fs::File::open(path).with_context(|| format!("`{name}`: cannot open {}", path.display()))?;
+    let file_len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).map_err(|_| anyhow::anyhow!("`{name}` is not a safetensors file: {file_len} bytes, shorter than its header"))?;
+    let n = u64::from_le_bytes(len);
+    ensure!(
+        n <= 100_000_000 && 8 + n <= file_len,
+        "`{name}` is not a safetensors file (or is truncated): its header claims {n} bytes, the file has {file_len}"
+    );
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header).with_context(|| format!("reading the header of `{name}`"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| anyhow::anyhow!("`{name}` is not a safetensors file: its header is not JSON ({e})"))?;
+    let obj = v.as_object().with_context(|| format!("`{name}` is not a safetensors file: its header is not a JSON object"))?;
+    let mut out = std::collections::BTreeMap::new();
+    for (tensor, info) in obj.iter().filter(|(k, _)| *k != "__metadata__") {
+        let shape: Vec<usize> = info
+            .get("shape")
+            .and_then(|s| serde_json::from_value(s.clone()).ok())
+            .with_context(|| format!("`{name}`: tensor `{tensor}` has no shape in the header"))?;
+        out.insert(tensor.clone(), shape);
+    }
+    Ok(out)
+}
+
+/// Checks an HF model directory's weights against its index and its `config.json` before anything
+/// loads them, so that an error names the file: every shard the index lists holds the tensors the
+/// index puts in it, and the embedding, head, norms and the seven projections of every layer have
+/// the shapes the config gives (other tensors are left to the loader). A config syco cannot read
+/// (an unsupported `model_type`, say) is left to the loader too, which refuses it by name.
+pub fn check_checkpoint(dir: &Path) -> Result<()> {
+    let index = "model.safetensors.index.json";
+    let mut where_is: std::collections::BTreeMap<String, (String, Vec<usize>)> = std::collections::BTreeMap::new();
+    if dir.join(index).exists() {
+        let text = std::fs::read_to_string(dir.join(index)).with_context(|| format!("reading `{index}`"))?;
+        let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("`{index}` is not JSON"))?;
+        let map = v.get("weight_map").and_then(|m| m.as_object()).with_context(|| format!("`{index}` has no `weight_map` object"))?;
+        let mut shards: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<usize>>> = Default::default();
+        for (tensor, shard) in map {
+            let shard = shard.as_str().with_context(|| format!("`{index}`: the shard of `{tensor}` is not a file name"))?;
+            if !shards.contains_key(shard) {
+                ensure!(dir.join(shard).exists(), "`{index}` lists `{shard}`, which is missing");
+                shards.insert(shard.to_string(), safetensors_shapes(&dir.join(shard))?);
+            }
+            let shape = shards[shard]
+                .get(tensor)
+                .with_context(|| format!("`{index}` puts tensor `{tensor}` in `{shard}`, which has no such tensor"))?;
+            where_is.insert(tensor.clone(), (shard.to_string(), shape.clone()));
+        }
+    } else if dir.join("model.safetensors").exists() {
+        for (tensor, shape) in safetensors_shapes(&dir.join("model.safetensors"))? {
+            where_is.insert(tensor, ("model.safetensors".into(), shape));
+        }
+    } else {
+        return Ok(());
+    }
+    let Ok(cfg) = crate::config::LlamaConfig::from_json_file(&dir.join("config.json")) else { return Ok(()) };
+    let (h, v, ff) = (cfg.hidden_size, cfg.vocab_size, cfg.intermediate_size);
+    let (q, kv) = (cfg.num_attention_heads * cfg.head_dim(), cfg.num_kv_heads() * cfg.head_dim());
+    let mut expected: Vec<(String, Vec<usize>)> = vec![
+        ("model.embed_tokens.weight".into(), vec![v, h]),
+        ("lm_head.weight".into(), vec![v, h]),
+        ("model.norm.weight".into(), vec![h]),
+    ];
+    for l in 0..cfg.num_hidden_layers {
+        let p = format!("model.layers.{l}");
+        for (name, shape) in [
+            ("self_attn.q_proj", vec![q, h]),
+            ("self_attn.k_proj", vec![kv, h]),
+            ("self_attn.v_proj", vec![kv, h]),
+            ("self_attn.o_proj", vec![h, q]),
+            ("mlp.gate_proj", vec![ff, h]),
+            ("mlp.up_proj", vec![ff, h]),
+            ("mlp.down_proj", vec![h, ff]),
+            ("input_layernorm", vec![h]),
+            ("post_attention_layernorm", vec![h]),
+        ] {
+            expected.push((format!("{p}.{name}.weight"), shape));
+        }
+    }
+    for (tensor, want) in expected {
+        if let Some((file, got)) = where_is.get(&tensor) {
+            ensure!(
+                *got == want,
+                "tensor `{tensor}` in `{file}` has shape {got:?}, but config.json (hidden_size {h}, intermediate_size {ff}, vocab_size {v}, \
+                 {} heads, {} key/value heads of {}) makes it {want:?}",
+                cfg.num_attention_heads,
+                cfg.num_kv_heads(),
+                cfg.head_dim()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Named files of a repo (each required), linked into `dest` under their paths in the repo;

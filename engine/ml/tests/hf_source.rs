@@ -283,3 +283,131 @@ fn dataset_repos_give_named_files_and_parquet_splits() {
     let err = format!("{:#}", fetch_hf_parquet_split(&ds(PARQUET_REVISION), "default", "validation", dest.path()).unwrap_err());
     assert!(err.contains("`default`") && err.contains("`validation`") && err.contains("HF_HUB_OFFLINE"), "{err}");
 }
+
+/// syco-testkit's tiny Llama-2-7b-chat-hf look-alike (two f16 shards + index), `String`-named.
+fn llama2_files(reshape: Option<(&str, Vec<usize>)>) -> Vec<(String, Vec<u8>)> {
+    syco_testkit::hf::tiny_llama2_chat(reshape)
+}
+
+const LLAMA2: &str = "models--meta-llama--Llama-2-7b-chat-hf";
+
+fn llama2_repo(cache: &Path) -> HfRepo {
+    HfRepo {
+        cache: cache.into(),
+        repo_type: RepoType::Model,
+        repo: "meta-llama/Llama-2-7b-chat-hf".into(),
+        revision: "main".into(),
+        offline: true,
+    }
+}
+
+#[test]
+fn a_llama2_layout_checkpoint_fetches_and_loads_with_its_tokenizer() {
+    let cache = tempfile::tempdir().unwrap();
+    syco_testkit::hf::put_snapshot(cache.path(), LLAMA2, COMMIT_A, &llama2_files(None));
+    syco_testkit::hf::set_ref(cache.path(), LLAMA2, "main", COMMIT_A);
+    let dest = tempfile::tempdir().unwrap();
+    fetch_hf_model(&llama2_repo(cache.path()), dest.path()).unwrap();
+    assert_eq!(
+        listing(dest.path()),
+        [
+            "config.json",
+            "generation_config.json",
+            "model-00001-of-00002.safetensors",
+            "model-00002-of-00002.safetensors",
+            "model.safetensors.index.json",
+            "special_tokens_map.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+        ]
+    );
+    let m = LoadedModel::load(dest.path(), &Device::Cpu, DType::F32).unwrap();
+    // Llama-2's tokenizer conventions: BOS `<s>` added, `</s>` ends generation, a literal `<s>`
+    // in the text is the special token (the study's prompts start with one, SPEC §2.1).
+    assert_eq!((m.tokenizer.bos, m.tokenizer.add_bos, m.tokenizer.eos.clone()), (Some(1), true, vec![2]));
+    assert_eq!(m.tokenizer.encode_plain("<s>[INST] Hi").unwrap()[0], 1);
+    assert_eq!(m.tokenizer.encode("Hi").unwrap()[0], 1);
+    assert_eq!(m.tokenizer.decode(&m.tokenizer.encode_plain("Is the answer (B)?\n").unwrap(), true).unwrap(), "Is the answer (B)?\n");
+    assert_eq!(m.model.config().vocab_size, 368);
+}
+
+#[test]
+fn incomplete_or_inconsistent_checkpoints_are_errors_naming_the_file() {
+    let shard2 = "model-00002-of-00002.safetensors";
+    let index_name = "model.safetensors.index.json";
+    let with_index = |edit: &dyn Fn(&mut serde_json::Value)| -> Vec<(String, Vec<u8>)> {
+        let mut files = llama2_files(None);
+        let (_, bytes) = files.iter_mut().find(|(f, _)| f == index_name).unwrap();
+        let mut index: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        edit(&mut index);
+        *bytes = serde_json::to_vec(&index).unwrap();
+        files
+    };
+    type Files = Vec<(String, Vec<u8>)>;
+    let cases: Vec<(&str, Files, Vec<String>)> = vec![
+        (
+            "a shard the index lists is not in the snapshot",
+            llama2_files(None).into_iter().filter(|(f, _)| f != shard2).collect(),
+            vec![format!("`{shard2}`"), "not in the HF cache".into(), index_name.into()],
+        ),
+        (
+            "the index names a shard file the repo lacks",
+            with_index(&|ix| ix["weight_map"]["lm_head.weight"] = "model-00003-of-00003.safetensors".into()),
+            vec!["`model-00003-of-00003.safetensors`".into(), "not in the HF cache".into(), index_name.into()],
+        ),
+        (
+            "the index puts a tensor in a shard that does not hold it",
+            with_index(&|ix| ix["weight_map"]["lm_head.weight"] = "model-00001-of-00002.safetensors".into()),
+            vec!["`lm_head.weight`".into(), "`model-00001-of-00002.safetensors`".into(), "no such tensor".into()],
+        ),
+        (
+            "a tensor's shape differs from the config",
+            llama2_files(Some(("model.layers.1.mlp.down_proj.weight", vec![64, 32]))),
+            vec![
+                "`model.layers.1.mlp.down_proj.weight`".into(),
+                format!("`{shard2}`"),
+                "[64, 32]".into(),
+                "[32, 64]".into(),
+                "config.json".into(),
+            ],
+        ),
+    ];
+    for (what, files, wants) in cases {
+        let cache = tempfile::tempdir().unwrap();
+        syco_testkit::hf::put_snapshot(cache.path(), LLAMA2, COMMIT_A, &files);
+        syco_testkit::hf::set_ref(cache.path(), LLAMA2, "main", COMMIT_A);
+        let dest = tempfile::tempdir().unwrap();
+        let err = format!("{:#}", fetch_hf_model(&llama2_repo(cache.path()), dest.path()).unwrap_err());
+        for want in wants.iter().map(String::as_str).chain(["meta-llama/Llama-2-7b-chat-hf", COMMIT_A]) {
+            assert!(err.contains(want), "{what}: `{want}` not in: {err}");
+        }
+    }
+
+    // A download that never finished: the snapshot's link points at a blob that is not there.
+    let cache = tempfile::tempdir().unwrap();
+    syco_testkit::hf::put_snapshot(cache.path(), LLAMA2, COMMIT_A, &llama2_files(None));
+    syco_testkit::hf::set_ref(cache.path(), LLAMA2, "main", COMMIT_A);
+    let link = cache.path().join(LLAMA2).join("snapshots").join(COMMIT_A).join(shard2);
+    let blob = link.parent().unwrap().join(std::fs::read_link(&link).unwrap());
+    std::fs::remove_file(blob).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let err = format!("{:#}", fetch_hf_model(&llama2_repo(cache.path()), dest.path()).unwrap_err());
+    assert!(err.contains(&format!("`{shard2}`")) && err.contains("not in the HF cache"), "{err}");
+
+    // The same checks on a local folder (what `{ path = ... }` models are), and a truncated shard.
+    let dir = tempfile::tempdir().unwrap();
+    for (f, bytes) in llama2_files(Some(("model.embed_tokens.weight", vec![368, 16]))) {
+        std::fs::write(dir.path().join(f), bytes).unwrap();
+    }
+    let err = format!("{:#}", syco_ml::source::check_checkpoint(dir.path()).unwrap_err());
+    assert!(err.contains("`model.embed_tokens.weight` in `model-00001-of-00002.safetensors` has shape [368, 16]"), "{err}");
+    std::fs::write(dir.path().join(shard2), b"\x10\0\0\0\0\0\0\0{}").unwrap();
+    std::fs::remove_file(dir.path().join("model-00001-of-00002.safetensors")).unwrap();
+    let err = format!("{:#}", syco_ml::source::check_checkpoint(dir.path()).unwrap_err());
+    assert!(err.contains("`model-00001-of-00002.safetensors`, which is missing"), "{err}");
+    for (f, bytes) in llama2_files(None).into_iter().filter(|(f, _)| f.starts_with("model-00001")) {
+        std::fs::write(dir.path().join(f), bytes).unwrap();
+    }
+    let err = format!("{:#}", syco_ml::source::check_checkpoint(dir.path()).unwrap_err());
+    assert!(err.contains(&format!("`{shard2}` is not a safetensors file (or is truncated)")), "{err}");
+}
