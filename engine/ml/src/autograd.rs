@@ -223,6 +223,29 @@ pub(crate) fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> 
     })
 }
 
+/// `gelu(gate) ∘ up` with the tanh approximation of GELU (`gelu_pytorch_tanh`, candle's
+/// `gelu`): Gemma's GeGLU, as one node.
+pub(crate) fn geglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
+    let value = (gate.detach().gelu()? * up.detach())?;
+    with_grad2(gate, up, value, |gate, up, g| {
+        // gelu(z) = z Φ(z) with Φ(z) = (1 + tanh u) / 2, u = c (z + a z³);
+        // gelu'(z) = Φ(z) + z (1 - tanh² u) c (1 + 3 a z²) / 2. In f32 for half types.
+        const A: f64 = 0.044715;
+        let c = (2.0 / std::f64::consts::PI).sqrt();
+        let dt = gate.dtype();
+        let acc = accumulation_dtype(dt);
+        let (z, up, g) = (gate.detach().to_dtype(acc)?, up.detach().to_dtype(acc)?, g.to_dtype(acc)?);
+        let z2 = z.sqr()?;
+        let th = ((&z + (&z * &z2)? * A)? * c)?.tanh()?;
+        let phi = ((&th + 1.0)? * 0.5)?;
+        let dphi = (((1.0 - th.sqr()?)? * ((z2 * (3.0 * A))? + 1.0)?)? * (0.5 * c))?;
+        let dgelu = (&phi + (&z * dphi)?)?;
+        let g_gate = ((&g * &up)? * dgelu)?;
+        let g_up = (&g * (&z * &phi)?)?;
+        Ok((g_gate.to_dtype(dt)?, g_up.to_dtype(dt)?))
+    })
+}
+
 /// Gradients of trainable tensors computed inside explicit ops (LoRA A and B), kept beside
 /// candle's `GradStore`, by tensor id, summed over uses.
 #[derive(Clone, Default)]
@@ -390,6 +413,83 @@ mod tests {
         let bias: Vec<f32> = (0..16).map(|i| if i % 4 > i / 4 { -1e30 } else { 0.0 }).collect();
         let bias = Tensor::from_vec(bias, (1, 1, 4, 4), &dev)?;
         compare(&x, |x| masked_softmax(x, 0.5, &bias), |x| candle_nn::ops::softmax(&(x * 0.5)?.broadcast_add(&bias)?, D::Minus1))
+    }
+
+    #[test]
+    fn geglu_matches_composed_ops() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let gate = Tensor::randn(0f32, 2.0, (2, 3, 6), &dev)?;
+        let up = Tensor::randn(0f32, 1.0, (2, 3, 6), &dev)?;
+        // Through either input, the other held fixed; the reference is candle's `gelu` (tanh
+        // approximation, with candle's own backward) times the other input.
+        compare(&gate, |g| geglu(g, &up), |g| g.gelu()? * &up)?;
+        compare(&up, |u| geglu(&gate, u), |u| gate.gelu()? * u)
+    }
+
+    /// The gradients of `sum(geglu(gate, up) ∘ probe)` against central finite differences in
+    /// f64, entry by entry, over gate values from the tails to zero.
+    #[test]
+    fn geglu_gradient_matches_finite_differences() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let n = 24;
+        let gate: Vec<f64> = (0..n).map(|i| (i as f64 - 11.5) * 0.4).collect();
+        let up: Vec<f64> = (0..n).map(|i| ((i * 7 % 11) as f64 - 5.0) * 0.3).collect();
+        let probe = Tensor::new((0..n).map(|i| ((i * 5 % 13) as f64 - 6.0) * 0.2).collect::<Vec<_>>(), &dev)?;
+        let f = |g: &[f64], u: &[f64]| -> candle_core::Result<f64> {
+            let y = geglu(&Tensor::new(g, &dev)?, &Tensor::new(u, &dev)?)?;
+            (y * &probe)?.sum_all()?.to_scalar::<f64>()
+        };
+        let (gv, uv) = (Var::new(gate.as_slice(), &dev)?, Var::new(up.as_slice(), &dev)?);
+        let grads = (geglu(gv.as_tensor(), uv.as_tensor())? * &probe)?.sum_all()?.backward()?;
+        let dg: Vec<f64> = grads.get(gv.as_tensor()).expect("gate gradient").to_vec1()?;
+        let du: Vec<f64> = grads.get(uv.as_tensor()).expect("up gradient").to_vec1()?;
+        let eps = 1e-6;
+        for i in 0..n {
+            let shift = |v: &[f64], d: f64| -> Vec<f64> {
+                let mut v = v.to_vec();
+                v[i] += d;
+                v
+            };
+            let fd_g = (f(&shift(&gate, eps), &up)? - f(&shift(&gate, -eps), &up)?) / (2.0 * eps);
+            let fd_u = (f(&gate, &shift(&up, eps))? - f(&gate, &shift(&up, -eps))?) / (2.0 * eps);
+            assert!((dg[i] - fd_g).abs() < 1e-8, "d/dgate[{i}] at {}: {} vs {fd_g}", gate[i], dg[i]);
+            assert!((du[i] - fd_u).abs() < 1e-8, "d/dup[{i}]: {} vs {fd_u}", du[i]);
+        }
+        Ok(())
+    }
+
+    /// Gemma's norm on the training path (`Llama::rms_norm` with the f32 multiplier 1 + w):
+    /// value and input gradient against HF's formula and its finite differences in f64.
+    #[test]
+    fn gemma_norm_gradient_matches_finite_differences() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let d = 8;
+        let w: Vec<f64> = (0..d).map(|i| (i as f64 - 3.5) * 0.2).collect();
+        let x: Vec<f64> = (0..d).map(|i| ((i * 3 % 7) as f64 - 3.0) * 0.7).collect();
+        let probe: Vec<f64> = (0..d).map(|i| ((i * 5 % 9) as f64 - 4.0) * 0.3).collect();
+        let eps = 1e-6;
+        // HF: x · rsqrt(mean(x²) + eps) · (1 + w)
+        let formula = |x: &[f64]| -> f64 {
+            let r = 1.0 / (x.iter().map(|v| v * v).sum::<f64>() / d as f64 + eps).sqrt();
+            x.iter().zip(&w).zip(&probe).map(|((x, w), p)| x * r * (1.0 + w) * p).sum()
+        };
+        let one_plus_w = (Tensor::new(w.as_slice(), &dev)?.to_dtype(DType::F32)? + 1.0)?;
+        let xv = Var::new(x.iter().map(|&v| v as f32).collect::<Vec<_>>().as_slice(), &dev)?;
+        let y = rms_norm(xv.as_tensor(), &one_plus_w, eps)?;
+        let probe_t = Tensor::new(probe.iter().map(|&v| v as f32).collect::<Vec<_>>().as_slice(), &dev)?;
+        let value = (&y * &probe_t)?.sum_all()?.to_scalar::<f32>()? as f64;
+        assert!((value - formula(&x)).abs() < 1e-5, "{value} vs {}", formula(&x));
+        let g: Vec<f32> = (y * probe_t)?.sum_all()?.backward()?.get(xv.as_tensor()).expect("x gradient").to_vec1()?;
+        let h = 1e-6;
+        for i in 0..d {
+            let mut up = x.clone();
+            up[i] += h;
+            let mut down = x.clone();
+            down[i] -= h;
+            let fd = (formula(&up) - formula(&down)) / (2.0 * h);
+            assert!((g[i] as f64 - fd).abs() < 1e-4 * fd.abs().max(1.0), "d/dx[{i}]: {} vs {fd}", g[i]);
+        }
+        Ok(())
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Random initialisation, reproducible on every device (candle's CPU RNG cannot be seeded):
 //! the tiny random models of the tests and benchmarks, and LoRA's A matrices (`lora.rs`).
 
-use crate::config::LlamaConfig;
+use crate::config::{Family, LlamaConfig};
 use crate::model::{proj_shape, Llama, PROJECTIONS};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
@@ -23,16 +23,27 @@ impl Llama {
         if !cfg.tie_word_embeddings {
             tensors.insert("lm_head.weight".to_string(), normal((cfg.vocab_size, cfg.hidden_size))?);
         }
-        let ones = |n: usize| Tensor::ones(n, dtype, device);
+        // Unit norms: HF's weight 1 (Llama-style), or 0 where the norm multiplies by 1 + w (Gemma).
+        let gemma = cfg.family() == Family::Gemma3;
+        let ones = |n: usize| if gemma { Tensor::zeros(n, dtype, device) } else { Tensor::ones(n, dtype, device) };
         tensors.insert("model.norm.weight".into(), ones(cfg.hidden_size)?);
         for i in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{i}");
             tensors.insert(format!("{p}.input_layernorm.weight"), ones(cfg.hidden_size)?);
             tensors.insert(format!("{p}.post_attention_layernorm.weight"), ones(cfg.hidden_size)?);
+            if gemma {
+                tensors.insert(format!("{p}.pre_feedforward_layernorm.weight"), ones(cfg.hidden_size)?);
+                tensors.insert(format!("{p}.post_feedforward_layernorm.weight"), ones(cfg.hidden_size)?);
+            }
+            if cfg.has_qk_norm() {
+                tensors.insert(format!("{p}.self_attn.q_norm.weight"), ones(cfg.head_dim())?);
+                tensors.insert(format!("{p}.self_attn.k_norm.weight"), ones(cfg.head_dim())?);
+            }
             for (name, module) in PROJECTIONS {
                 let (out, inp) = proj_shape(cfg, name);
                 tensors.insert(format!("{p}.{module}.{name}.weight"), normal((out, inp))?);
-                if cfg.has_qkv_bias() && matches!(name, "q_proj" | "k_proj" | "v_proj") {
+                let o_bias = name == "o_proj" && cfg.has_o_bias();
+                if o_bias || (cfg.has_qkv_bias() && matches!(name, "q_proj" | "k_proj" | "v_proj")) {
                     tensors.insert(format!("{p}.{module}.{name}.bias"), vector(normal((1, out))?)?);
                 }
             }

@@ -1,7 +1,7 @@
 //! Loading a model, its tokenizer and chat template from a GGUF file or an HF directory.
 
 use crate::chat::ChatTemplate;
-use crate::config::LlamaConfig;
+use crate::config::{Family, LlamaConfig};
 use crate::linear::{BaseWeight, Proj};
 use crate::model::{Layer, Llama, PROJECTIONS};
 use crate::qgemv::QBlocks;
@@ -68,7 +68,37 @@ impl LoadedModel {
     }
 }
 
+impl Llama {
+    /// The model alone (no tokenizer or chat template) from what `LoadedModel::load_with` reads:
+    /// a `.gguf` file or an HF directory with `config.json` and safetensors.
+    pub fn load(path: &Path, device: &Device, format: WeightFormat) -> Result<Llama> {
+        let dtype = match format {
+            WeightFormat::Dense(d) => d,
+            WeightFormat::Quantized => DType::F32,
+        };
+        if path.is_dir() {
+            return hf_model(path, device, dtype).map(|(m, _)| m);
+        }
+        let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let ct = gguf_file::Content::read(&mut file).with_context(|| format!("reading GGUF header of {}", path.display()))?;
+        gguf_model(&ct, &mut file, path, device, format)
+    }
+}
+
 fn load_hf_dir(dir: &Path, device: &Device, dtype: DType) -> Result<LoadedModel> {
+    let (model, cfg) = hf_model(dir, device, dtype)?;
+    let tok_path = dir.join("tokenizer.json");
+    ensure!(tok_path.exists(), "{}: tokenizer.json is missing", dir.display());
+    let mut tokenizer = Tokenizer::from_file(&tok_path)?;
+    if tokenizer.eos.is_empty() {
+        tokenizer.eos = cfg.eos_token_id.as_ref().map(|e| e.to_vec()).unwrap_or_default();
+    }
+    let template_src = read_hf_chat_template(dir)?;
+    let chat = chat_template(template_src, &tokenizer)?;
+    Ok(LoadedModel { model, tokenizer, chat })
+}
+
+fn hf_model(dir: &Path, device: &Device, dtype: DType) -> Result<(Llama, LlamaConfig)> {
     let cfg = LlamaConfig::from_json_file(&dir.join("config.json"))?;
     let files = safetensor_files(dir)?;
     // SAFETY: the files are memory-mapped read-only; a concurrent writer would corrupt the
@@ -86,15 +116,7 @@ fn load_hf_dir(dir: &Path, device: &Device, dtype: DType) -> Result<LoadedModel>
         cfg.tie_word_embeddings = true;
     }
     let model = Llama::from_weights(&cfg, &mut get, device, dtype).with_context(|| format!("loading weights from {}", dir.display()))?;
-    let tok_path = dir.join("tokenizer.json");
-    ensure!(tok_path.exists(), "{}: tokenizer.json is missing", dir.display());
-    let mut tokenizer = Tokenizer::from_file(&tok_path)?;
-    if tokenizer.eos.is_empty() {
-        tokenizer.eos = cfg.eos_token_id.as_ref().map(|e| e.to_vec()).unwrap_or_default();
-    }
-    let template_src = read_hf_chat_template(dir)?;
-    let chat = chat_template(template_src, &tokenizer)?;
-    Ok(LoadedModel { model, tokenizer, chat })
+    Ok((model, cfg))
 }
 
 fn safetensor_files(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -165,7 +187,20 @@ fn gguf_proj(name: &str) -> &'static str {
 fn load_gguf(path: &Path, device: &Device, format: WeightFormat) -> Result<LoadedModel> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let ct = gguf_file::Content::read(&mut file).with_context(|| format!("reading GGUF header of {}", path.display()))?;
-    let cfg = LlamaConfig::from_gguf(&ct).with_context(|| path.display().to_string())?;
+    let model = gguf_model(&ct, &mut file, path, device, format)?;
+    let tokenizer = Tokenizer::from_gguf(&ct).with_context(|| path.display().to_string())?;
+    let src = ct.metadata.get("tokenizer.chat_template").and_then(|v| v.to_string().ok().cloned());
+    let chat = chat_template(src, &tokenizer)?;
+    Ok(LoadedModel { model, tokenizer, chat })
+}
+
+/// The model in a GGUF file. llama.cpp's names: `attn_norm` is the input norm, `ffn_norm` the
+/// norm before the MLP (Gemma's `pre_feedforward_layernorm`); Gemma's `post_attention_norm`
+/// and `post_ffw_norm` norm the attention's and the MLP's outputs. llama.cpp's converter stores
+/// Gemma's norm weights as `1 + w` (its RMSNorm multiplies by the weight as stored), which is
+/// the f32 multiplier this model keeps for them, so they are read as they are.
+fn gguf_model(ct: &gguf_file::Content, file: &mut File, path: &Path, device: &Device, format: WeightFormat) -> Result<Llama> {
+    let cfg = LlamaConfig::from_gguf(ct).with_context(|| path.display().to_string())?;
     // llama.cpp stores q/k rows of `llama` models permuted for its interleaved RoPE; we use
     // HF's half-split layout, so those rows are put back.
     let permuted_qk = cfg.model_type.as_deref() == Some("llama");
@@ -175,7 +210,7 @@ fn load_gguf(path: &Path, device: &Device, format: WeightFormat) -> Result<Loade
     };
     let mut qt = |name: &str| -> Result<QTensor> {
         // Read on the CPU: rows are rearranged there before moving to the device.
-        ct.tensor(&mut file, name, &Device::Cpu).with_context(|| format!("{}: tensor `{name}`", path.display()))
+        ct.tensor(file, name, &Device::Cpu).with_context(|| format!("{}: tensor `{name}`", path.display()))
     };
     let dense = |q: &QTensor| -> Result<Tensor> { Ok(q.dequantize(&Device::Cpu)?.to_device(device)?.to_dtype(dtype)?) };
     let quant = |q: QTensor| -> Result<BaseWeight> {
@@ -217,13 +252,29 @@ fn load_gguf(path: &Path, device: &Device, format: WeightFormat) -> Result<Loade
             };
             projs.push(Proj { base, bias, loras: Default::default(), blocks, bf16: None });
         }
-        layers.push(Layer {
-            input_norm: dense(&qt(&format!("blk.{i}.attn_norm.weight"))?)?,
-            post_norm: dense(&qt(&format!("blk.{i}.ffn_norm.weight"))?)?,
-            projs,
-        });
+        let gemma = cfg.family() == Family::Gemma3;
+        let mut norm = |name: &str| -> Result<Tensor> {
+            let q = qt(&format!("blk.{i}.{name}.weight"))?;
+            Ok(match gemma {
+                true => q.dequantize(&Device::Cpu)?.to_device(device)?.to_dtype(DType::F32)?,
+                false => dense(&q)?,
+            })
+        };
+        let mut layer = Layer::llama(norm("attn_norm")?, norm("ffn_norm")?, projs);
+        if cfg.has_qk_norm() {
+            layer.q_norm = Some(norm("attn_q_norm")?);
+            layer.k_norm = Some(norm("attn_k_norm")?);
+        }
+        if gemma {
+            layer.attn_out_norm = Some(norm("post_attention_norm")?);
+            layer.mlp_out_norm = Some(norm("post_ffw_norm")?);
+        }
+        layers.push(layer);
     }
-    let norm = dense(&qt("output_norm.weight")?)?;
+    let norm = match cfg.family() == Family::Gemma3 {
+        true => qt("output_norm.weight")?.dequantize(&Device::Cpu)?.to_device(device)?.to_dtype(DType::F32)?,
+        false => dense(&qt("output_norm.weight")?)?,
+    };
     let head_blocks = match ct.tensor_infos.contains_key("output.weight") {
         true => blocks(&qt("output.weight")?)?,
         false => blocks(&embed_q)?,
@@ -237,10 +288,7 @@ fn load_gguf(path: &Path, device: &Device, format: WeightFormat) -> Result<Loade
     };
     let mut model = Llama::assemble(cfg, device.clone(), dtype, embed, layers, norm, lm_head)?;
     model.head_blocks = head_blocks;
-    let tokenizer = Tokenizer::from_gguf(&ct).with_context(|| path.display().to_string())?;
-    let src = ct.metadata.get("tokenizer.chat_template").and_then(|v| v.to_string().ok().cloned());
-    let chat = chat_template(src, &tokenizer)?;
-    Ok(LoadedModel { model, tokenizer, chat })
+    Ok(model)
 }
 
 /// Undo llama.cpp's q/k row permutation: within each head, GGUF row `2i + j` is HF row

@@ -1,5 +1,6 @@
-//! The Llama-family decoder (Llama-2/3, SmolLM2, Qwen2 biases) with HF weight names: the
-//! weights, their assembly, and the forward pass. Random initialisation is `init.rs`; attaching
+//! The Llama-family decoder (Llama-2/3, SmolLM2, Mistral, Qwen2 biases, Qwen3 q/k norms,
+//! Gemma 3: `config::Family`) with HF weight names: the weights, their assembly, and the
+//! forward pass. Random initialisation is `init.rs`; attaching
 //! and managing LoRA adapters is `lora.rs`; the loss and gradients of a training step are
 //! `backward.rs` and `cpu_train/`.
 //!
@@ -11,7 +12,7 @@
 
 use crate::autograd::{self, accumulation_dtype};
 use crate::bf16mm::Bf16Weight;
-use crate::config::LlamaConfig;
+use crate::config::{Family, LlamaConfig};
 use crate::linear::{base_matmul_t, bf16_products_of, blocks_matmul_t, matmul_t, BaseWeight, Grad, Proj};
 use crate::lora::LoraConfig;
 use crate::qgemv::QBlocks;
@@ -35,12 +36,37 @@ pub const PROJECTIONS: [(&str, &str); 7] = [
 /// Additive attention bias value for masked keys: finite so fully masked rows stay NaN-free.
 const MASKED: f32 = -1e30;
 
+/// One decoder layer's frozen weights. Norm weights are what the normalised vector is
+/// multiplied by: HF's `w` for Llama-style norms; for Gemma's, `1 + w` in f32 (its norms are
+/// computed in f32 whatever the model's dtype).
 #[derive(Clone)]
 pub(crate) struct Layer {
     pub input_norm: Tensor,
+    /// The norm before the MLP: Llama's `post_attention_layernorm`, Gemma's
+    /// `pre_feedforward_layernorm`.
     pub post_norm: Tensor,
     /// In `PROJECTIONS` order: q, k, v, o, gate, up, down.
     pub projs: Vec<Proj>,
+    /// Per-head norms of queries and keys (Qwen3, Gemma 3), over head_dim.
+    pub q_norm: Option<Tensor>,
+    pub k_norm: Option<Tensor>,
+    /// Gemma 3's norms of the attention's and the MLP's outputs (`post_attention_layernorm`,
+    /// `post_feedforward_layernorm`).
+    pub attn_out_norm: Option<Tensor>,
+    pub mlp_out_norm: Option<Tensor>,
+}
+
+impl Layer {
+    /// A layer of Llama's form (no q/k norms, no output norms).
+    pub(crate) fn llama(input_norm: Tensor, post_norm: Tensor, projs: Vec<Proj>) -> Self {
+        Layer { input_norm, post_norm, projs, q_norm: None, k_norm: None, attn_out_norm: None, mlp_out_norm: None }
+    }
+
+    /// Whether the hand-written training step (`cpu_train`), which computes Llama's layer,
+    /// computes this one.
+    pub(crate) fn is_llama(&self) -> bool {
+        self.q_norm.is_none() && self.k_norm.is_none() && self.attn_out_norm.is_none() && self.mlp_out_norm.is_none()
+    }
 }
 
 /// Per-layer keys and values of earlier positions, (B, Hkv, Tk, D) each.
@@ -141,6 +167,10 @@ pub struct Llama {
     /// The head packed for bf16 products, present while the model is switched to them.
     pub(crate) head_bf16: Option<Arc<Bf16Weight>>,
     pub(crate) inv_freq: Tensor,
+    /// Gemma 3's sliding layers' RoPE frequencies; `None` when every layer uses `inv_freq`.
+    pub(crate) inv_freq_local: Option<Tensor>,
+    /// Gemma 3: embeddings are multiplied by sqrt(hidden_size), rounded to the model's dtype.
+    pub(crate) embed_scale: Option<f64>,
     pub(crate) adapters: HashMap<String, LoraConfig>,
     pub(crate) active: Option<String>,
     pub(crate) merged: Vec<String>,
@@ -152,10 +182,16 @@ pub(crate) type WeightLookup<'a> = &'a mut dyn FnMut(&str) -> Result<Option<Tens
 impl Llama {
     /// Assemble from named HF-layout tensors (already on `device`; converted to `dtype`).
     pub(crate) fn from_weights(cfg: &LlamaConfig, get: WeightLookup, device: &Device, dtype: DType) -> Result<Self> {
-        let mut need = |name: &str| -> Result<Tensor> {
-            (*get)(name)?.with_context(|| format!("weight `{name}` is missing"))?.to_device(device)?.to_dtype(dtype).map_err(Into::into)
+        let gemma = cfg.family() == Family::Gemma3;
+        // Weights in the model's dtype; Gemma's norm weights `w` as their multiplier 1 + w in f32.
+        let mut fetch = |name: &str, norm: bool| -> Result<Tensor> {
+            let w = (*get)(name)?.with_context(|| format!("weight `{name}` is missing"))?.to_device(device)?;
+            Ok(match (norm, gemma) {
+                (true, true) => (w.to_dtype(DType::F32)? + 1.0)?,
+                _ => w.to_dtype(dtype)?,
+            })
         };
-        let embed = need("model.embed_tokens.weight")?;
+        let embed = fetch("model.embed_tokens.weight", false)?;
         ensure!(
             embed.dims() == [cfg.vocab_size, cfg.hidden_size],
             "model.embed_tokens.weight has shape {:?}, config says ({}, {})",
@@ -163,29 +199,46 @@ impl Llama {
             cfg.vocab_size,
             cfg.hidden_size
         );
+        let hd = cfg.head_dim();
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{i}");
             let mut projs = Vec::with_capacity(7);
             for (name, module) in PROJECTIONS {
-                let w = need(&format!("{p}.{module}.{name}.weight"))?;
+                let w = fetch(&format!("{p}.{module}.{name}.weight"), false)?;
                 let (out, inp) = proj_shape(cfg, name);
                 ensure!(w.dims() == [out, inp], "{p}.{module}.{name}.weight has shape {:?}, expected ({out}, {inp})", w.dims());
-                let bias = if cfg.has_qkv_bias() && matches!(name, "q_proj" | "k_proj" | "v_proj") {
-                    Some(need(&format!("{p}.{module}.{name}.bias"))?)
-                } else {
-                    None
+                let bias = match name {
+                    "q_proj" | "k_proj" | "v_proj" if cfg.has_qkv_bias() => Some(fetch(&format!("{p}.{module}.{name}.bias"), false)?),
+                    "o_proj" if cfg.has_o_bias() => Some(fetch(&format!("{p}.{module}.{name}.bias"), false)?),
+                    _ => None,
                 };
                 projs.push(Proj::dense(w, bias));
             }
-            layers.push(Layer {
-                input_norm: need(&format!("{p}.input_layernorm.weight"))?,
-                post_norm: need(&format!("{p}.post_attention_layernorm.weight"))?,
+            let mut norm = |name: &str, len: usize| -> Result<Tensor> {
+                let full = format!("{p}.{name}.weight");
+                let w = fetch(&full, true)?;
+                ensure!(w.dims() == [len], "{full} has shape {:?}, expected ({len})", w.dims());
+                Ok(w)
+            };
+            let h = cfg.hidden_size;
+            let mut layer = Layer::llama(
+                norm("input_layernorm", h)?,
+                norm(if gemma { "pre_feedforward_layernorm" } else { "post_attention_layernorm" }, h)?,
                 projs,
-            });
+            );
+            if cfg.has_qk_norm() {
+                layer.q_norm = Some(norm("self_attn.q_norm", hd)?);
+                layer.k_norm = Some(norm("self_attn.k_norm", hd)?);
+            }
+            if gemma {
+                layer.attn_out_norm = Some(norm("post_attention_layernorm", h)?);
+                layer.mlp_out_norm = Some(norm("post_feedforward_layernorm", h)?);
+            }
+            layers.push(layer);
         }
-        let norm = need("model.norm.weight")?;
-        let lm_head = if cfg.tie_word_embeddings { None } else { Some(BaseWeight::Dense(need("lm_head.weight")?)) };
+        let norm = fetch("model.norm.weight", true)?;
+        let lm_head = if cfg.tie_word_embeddings { None } else { Some(BaseWeight::Dense(fetch("lm_head.weight", false)?)) };
         Self::assemble(cfg.clone(), device.clone(), dtype, embed, layers, norm, lm_head)
     }
 
@@ -201,6 +254,21 @@ impl Llama {
         let inv: Vec<f32> = cfg.rope_inv_freq().into_iter().map(|f| f as f32).collect();
         let n = inv.len();
         let inv_freq = Tensor::from_vec(inv, (1, 1, n), &device)?;
+        let inv_freq_local = match cfg.has_local_rope() {
+            true => {
+                Some(Tensor::from_vec(cfg.rope_local_inv_freq().into_iter().map(|f| f as f32).collect::<Vec<_>>(), (1, 1, n), &device)?)
+            }
+            false => None,
+        };
+        // transformers casts sqrt(hidden) to the embeddings' dtype before multiplying.
+        let embed_scale = (cfg.family() == Family::Gemma3).then(|| {
+            let s = (cfg.hidden_size as f64).sqrt() as f32;
+            f64::from(match dtype {
+                DType::BF16 => half::bf16::from_f32(s).to_f32(),
+                DType::F16 => half::f16::from_f32(s).to_f32(),
+                _ => s,
+            })
+        });
         Ok(Llama {
             cfg,
             device,
@@ -212,6 +280,8 @@ impl Llama {
             head_blocks: None,
             head_bf16: None,
             inv_freq,
+            inv_freq_local,
+            embed_scale,
             adapters: HashMap::new(),
             active: None,
             merged: Vec::new(),
@@ -307,14 +377,23 @@ impl Llama {
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         if let Some(b) = &self.head_blocks {
             if let Some(y) = blocks_matmul_t(hidden, b)? {
-                return Ok(y);
+                return self.softcap_logits(y);
             }
         }
         let y = match &self.lm_head {
             None => matmul_t(hidden, &self.embed)?,
             Some(base) => base_matmul_t(hidden, base, self.head_blocks.as_deref())?,
         };
-        Ok(y.to_dtype(DType::F32)?)
+        self.softcap_logits(y.to_dtype(DType::F32)?)
+    }
+
+    /// `c · tanh(logits / c)` with Gemma's `final_logit_softcapping` c; the logits otherwise.
+    /// Differentiable (candle's ops), for the training path too.
+    fn softcap_logits(&self, y: Tensor) -> Result<Tensor> {
+        Ok(match self.cfg.final_logit_softcapping {
+            Some(c) => ((y / c)?.tanh()? * c)?,
+            None => y,
+        })
     }
 
     /// Logits of an inference pass's hidden states: bf16 products when the model is switched
@@ -324,7 +403,7 @@ impl Llama {
         if let Some(w) = &self.head_bf16 {
             let blocks = self.head_blocks.as_deref().map(|b| [b]);
             if let Some(mut ys) = bf16_products_of(hidden, &[w], blocks.as_ref().map(|b| &b[..]))? {
-                return Ok(ys.remove(0));
+                return self.softcap_logits(ys.remove(0));
             }
         }
         self.logits(hidden)
@@ -338,7 +417,7 @@ impl Llama {
             Some(BaseWeight::Dense(w)) => autograd::frozen_linear(hidden, w)?,
             Some(BaseWeight::Quant(..)) => return self.logits(hidden),
         };
-        Ok(y.to_dtype(DType::F32)?)
+        self.softcap_logits(y.to_dtype(DType::F32)?)
     }
 
     /// Final-norm hidden states (B,T,H) for new tokens `ids` (B,T).
@@ -389,35 +468,72 @@ impl Llama {
     /// Embeddings (B,T,H) of `ids` (B,T).
     pub(crate) fn embed_ids(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, t) = ids.dims2()?;
-        Ok(self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.cfg.hidden_size))?)
+        let x = self.embed.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.cfg.hidden_size))?;
+        Ok(match self.embed_scale {
+            Some(s) => (x * s)?,
+            None => x,
+        })
     }
 
-    /// Rotary angles and the additive attention bias for new tokens after `past` cached ones.
+    /// Rotary angles and the additive attention biases for new tokens after `past` cached ones:
+    /// those of full-attention layers, and, when they differ, those of sliding-window layers
+    /// (a window shorter than the keys, or Gemma's local RoPE).
     pub(crate) fn pass_inputs(&self, ids: &Tensor, positions: &[Vec<u32>], key_mask: &[Vec<u8>], past: usize) -> Result<PassInputs> {
         let (b, t) = ids.dims2()?;
         let tk = past + t;
-        self.cfg.check_length(tk)?;
         ensure!(positions.len() == b && key_mask.len() == b, "positions/key_mask must have one row per batch row");
-        let mut bias = Vec::with_capacity(b * t * tk);
         let mut pos = Vec::with_capacity(b * t);
         for r in 0..b {
             ensure!(positions[r].len() == t, "positions row {r} has {} entries, expected {t}", positions[r].len());
             ensure!(key_mask[r].len() == tk, "key_mask row {r} has {} entries, expected {tk}", key_mask[r].len());
             pos.extend(positions[r].iter().map(|&p| p as f32));
-            for q in 0..t {
-                for (j, &m) in key_mask[r].iter().enumerate() {
-                    let ok = m != 0 && j <= past + q;
-                    bias.push(if ok { 0.0 } else { MASKED });
+        }
+        let pos = Tensor::from_vec(pos, (b, t, 1), &self.device)?;
+        // A query at cache index i = past + q sees key j when the mask allows it, j <= i, and,
+        // in a window w, i - j < w (transformers' sliding mask, by cache index).
+        let bias = |window: Option<usize>| -> Result<Tensor> {
+            let mut bias = Vec::with_capacity(b * t * tk);
+            for mask in key_mask {
+                for q in 0..t {
+                    let i = past + q;
+                    let first = window.map_or(0, |w| (i + 1).saturating_sub(w));
+                    bias.extend(mask.iter().enumerate().map(|(j, &m)| if m != 0 && j <= i && j >= first { 0.0 } else { MASKED }));
                 }
             }
-        }
-        let bias = Tensor::from_vec(bias, (b, 1, t, tk), &self.device)?;
-        let pos = Tensor::from_vec(pos, (b, t, 1), &self.device)?;
-        let freqs = pos.broadcast_mul(&self.inv_freq)?; // (B,T,D/2)
-        let cos = freqs.cos()?.to_dtype(self.dtype)?;
-        let sin = freqs.sin()?.to_dtype(self.dtype)?;
-        let neg_sin = sin.neg()?;
-        Ok(PassInputs { bias, cos, sin, neg_sin })
+            Ok(Tensor::from_vec(bias, (b, 1, t, tk), &self.device)?)
+        };
+        let angles = |inv_freq: &Tensor| -> Result<(Tensor, Tensor, Tensor)> {
+            let freqs = pos.broadcast_mul(inv_freq)?; // (B,T,D/2)
+            let cos = freqs.cos()?.to_dtype(self.dtype)?;
+            let sin = freqs.sin()?.to_dtype(self.dtype)?;
+            let neg_sin = sin.neg()?;
+            Ok((cos, sin, neg_sin))
+        };
+        let (cos, sin, neg_sin) = angles(&self.inv_freq)?;
+        let window = self.cfg.attention_window().filter(|&w| tk > w);
+        let local = match (window, &self.inv_freq_local) {
+            (None, None) => None,
+            (window, inv) => {
+                let (cos, sin, neg_sin) = match inv {
+                    Some(inv) => angles(inv)?,
+                    None => (cos.clone(), sin.clone(), neg_sin.clone()),
+                };
+                Some(Box::new(PassInputs { bias: bias(window)?, cos, sin, neg_sin, local: None }))
+            }
+        };
+        Ok(PassInputs { bias: bias(None)?, cos, sin, neg_sin, local })
+    }
+
+    /// Whether the hand-written f32 training step computes this model's layers over `tokens`
+    /// keys: Llama's layer (no q/k or output norms, no scaled embeddings, no logit softcapping,
+    /// the usual attention scale) with no sliding window shorter than the sequence.
+    pub(crate) fn llama_layers_over(&self, tokens: usize) -> bool {
+        self.cfg.family() != Family::Gemma3
+            && self.embed_scale.is_none()
+            && self.inv_freq_local.is_none()
+            && self.cfg.final_logit_softcapping.is_none()
+            && !self.cfg.window_binds(tokens)
+            && self.layers.iter().all(Layer::is_llama)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -435,7 +551,11 @@ impl Llama {
         let (b, t, _) = x.dims3()?;
         let (h, hkv, d) = (self.cfg.num_attention_heads, self.cfg.num_kv_heads(), self.cfg.head_dim());
         let p = &layer.projs;
-        let PassInputs { bias, cos, sin, neg_sin } = inputs;
+        let inputs = match &inputs.local {
+            Some(local) if self.cfg.is_sliding_layer(index) => local,
+            _ => inputs,
+        };
+        let PassInputs { bias, cos, sin, neg_sin, .. } = inputs;
         // Each projection's LoRA dropout has its own stream: (step seed, layer, projection).
         let dropout = |j: usize| pass.dropout.map(|s| rng::derive(s, index as u64, j as u64));
         let proj = |j: usize, x: &Tensor| p[j].forward(x, active, dropout(j), pass.grad);
@@ -452,6 +572,10 @@ impl Llama {
         let q = q.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
         let k = k.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
         let v = v.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
+        let (q, k) = match (&layer.q_norm, &layer.k_norm) {
+            (Some(qn), Some(kn)) => (self.rms_norm(&q, qn, grad)?, self.rms_norm(&k, kn, grad)?),
+            _ => (q, k),
+        };
         let q = rope(&q)?;
         let mut k = rope(&k)?;
         let mut v = v;
@@ -467,7 +591,7 @@ impl Llama {
         // head are stacked along the sequence axis.
         let n_rep = h / hkv;
         let qg = q.reshape((b, hkv, n_rep * t, d))?;
-        let scale = 1.0 / (d as f64).sqrt();
+        let scale = self.cfg.attention_scale();
         let scores = qg.matmul(&k.t()?)?.reshape((b, h, t, tk))?;
         let probs = match grad {
             true => autograd::masked_softmax(&scores, scale, bias)?,
@@ -479,21 +603,43 @@ impl Llama {
         };
         let probs = probs.reshape((b, hkv, n_rep * t, tk))?;
         let attn = probs.matmul(&v)?.reshape((b, h, t, d))?.transpose(1, 2)?.reshape((b, t, h * d))?;
-        let x = (x + proj(3, &attn)?)?;
+        let out = proj(3, &attn)?;
+        let out = match &layer.attn_out_norm {
+            Some(w) => self.rms_norm(&out, w, grad)?,
+            None => out,
+        };
+        let x = (x + out)?;
 
         let xn = self.rms_norm(&x, &layer.post_norm, grad)?;
         let [gate, up]: [Tensor; 2] =
             Proj::forward_many(&[&p[4], &p[5]], &xn, active, |j| dropout(4 + j), pass.grad)?.try_into().expect("two projections");
-        let act = match grad {
-            true => autograd::swiglu(&gate, &up)?,
-            false => (gate.silu()? * up)?,
+        let gemma = self.cfg.family() == Family::Gemma3;
+        let act = match (gemma, grad) {
+            (false, true) => autograd::swiglu(&gate, &up)?,
+            (false, false) => (gate.silu()? * up)?,
+            (true, true) => autograd::geglu(&gate, &up)?,
+            // candle's `gelu` is the tanh approximation (`gelu_pytorch_tanh`).
+            (true, false) => (gate.gelu()? * up)?,
         };
         let mlp = proj(6, &act)?;
+        let mlp = match &layer.mlp_out_norm {
+            Some(w) => self.rms_norm(&mlp, w, grad)?,
+            None => mlp,
+        };
         Ok((x + mlp)?)
     }
 
+    /// RMSNorm over the last dim times `w`. A weight in another dtype than `x` is Gemma's f32
+    /// `1 + w`: `x` is normalised in f32 and the result rounded back to its dtype.
     pub(crate) fn rms_norm(&self, x: &Tensor, w: &Tensor, train: bool) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps;
+        if x.dtype() != w.dtype() {
+            let y = match train {
+                true => autograd::rms_norm(&x.to_dtype(w.dtype())?, w, eps)?,
+                false => candle_nn::ops::rms_norm(&x.to_dtype(w.dtype())?.contiguous()?, w, eps as f32)?,
+            };
+            return Ok(y.to_dtype(x.dtype())?);
+        }
         Ok(match train {
             true => autograd::rms_norm(x, w, eps)?,
             false => candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?,
@@ -508,8 +654,16 @@ impl Llama {
     /// The dense base weights by HF name (for writing `model.safetensors`). Quantised weights
     /// are an error: they have no dense HF form without dequantising.
     pub fn named_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let gemma = self.cfg.family() == Family::Gemma3;
+        // Gemma's norms are kept as 1 + w in f32; HF stores w in the model's dtype.
+        let hf_norm = |w: &Tensor| -> Result<Tensor> {
+            Ok(match gemma {
+                true => (w - 1.0)?.to_dtype(self.dtype)?,
+                false => w.clone(),
+            })
+        };
         let mut v =
-            vec![("model.embed_tokens.weight".to_string(), self.embed.clone()), ("model.norm.weight".to_string(), self.norm.clone())];
+            vec![("model.embed_tokens.weight".to_string(), self.embed.clone()), ("model.norm.weight".to_string(), hf_norm(&self.norm)?)];
         match &self.lm_head {
             Some(BaseWeight::Dense(w)) => v.push(("lm_head.weight".into(), w.clone())),
             Some(BaseWeight::Quant(..)) => bail!("the output head is quantised"),
@@ -517,8 +671,20 @@ impl Llama {
         }
         for (i, l) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
-            v.push((format!("{p}.input_layernorm.weight"), l.input_norm.clone()));
-            v.push((format!("{p}.post_attention_layernorm.weight"), l.post_norm.clone()));
+            v.push((format!("{p}.input_layernorm.weight"), hf_norm(&l.input_norm)?));
+            let pre_mlp = if gemma { "pre_feedforward_layernorm" } else { "post_attention_layernorm" };
+            v.push((format!("{p}.{pre_mlp}.weight"), hf_norm(&l.post_norm)?));
+            let extra = [
+                ("self_attn.q_norm", &l.q_norm),
+                ("self_attn.k_norm", &l.k_norm),
+                ("post_attention_layernorm", &l.attn_out_norm),
+                ("post_feedforward_layernorm", &l.mlp_out_norm),
+            ];
+            for (name, w) in extra {
+                if let Some(w) = w {
+                    v.push((format!("{p}.{name}.weight"), hf_norm(w)?));
+                }
+            }
             for ((name, module), proj) in PROJECTIONS.iter().zip(&l.projs) {
                 let BaseWeight::Dense(w) = &proj.base else { bail!("{p}.{module}.{name} is quantised") };
                 v.push((format!("{p}.{module}.{name}.weight"), w.clone()));
@@ -540,6 +706,7 @@ impl Llama {
         for l in &self.layers {
             v.push(l.input_norm.clone());
             v.push(l.post_norm.clone());
+            v.extend([&l.q_norm, &l.k_norm, &l.attn_out_norm, &l.mlp_out_norm].into_iter().flatten().cloned());
             for p in &l.projs {
                 if let BaseWeight::Dense(w) = &p.base {
                     v.push(w.clone());
@@ -574,7 +741,7 @@ pub(crate) struct Pass<'a> {
     pub grad: Grad<'a>,
 }
 
-/// Rotary angles and attention bias shared by every layer of one pass.
+/// Rotary angles and attention bias shared by every (full-attention) layer of one pass.
 pub(crate) struct PassInputs {
     /// (B, 1, T, Tk) f32: 0 where a query may attend, a large negative number elsewhere.
     pub bias: Tensor,
@@ -582,6 +749,8 @@ pub(crate) struct PassInputs {
     pub cos: Tensor,
     pub sin: Tensor,
     pub neg_sin: Tensor,
+    /// The sliding-window layers' own, when they differ from these (`pass_inputs`).
+    pub local: Option<Box<PassInputs>>,
 }
 
 /// Per-row key masks (1 = attend) from a (B,T) 1/0 mask; all ones without one.
@@ -599,4 +768,36 @@ pub(crate) fn key_mask_rows(mask: Option<&Tensor>, b: usize, t: usize) -> Result
 /// Positions 0..T for every row.
 pub(crate) fn full_positions(b: usize, t: usize) -> Vec<Vec<u32>> {
     (0..b).map(|_| (0..t as u32).collect()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::Objective;
+
+    /// The hand-written f32 step computes Llama's layer only: it declines Qwen3, Gemma 3 and a
+    /// window shorter than the sequence (candle's graph computes those), and still runs a
+    /// Mistral model whose window covers the sequence.
+    #[test]
+    fn the_hand_written_step_declines_other_layers() {
+        let step = |cfg: &LlamaConfig, t: usize| -> bool {
+            let mut m = Llama::random(cfg, 1, &Device::Cpu, DType::F32).unwrap();
+            let lora = LoraConfig { r: 2, alpha: 4.0, dropout: 0.0, targets: vec!["q_proj".into()] };
+            m.add_lora("a", &lora, 1).unwrap();
+            let ids = Tensor::from_vec((0..t as u32).collect::<Vec<_>>(), (1, t), &Device::Cpu).unwrap();
+            let mask = Tensor::ones((1, t), DType::U32, &Device::Cpu).unwrap();
+            let targets: Vec<i64> = (0..t as i64).map(|i| (i + 1) % 16).collect();
+            let objective = Objective::CrossEntropy { targets: &targets, weight: 1.0 };
+            m.cpu_loss_and_grads(&ids, &mask, 0, false, objective).unwrap().is_some()
+        };
+        let tiny = LlamaConfig::tiny(16);
+        assert!(step(&tiny, 6));
+        let qwen3 = LlamaConfig { model_type: Some("qwen3".into()), ..tiny.clone() };
+        assert!(!step(&qwen3, 6));
+        let gemma = LlamaConfig { model_type: Some("gemma3_text".into()), sliding_window: Some(512), ..tiny.clone() };
+        assert!(!step(&gemma, 6));
+        let mistral = LlamaConfig { model_type: Some("mistral".into()), sliding_window: Some(4), ..tiny };
+        assert!(step(&mistral, 4));
+        assert!(!step(&mistral, 5));
+    }
 }

@@ -11,7 +11,7 @@
 //! (`narrow.rs`); element-wise work (`kernels.rs`) runs on all threads.
 //!
 //! `Llama::loss_and_grads` takes this path for dense f32 models on the CPU training an active
-//! adapter. Everything else (CUDA, bf16, quantised bases) takes candle's graph (`autograd.rs`,
+//! adapter, whose layers are Llama's (`Llama::llama_layers_over`). Everything else (CUDA, bf16, quantised bases) takes candle's graph (`autograd.rs`,
 //! `backward.rs`), which the tests also use as the reference for this one.
 
 mod attention;
@@ -172,6 +172,11 @@ impl Llama {
     ) -> Result<Option<(Tensor, GradStore)>> {
         let Some(active) = self.active_unmerged() else { return Ok(None) };
         if !self.device.is_cpu() || self.dtype != DType::F32 {
+            return Ok(None);
+        }
+        // Only Llama's layer is written out here (Qwen3's q/k norms, Gemma's norms, GeGLU and
+        // scaled embeddings, a sliding window shorter than the sequence: candle's graph).
+        if !self.llama_layers_over(ids.dim(1)?) {
             return Ok(None);
         }
         let Some(plan) = Plan::of(self, active) else { return Ok(None) };
