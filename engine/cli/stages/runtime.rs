@@ -164,11 +164,14 @@ pub fn load_path(path: &Path, rt: &ModelRuntime, matmul: Matmul) -> Result<Loade
 }
 
 /// Attach the PEFT adapter in `dir` (once; it is named by its path) and make it the active one.
+/// Its `adapter_config.json` decides what is applied, as in PEFT (`llama::load_into`); what
+/// PEFT would ignore (tensors of modules the config does not select) is a warning on stderr.
 pub fn attach_adapter(m: &mut Loaded, dir: &Path) -> Result<()> {
     let name = dir.display().to_string();
     if !m.lm.model.adapter_names().contains(&name) {
-        let adapter = syco_train::peft::load(dir, m.lm.model.device())?;
-        m.lm.model.insert_lora(&name, &adapter.config.lora_config(), adapter.tensors.into_iter().collect())?;
+        for warning in syco_train::llama::load_into(&mut m.lm.model, &name, dir)? {
+            eprintln!("warning: {warning}");
+        }
     }
     m.lm.model.set_active_adapter(Some(&name))?;
     Ok(())

@@ -55,6 +55,12 @@ impl LoraConfig {
     }
 }
 
+/// A shape as every LoRA loading message writes it: `(4, 32)`.
+pub fn shape(dims: &[usize]) -> String {
+    let parts: Vec<String> = dims.iter().map(usize::to_string).collect();
+    format!("({})", parts.join(", "))
+}
+
 /// PEFT's tensor name for one LoRA matrix (`which` = "lora_A" | "lora_B").
 pub fn peft_name(layer: usize, proj: &str, which: &str) -> String {
     let module = PROJECTIONS.iter().find(|(p, _)| *p == proj).map(|(_, m)| *m).unwrap_or("mlp");
@@ -95,7 +101,32 @@ impl Llama {
     /// Attach an adapter from tensors named as PEFT writes them
     /// (`base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight`). Every target
     /// projection of every layer must be present; unknown names are an error.
-    pub fn insert_lora(&mut self, name: &str, cfg: &LoraConfig, mut tensors: HashMap<String, Tensor>) -> Result<()> {
+    pub fn insert_lora(&mut self, name: &str, cfg: &LoraConfig, tensors: HashMap<String, Tensor>) -> Result<()> {
+        self.attach(name, cfg, tensors, true)
+    }
+
+    /// Like `insert_lora`, but a target projection may be absent from some layers (PEFT's
+    /// `layers_to_transform`, `exclude_modules`): those compute the base alone. Each module
+    /// present needs both A and B, at least one module must be present, and unknown names are
+    /// still an error.
+    pub fn insert_lora_modules(&mut self, name: &str, cfg: &LoraConfig, tensors: HashMap<String, Tensor>) -> Result<()> {
+        self.attach(name, cfg, tensors, false)
+    }
+
+    /// The projections an adapter can adapt, by HF module name
+    /// (`model.layers.N.self_attn.q_proj`), with their weight's shape (out, in), in layer then
+    /// `PROJECTIONS` order.
+    pub fn lora_modules(&self) -> Vec<(String, (usize, usize))> {
+        let mut out = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            for ((proj, module), p) in PROJECTIONS.iter().zip(&layer.projs) {
+                out.push((format!("model.layers.{i}.{module}.{proj}"), p.base.dims()));
+            }
+        }
+        out
+    }
+
+    fn attach(&mut self, name: &str, cfg: &LoraConfig, mut tensors: HashMap<String, Tensor>, every_layer: bool) -> Result<()> {
         cfg.validate()?;
         if self.adapters.contains_key(name) {
             bail!("adapter `{name}` is already attached");
@@ -122,10 +153,14 @@ impl Llama {
                 let (out, inp) = layer.projs[j].base.dims();
                 let an = peft_name(i, proj, "lora_A");
                 let bn = peft_name(i, proj, "lora_B");
-                let a = tensors.remove(&an).with_context(|| format!("adapter `{name}` lacks `{an}`"))?;
-                let bt = tensors.remove(&bn).with_context(|| format!("adapter `{name}` lacks `{bn}`"))?;
-                ensure!(a.dims() == [cfg.r, inp], "`{an}` has shape {:?}, expected ({}, {inp})", a.dims(), cfg.r);
-                ensure!(bt.dims() == [out, cfg.r], "`{bn}` has shape {:?}, expected ({out}, {})", bt.dims(), cfg.r);
+                let (a, bt) = match (tensors.remove(&an), tensors.remove(&bn)) {
+                    (Some(a), Some(b)) => (a, b),
+                    (None, None) if !every_layer => continue,
+                    (None, _) => bail!("adapter `{name}` lacks `{an}`"),
+                    (_, None) => bail!("adapter `{name}` lacks `{bn}`"),
+                };
+                ensure!(a.dims() == [cfg.r, inp], "`{an}` has shape {}, expected ({}, {inp})", shape(a.dims()), cfg.r);
+                ensure!(bt.dims() == [out, cfg.r], "`{bn}` has shape {}, expected ({out}, {})", shape(bt.dims()), cfg.r);
                 // Whatever dtype the file holds, the adapter is kept in the master dtype.
                 let var = |t: Tensor| -> Result<Var> { Ok(Var::from_tensor(&t.to_device(&self.device)?.to_dtype(self.lora_dtype())?)?) };
                 pairs.push((i, j, LoraPair { a: var(a)?, b: var(bt)?, scale: cfg.scale(), dropout: cfg.dropout }));
@@ -134,6 +169,7 @@ impl Llama {
         if let Some(extra) = tensors.keys().next() {
             bail!("adapter `{name}` has tensor `{extra}` that matches no target projection of this model");
         }
+        ensure!(!pairs.is_empty(), "adapter `{name}` has no LoRA tensors");
         for (i, j, pair) in pairs {
             self.layers[i].projs[j].loras.insert(name.to_string(), pair);
         }
