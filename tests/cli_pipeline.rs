@@ -59,6 +59,7 @@ models = ["tiny", "adapters.*"]
 benchmarks = ["gsm8k"]
 sycophancy = ["feedback"]
 max_new_tokens = {{ gsm8k = 3, feedback = 3 }}
+task_limits = {{}}
 
 [analysis]
 baseline = "tiny"
@@ -114,6 +115,21 @@ fn tiny_pipeline_runs_end_to_end_then_reruns_nothing_and_only_what_changed() {
     assert_eq!(status("train/a"), "cached");
     assert_eq!(status("respond/tiny/gsm8k"), "run");
     assert_eq!(status("respond/a/feedback"), "run");
+    // A per-task limit reruns that task's evaluations only.
+    let plan = syco(dir.path(), &["plan", m, "--cache", "cache", "--json", "--set", "eval.task_limits={ feedback = 1 }"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let plan: Vec<serde_json::Value> = serde_json::from_slice(&plan.stdout).unwrap();
+    let status = |id: &str| plan.iter().find(|e| e["stage"] == id).map(|e| e["status"].as_str().unwrap().to_string()).unwrap();
+    assert_eq!(status("respond/tiny/feedback"), "run");
+    assert_eq!(status("respond/a/feedback"), "run");
+    assert_eq!(status("respond/tiny/gsm8k"), "cached");
+    // Per-task settings for a task that is not evaluated would do nothing: an error naming it.
+    for set in ["eval.task_limits={ mmlu = 1 }", "eval.max_new_tokens={ gsm8k = 3, feedbak = 3 }"] {
+        let bad = syco(dir.path(), &["plan", m, "--cache", "cache", "--set", set]);
+        let t = text(&bad);
+        let task = if set.contains("mmlu") { "`mmlu` is not an evaluated task" } else { "`feedbak` is not an evaluated task" };
+        assert!(!bad.status.success() && t.contains(task) && t.contains("gsm8k, feedback"), "{set}: {t}");
+    }
     let bad = syco(dir.path(), &["plan", m, "--cache", "cache", "--set", "model.tiny.matmul=fp8"]);
     assert!(!bad.status.success() && text(&bad).contains("matmul"), "{}", text(&bad));
     let explain = syco(dir.path(), &["explain", m, "train/a", "--cache", "cache", "--set", "defaults.train.lr=0.02"]);
@@ -212,7 +228,7 @@ fn the_paper_manifests_plan_without_downloading_anything() {
     let Some(data) = shared_data() else { return };
     let dir = tempfile::tempdir().unwrap();
     let set = format!("vars.data={}", data.display());
-    for (name, stages) in [("paper-llama2.toml", 98), ("paper-smollm2.toml", 117)] {
+    for (name, stages) in [("paper-llama2.toml", 102), ("paper-smollm2.toml", 117), ("study-smollm2.toml", 102)] {
         let manifest = syco_testkit::workspace_root().join("experiments").join(name);
         let out = syco(dir.path(), &["plan", manifest.to_str().unwrap(), "--json", "--set", &set, "--cache", "cache"]);
         assert!(out.status.success(), "{name}: {}", text(&out));

@@ -95,6 +95,9 @@ pub struct EvalSpec {
     /// Items per task (all when absent).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Per-task overrides of `limit` (`task_limits = { gsm8k = 100 }`): the first N test items.
+    #[serde(default)]
+    pub task_limits: BTreeMap<String, usize>,
     /// Per-task overrides of the study's max_new_tokens.
     #[serde(default)]
     pub max_new_tokens: BTreeMap<String, usize>,
@@ -530,6 +533,19 @@ impl Planner<'_> {
                 list.clone()
             }
         };
+        // A per-task setting for a task that is not evaluated would silently do nothing.
+        for (field, named) in [("task_limits", &spec.task_limits), ("max_new_tokens", &spec.max_new_tokens)] {
+            for task in named.keys() {
+                if !tasks.iter().any(|(t, _)| t == task) && !open.contains(task) {
+                    let evaluated: Vec<&str> = tasks.iter().map(|(t, _)| t.as_str()).chain(open.iter().map(String::as_str)).collect();
+                    return Err(self.m.error(
+                        &["eval", field, task],
+                        format!("`{task}` is not an evaluated task (evaluated: {})", evaluated.join(", ")),
+                    ));
+                }
+            }
+        }
+        let limit_of = |task: &str| spec.task_limits.get(task).copied().or(spec.limit);
         let models = self.eval_models(&spec)?;
         for (name, base, adapter) in &models {
             for probe in &probes {
@@ -549,7 +565,7 @@ impl Planner<'_> {
                     task: kind,
                     scoring: spec.scoring,
                     batch_size: spec.batch_size,
-                    limit: spec.limit,
+                    limit: limit_of(task),
                     max_new_tokens: spec.max_new_tokens.get(task).copied(),
                     seed: spec.seed.unwrap_or(experiment_seed(self.m)),
                     model: model_runtime(&model),
@@ -558,7 +574,7 @@ impl Planner<'_> {
                 let respond = format!("respond/{name}/{task}");
                 self.stage(respond.clone(), "respond", &respond_params, inputs, &["eval"]).resources = exclusive(&model.device);
                 let eval = format!("eval/{name}/{task}");
-                let eval_params = EvalParams { task: kind, scoring: spec.scoring, limit: spec.limit };
+                let eval_params = EvalParams { task: kind, scoring: spec.scoring, limit: limit_of(task) };
                 let inputs = vec![("responses".to_string(), respond), ("data".to_string(), format!("data/{task}"))];
                 self.stage(eval.clone(), "eval", &eval_params, inputs, &["eval"]).publish = Some(format!("models/{name}/{task}"));
                 evaluated.study.entry(name.clone()).or_default().insert(kind.as_str().to_string(), eval);
@@ -571,7 +587,7 @@ impl Planner<'_> {
                 let respond_params = TaskRespondParams {
                     task: task.clone(),
                     batch_size: spec.batch_size,
-                    limit: spec.limit,
+                    limit: limit_of(task),
                     max_new_tokens: spec.max_new_tokens.get(task).copied(),
                     model: model_runtime(&model),
                     matmul: model.matmul,

@@ -70,11 +70,13 @@ pub struct TrainConfig {
     /// Fraction of the examples held out for validation, taken from the end (the study:
     /// train = first int(0.9 n)). Ignored when validation examples are given explicitly.
     pub val_fraction: f64,
-    /// Evaluate validation loss every N optimizer steps (never at 0 or off when `None`).
+    /// Evaluate validation loss every N optimizer steps; `None` (written `0`) never evaluates.
+    #[serde(deserialize_with = "zero_is_off")]
     pub eval_steps: Option<usize>,
     /// Restore the weights of the best evaluated step at the end (HF load_best_model_at_end).
     pub keep_best: bool,
     /// Write a checkpoint every N optimizer steps when a checkpoint dir is given.
+    #[serde(deserialize_with = "zero_is_off")]
     pub save_steps: Option<usize>,
     /// How many checkpoints to keep (oldest deleted first); 0 keeps all.
     pub save_total_limit: usize,
@@ -113,6 +115,12 @@ impl Default for TrainConfig {
             gradient_checkpointing: true,
         }
     }
+}
+
+/// `eval_steps` / `save_steps`: both default to 200, and TOML has no null, so a manifest turns
+/// them off with 0.
+fn zero_is_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    Ok(Option::<usize>::deserialize(d)?.filter(|&n| n > 0))
 }
 
 fn bad(field: &'static str, message: impl Into<String>) -> TrainError {
@@ -174,7 +182,7 @@ impl TrainConfig {
         }
         for (field, v) in [("eval_steps", self.eval_steps), ("save_steps", self.save_steps)] {
             if v == Some(0) {
-                return Err(bad(field, "must be >= 1 (leave it out to turn it off)"));
+                return Err(bad(field, "must be >= 1 (0 in a manifest turns it off)"));
             }
         }
         Ok(())
@@ -203,6 +211,14 @@ mod tests {
         assert_eq!(cfg.batch_size, 2);
         let err = serde_json::from_str::<TrainConfig>(r#"{"learning_rate": 1e-4}"#).unwrap_err();
         assert!(err.to_string().contains("learning_rate"), "{err}");
+    }
+
+    #[test]
+    fn zero_turns_evaluation_and_checkpoints_off() {
+        let cfg: TrainConfig = serde_json::from_str(r#"{"eval_steps": 0, "save_steps": 0}"#).unwrap();
+        assert_eq!((cfg.eval_steps, cfg.save_steps), (None, None));
+        let cfg: TrainConfig = serde_json::from_str(r#"{"eval_steps": 5}"#).unwrap();
+        assert_eq!((cfg.eval_steps, cfg.save_steps), (Some(5), Some(200)));
     }
 
     #[test]
