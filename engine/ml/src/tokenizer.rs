@@ -1,7 +1,7 @@
 //! Tokenizer wrapper: HF `tokenizer.json` or the GGUF's embedded vocabulary, with BOS/EOS
 //! handling made explicit (`add_bos`) so scoring and generation agree on the first token.
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use candle_core::quantized::gguf_file;
 use candle_core::quantized::tokenizer::TokenizerFromGguf;
 use std::path::Path;
@@ -63,7 +63,19 @@ impl Tokenizer {
 
     /// From GGUF metadata (gpt2-style BPE vocabularies), with llama.cpp's pre-tokenizers for the
     /// `pre` names candle maps to plain GPT-2 (smollm, refact, gpt-2, llama-bpe).
+    ///
+    /// SentencePiece vocabularies (`tokenizer.ggml.model = llama`: Llama-2's and Gemma's GGUFs)
+    /// are refused by name: rebuilding their merges from tokens and scores as transformers does
+    /// is not implemented, and guessing them would give other ids than the model's.
     pub fn from_gguf(content: &gguf_file::Content) -> Result<Self> {
+        let kind = content.metadata.get("tokenizer.ggml.model").and_then(|v| v.to_string().ok().cloned()).unwrap_or_default();
+        if kind != "gpt2" {
+            let arch = content.metadata.get("general.architecture").and_then(|v| v.to_string().ok().cloned()).unwrap_or_default();
+            bail!(
+                "the GGUF's tokenizer model `{kind}` ({arch}) is not supported: syco reads GGUF vocabularies of the `gpt2` (BPE) \
+                 kind only; use the model's HF folder with its tokenizer.json instead"
+            );
+        }
         let mut inner = tokenizers::Tokenizer::from_gguf(content).map_err(|e| anyhow!("building the tokenizer from GGUF metadata: {e}"))?;
         let md = &content.metadata;
         let pre = md.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok().cloned()).unwrap_or_default();
