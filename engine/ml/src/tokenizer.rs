@@ -64,20 +64,30 @@ impl Tokenizer {
     /// From GGUF metadata (gpt2-style BPE vocabularies), with llama.cpp's pre-tokenizers for the
     /// `pre` names candle maps to plain GPT-2 (smollm, refact, gpt-2, llama-bpe).
     ///
-    /// SentencePiece vocabularies (`tokenizer.ggml.model = llama`: Llama-2's and Gemma's GGUFs)
-    /// are refused by name: rebuilding their merges from tokens and scores as transformers does
-    /// is not implemented, and guessing them would give other ids than the model's.
+    /// SentencePiece vocabularies (`tokenizer.ggml.model = llama`) are read for Gemma 3 only
+    /// (`gemma_spm`, as transformers reads that GGUF); others (Llama-2's) are refused by name:
+    /// guessing their merges would give other ids than the model's.
     pub fn from_gguf(content: &gguf_file::Content) -> Result<Self> {
-        let kind = content.metadata.get("tokenizer.ggml.model").and_then(|v| v.to_string().ok().cloned()).unwrap_or_default();
+        let md = &content.metadata;
+        let kind = md.get("tokenizer.ggml.model").and_then(|v| v.to_string().ok().cloned()).unwrap_or_default();
+        let arch = md.get("general.architecture").and_then(|v| v.to_string().ok().cloned()).unwrap_or_default();
+        let id = |k: &str| md.get(k).and_then(|v| v.to_u32().ok());
+        let bos = id("tokenizer.ggml.bos_token_id");
+        if kind == "llama" && arch == "gemma3" {
+            let inner = gemma_spm(content)?;
+            // llama.cpp adds BOS to a SentencePiece vocabulary that does not say otherwise.
+            let add_bos = md.get("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(true);
+            let mut eos: Vec<u32> = id("tokenizer.ggml.eos_token_id").into_iter().collect();
+            eos.extend(id("tokenizer.ggml.eot_token_id").filter(|t| !eos.contains(t)));
+            return Ok(Tokenizer { inner, add_bos: add_bos && bos.is_some(), bos, eos });
+        }
         if kind != "gpt2" {
-            let arch = content.metadata.get("general.architecture").and_then(|v| v.to_string().ok().cloned()).unwrap_or_default();
             bail!(
                 "the GGUF's tokenizer model `{kind}` ({arch}) is not supported: syco reads GGUF vocabularies of the `gpt2` (BPE) \
-                 kind only; use the model's HF folder with its tokenizer.json instead"
+                 kind, and Gemma 3's SentencePiece one; use the model's HF folder with its tokenizer.json instead"
             );
         }
         let mut inner = tokenizers::Tokenizer::from_gguf(content).map_err(|e| anyhow!("building the tokenizer from GGUF metadata: {e}"))?;
-        let md = &content.metadata;
         let pre = md.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok().cloned()).unwrap_or_default();
         if let Some(p) = pre_tokenizer_for(&pre)? {
             inner.with_pre_tokenizer(Some(p));
@@ -93,8 +103,6 @@ impl Tokenizer {
         }
         // candle's post-processor would add BOS itself; we add it explicitly instead.
         inner.with_post_processor(None::<tokenizers::processors::PostProcessorWrapper>);
-        let id = |k: &str| md.get(k).and_then(|v| v.to_u32().ok());
-        let bos = id("tokenizer.ggml.bos_token_id");
         let add_bos = md.get("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(false);
         let mut eos: Vec<u32> = id("tokenizer.ggml.eos_token_id").into_iter().collect();
         eos.extend(id("tokenizer.ggml.eot_token_id").filter(|t| !eos.contains(t)));
@@ -158,4 +166,85 @@ fn pre_tokenizer_for(pre: &str) -> Result<Option<PreTokenizerWrapper>> {
         }
         _ => None,
     })
+}
+
+/// Gemma 3's SentencePiece vocabulary from GGUF metadata, built as transformers builds it for
+/// that GGUF (its `GemmaTokenizer`): a BPE over the whole text with spaces written `▁`, byte
+/// fallback, and merges recovered from the vocabulary, since the file lists none. Every split
+/// of a token into two vocabulary tokens is a merge; merges rank by the merged token's place in
+/// the file (earlier first: Gemma's scores do not follow its merge order), then by longer left
+/// and right pieces, ties kept in vocabulary order. Whitespace tokens the file spells with
+/// spaces are respelled with `▁`. Control tokens (type 3) are special added tokens, user-defined
+/// ones (type 4) plain added tokens, both matched whole.
+fn gemma_spm(content: &gguf_file::Content) -> Result<tokenizers::Tokenizer> {
+    use std::collections::HashMap;
+    use tokenizers::decoders::byte_fallback::ByteFallback;
+    use tokenizers::decoders::fuse::Fuse;
+    use tokenizers::decoders::sequence::Sequence as DecoderSequence;
+    use tokenizers::normalizers::replace::Replace;
+    use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper};
+
+    let md = &content.metadata;
+    let list = |k: &str| md.get(k).and_then(|v| v.to_vec().ok()).with_context(|| format!("GGUF metadata lacks `{k}`"));
+    let tokens: Vec<String> = list("tokenizer.ggml.tokens")?
+        .iter()
+        .map(|v| v.to_string().cloned().map_err(|e| anyhow!("tokenizer.ggml.tokens: {e}")))
+        .collect::<Result<_>>()?;
+    let types: Vec<i64> = match md.get("tokenizer.ggml.token_type").and_then(|v| v.to_vec().ok()) {
+        Some(v) => v.iter().map(|t| t.to_i32().map(i64::from).unwrap_or(1)).collect(),
+        None => vec![1; tokens.len()],
+    };
+    let tokens: Vec<String> =
+        tokens.into_iter().map(|t| if t.contains(' ') && t.trim().is_empty() { "\u{2581}".repeat(t.chars().count()) } else { t }).collect();
+    // A token listed twice keeps its last id, as a dict built in order does.
+    let mut vocab: HashMap<String, u32> = HashMap::with_capacity(tokens.len());
+    for (i, t) in tokens.iter().enumerate() {
+        vocab.insert(t.clone(), i as u32);
+    }
+    // Each distinct token once, in order of first appearance; its rank is minus its last id.
+    let mut seen = std::collections::HashSet::with_capacity(tokens.len());
+    let mut merges: Vec<(&str, &str, i64)> = Vec::new();
+    for t in &tokens {
+        if !seen.insert(t.as_str()) {
+            continue;
+        }
+        let score = -(vocab[t] as i64);
+        let mut local: Vec<(&str, &str, i64)> = t
+            .char_indices()
+            .skip(1)
+            .map(|(i, _)| (&t[..i], &t[i..]))
+            .filter(|(l, r)| vocab.contains_key(*l) && vocab.contains_key(*r))
+            .map(|(l, r)| (l, r, score))
+            .collect();
+        local.sort_by_key(|(l, r, _)| (vocab[*l], vocab[*r]));
+        merges.extend(local);
+    }
+    // Stable, descending by (score, left length, right length) in characters.
+    merges.sort_by(|a, b| {
+        let key = |m: &(&str, &str, i64)| (m.2, m.0.chars().count(), m.1.chars().count());
+        key(b).cmp(&key(a))
+    });
+    let merges: Vec<(String, String)> = merges.into_iter().map(|(l, r, _)| (l.to_string(), r.to_string())).collect();
+    let unk = tokens.get(3).filter(|t| t.as_str() == "<unk>").cloned().unwrap_or_else(|| "<unk>".into());
+    let bpe = tokenizers::models::bpe::BPE::builder()
+        .vocab_and_merges(vocab.into_iter().collect::<tokenizers::models::bpe::Vocab>(), merges)
+        .unk_token(unk)
+        .fuse_unk(true)
+        .byte_fallback(true)
+        .build()
+        .map_err(|e| anyhow!("building Gemma's BPE: {e}"))?;
+    let mut tok = tokenizers::Tokenizer::new(bpe);
+    tok.with_normalizer(Some(NormalizerWrapper::Replace(Replace::new(" ", "\u{2581}").map_err(|e| anyhow!("{e}"))?)))
+        .map_err(|e| anyhow!("{e}"))?;
+    tok.with_decoder(Some(DecoderWrapper::Sequence(DecoderSequence::new(vec![
+        DecoderWrapper::Replace(Replace::new("\u{2581}", " ").map_err(|e| anyhow!("{e}"))?),
+        DecoderWrapper::ByteFallback(ByteFallback::new()),
+        DecoderWrapper::Fuse(Fuse::new()),
+    ]))));
+    let added = |ty: i64, special: bool| -> Vec<AddedToken> {
+        tokens.iter().zip(&types).filter(|(_, &t)| t == ty).map(|(s, _)| AddedToken::from(s.clone(), special).normalized(false)).collect()
+    };
+    tok.add_special_tokens(added(3, true)).map_err(|e| anyhow!("adding Gemma's control tokens: {e}"))?;
+    tok.add_tokens(added(4, false)).map_err(|e| anyhow!("adding Gemma's user-defined tokens: {e}"))?;
+    Ok(tok)
 }

@@ -124,7 +124,9 @@ def gemma_gguf(path):
     d, f = os.path.split(os.path.abspath(path))
     tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
     strings = ["Hello world", "The capital of France is Paris.", "  two  spaces\nand a newline", "naïve café 123456",
-               "<start_of_turn>user\nHi<end_of_turn>"]
+               "<start_of_turn>user\nHi<end_of_turn>", "\tTabbed\tline\n\n\nthree newlines", "日本語のテキストです。",
+               "emoji 🙂🚀 and © ™", "   three leading", "trailing   ", "def f(x):\n    return x**2  # square",
+               "unseen bytes \u0001\u00ad\ufffd", "<eos><bos>mixed<pad>"]
     tokens = {s: tok(s, add_special_tokens=False)["input_ids"] for s in strings}
     ids = tok("The quick brown fox jumps over the lazy dog because", add_special_tokens=True)["input_ids"]
     model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32).eval()
