@@ -111,11 +111,13 @@ impl Loaded {
     }
 }
 
-/// Key components of every model-backed stage: the engine's version and the Cargo.lock versions
-/// of the crates that compute its numbers and text (listed in engine/cli/build.rs).
+/// Key components of every model-backed stage: the engine's version, the decoder's revision
+/// and the Cargo.lock versions of the crates that compute its numbers and text (listed in
+/// engine/cli/build.rs).
 pub fn engine_extras() -> BTreeMap<String, String> {
     let mut e = locked_crates(env!("SYCO_LOCKED_ML"));
     e.insert("engine".into(), env!("CARGO_PKG_VERSION").into());
+    e.insert("decoder".into(), syco_ml::DECODER_REVISION.to_string());
     e
 }
 

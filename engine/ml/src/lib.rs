@@ -43,6 +43,15 @@ pub use tokenizer::Tokenizer;
 
 pub use candle_core::{DType, Device, Tensor, Var};
 
+/// The revision of what the decoder computes from a checkpoint. Model-backed stages carry it in
+/// their keys (the CLI's `runtime::engine_extras`), so a change in the numbers some checkpoint
+/// gets (a family's formula, a config key read that was ignored) reruns them. Bump it with any
+/// such change, and say which inputs it changed:
+/// 2: transformers 5's `rope_parameters` read (was ignored: RoPE base 10000); `o_proj` bias with
+///    `attention_bias` (Llama, Qwen3, Gemma 3); sliding windows computed per layer (Qwen2 from
+///    `max_window_layers`) where sequences past them were refused.
+pub const DECODER_REVISION: u32 = 2;
+
 /// `"cpu"`, `"cuda"` (= `cuda:0`) or `"cuda:N"`.
 pub fn device_from_str(s: &str) -> anyhow::Result<Device> {
     let s = s.trim();

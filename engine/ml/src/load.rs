@@ -100,6 +100,9 @@ fn load_hf_dir(dir: &Path, device: &Device, dtype: DType) -> Result<LoadedModel>
 
 fn hf_model(dir: &Path, device: &Device, dtype: DType) -> Result<(Llama, LlamaConfig)> {
     let cfg = LlamaConfig::from_json_file(&dir.join("config.json"))?;
+    // Shards against the index and shapes against the config, each error naming its file
+    // (hub downloads are checked on fetch; a local folder is checked here).
+    crate::source::check_checkpoint(dir)?;
     let files = safetensor_files(dir)?;
     // SAFETY: the files are memory-mapped read-only; a concurrent writer would corrupt the
     // tensors we read, which is the same contract every mmap-based loader has.

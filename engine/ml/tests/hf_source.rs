@@ -383,6 +383,16 @@ fn incomplete_or_inconsistent_checkpoints_are_errors_naming_the_file() {
         }
     }
 
+    // The same checks on a local folder (`source = { path = ... }`), which never goes through a fetch.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, bytes) in llama2_files(Some(("model.layers.1.mlp.down_proj.weight", vec![64, 32]))) {
+        std::fs::write(dir.path().join(name), bytes).unwrap();
+    }
+    let err = format!("{:#}", LoadedModel::load(dir.path(), &Device::Cpu, DType::F32).err().expect("a misshapen folder loads"));
+    for want in ["`model.layers.1.mlp.down_proj.weight`", shard2, "[64, 32]", "[32, 64]"] {
+        assert!(err.contains(want), "local folder: `{want}` not in: {err}");
+    }
+
     // A download that never finished: the snapshot's link points at a blob that is not there.
     let cache = tempfile::tempdir().unwrap();
     syco_testkit::hf::put_snapshot(cache.path(), LLAMA2, COMMIT_A, &llama2_files(None));
