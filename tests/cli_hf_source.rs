@@ -188,7 +188,7 @@ fn a_sharded_hub_model_and_hub_datasets_run_offline_and_a_moved_ref_reruns_the_m
     assert_eq!(items.lines().count(), 8);
 
     // The model stage's output holds the whole sharded checkpoint.
-    let model_dirs: Vec<PathBuf> = walk(&dir.path().join("cache"))
+    let model_dirs: Vec<PathBuf> = syco_testkit::files_under(&dir.path().join("cache"))
         .into_iter()
         .filter(|p| p.file_name().is_some_and(|n| n == "model.safetensors.index.json"))
         .map(|p| p.parent().unwrap().to_path_buf())
@@ -266,21 +266,6 @@ fn bad_hf_sources_are_errors() {
         let msg = text(&out);
         assert!(msg.contains(want) && !msg.contains("panicked"), "{to}: `{want}` not in: {msg}");
     }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// A checkpoint the cache holds incompletely, or whose tensors disagree with its config.json,

@@ -121,7 +121,7 @@ fn paper_llama2_runs_end_to_end_on_a_tiny_llama2_from_the_hf_cache_and_check_fai
     let run = dir.path().join("run");
 
     // The model stage fetched the whole sharded checkpoint from the cache.
-    let fetched: Vec<PathBuf> = walk(&dir.path().join("cache"))
+    let fetched: Vec<PathBuf> = syco_testkit::files_under(&dir.path().join("cache"))
         .into_iter()
         .filter(|p| p.file_name().is_some_and(|n| n == "model-00002-of-00002.safetensors"))
         .collect();
@@ -264,19 +264,4 @@ fn counts(log: &str, n: usize) -> (usize, usize) {
     };
     assert!(!line.contains("failed"), "{line}");
     (num(" ran"), num(" cached"))
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }

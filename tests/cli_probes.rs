@@ -315,23 +315,10 @@ fn raw_sycophancy_eval_files_load_through_the_study_filter() {
     let kept = read_jsonl(&dir.path().join("run/data/fb/test.jsonl"));
     assert_eq!(kept.len(), 1, "a sample of 1 from the 2 valid records: {meta}");
     assert!(kept[0]["logical_error"].is_string(), "only arguments with a logical error are kept: {}", kept[0]);
-    let logs = walk(&dir.path().join("cache"));
+    let logs = syco_testkit::files_under(&dir.path().join("cache"));
     let said = logs
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "txt" || e == "log"))
         .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("skipped 1 feedback records the study's validity filter drops")));
     assert!(said, "the skip is said in the stage log: {logs:?}");
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

@@ -9,33 +9,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
-use sha2::{Digest, Sha256};
 use syco_ml::source::{fetch_hf_files, fetch_hf_model, fetch_hf_parquet_split, HfRepo, RepoType, PARQUET_REVISION};
 use syco_ml::LoadedModel;
+use syco_testkit::hf::put_snapshot;
 
 const COMMIT_A: &str = "0123456789abcdef0123456789abcdef01234567";
 const COMMIT_B: &str = "89abcdef0123456789abcdef0123456789abcdef";
 
 fn golden() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../train/tests/golden/tiny")
-}
-
-/// Writes `files` as the snapshot `commit` of `folder` (e.g. `models--test-org--tiny`): each
-/// content once under `blobs/<sha256>`, the snapshot's entries relative symlinks to it.
-fn put_snapshot(cache: &Path, folder: &str, commit: &str, files: &[(&str, Vec<u8>)]) {
-    let root = cache.join(folder);
-    std::fs::create_dir_all(root.join("blobs")).unwrap();
-    for (rel, bytes) in files {
-        let hash: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
-        let blob = root.join("blobs").join(&hash);
-        if !blob.exists() {
-            std::fs::write(&blob, bytes).unwrap();
-        }
-        let link = root.join("snapshots").join(commit).join(rel);
-        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-        let up = "../".repeat(rel.split('/').count() + 1);
-        std::os::unix::fs::symlink(format!("{up}blobs/{hash}"), &link).unwrap();
-    }
 }
 
 fn set_ref(cache: &Path, folder: &str, revision: &str, commit: &str) {

@@ -112,6 +112,22 @@ mod tests {
 }
 
 /// Helpers of the CLI integration tests (tests/cli_*.rs): running the binary, reading its output.
+/// Every file below `dir` (recursively, in no particular order); none when `dir` is absent.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 pub mod cli {
     use std::path::Path;
     use std::process::{Command, Output};
@@ -151,10 +167,11 @@ pub mod hf {
 
     /// Writes `files` as the snapshot `commit` of `folder` (e.g. `models--org--name`): each
     /// content once under `blobs/`, the snapshot's entries relative symlinks to it.
-    pub fn put_snapshot(cache: &Path, folder: &str, commit: &str, files: &[(String, Vec<u8>)]) {
+    pub fn put_snapshot<S: AsRef<str>>(cache: &Path, folder: &str, commit: &str, files: &[(S, Vec<u8>)]) {
         let root = cache.join(folder);
         std::fs::create_dir_all(root.join("blobs")).unwrap();
         for (rel, bytes) in files {
+            let rel = rel.as_ref();
             let hash = format!("{:016x}{:016x}", fnv(bytes, 0), fnv(bytes, 1));
             let blob = root.join("blobs").join(&hash);
             if !blob.exists() {

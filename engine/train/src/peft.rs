@@ -112,7 +112,7 @@ fn saved_targets(config: &AdapterConfig, tensors: &BTreeMap<String, Tensor>) -> 
         .flat_map(|i| {
             projections
                 .iter()
-                .filter_map(move |p| LLAMA_PROJECTIONS.iter().find(|(q, _)| q == p).map(|(_, m)| format!("model.layers.{i}.{m}.{p}")))
+                .filter_map(move |p| syco_ml::PROJECTIONS.iter().find(|(q, _)| q == p).map(|(_, m)| format!("model.layers.{i}.{m}.{p}")))
         })
         .collect();
     if modules.is_empty() || product.iter().map(String::as_str).eq(modules.iter().copied()) {
@@ -183,17 +183,6 @@ pub struct BaseModule {
     pub kind: ModuleKind,
 }
 
-/// The seven projections of a Llama-layout decoder layer and the module that holds each.
-const LLAMA_PROJECTIONS: [(&str, &str); 7] = [
-    ("q_proj", "self_attn"),
-    ("k_proj", "self_attn"),
-    ("v_proj", "self_attn"),
-    ("o_proj", "self_attn"),
-    ("gate_proj", "mlp"),
-    ("up_proj", "mlp"),
-    ("down_proj", "mlp"),
-];
-
 /// The modules of a Llama-layout causal LM (Llama, Mistral, Qwen2) with `layers` decoder layers,
 /// as transformers names them; `shape(layer, projection)` gives a projection's (out, in).
 pub fn llama_modules(layers: usize, mut shape: impl FnMut(usize, &str) -> Option<(usize, usize)>) -> Vec<BaseModule> {
@@ -207,7 +196,7 @@ pub fn llama_modules(layers: usize, mut shape: impl FnMut(usize, &str) -> Option
         let p = format!("model.layers.{i}");
         v.push(other(p.clone()));
         v.push(other(format!("{p}.self_attn")));
-        for (proj, module) in LLAMA_PROJECTIONS {
+        for (proj, module) in syco_ml::PROJECTIONS {
             if module == "mlp" && proj == "gate_proj" {
                 v.push(other(format!("{p}.mlp")));
             }
@@ -569,7 +558,7 @@ impl AdapterFiles {
                         format!(
                             "`target_modules` selects `{}`: PEFT would adapt it, but syco applies LoRA only to the attention and MLP projections ({})",
                             module.name,
-                            LLAMA_PROJECTIONS.map(|p| p.0).join(", ")
+                            syco_ml::PROJECTIONS.map(|p| p.0).join(", ")
                         ),
                     ))
                 }
