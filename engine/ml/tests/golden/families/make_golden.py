@@ -1,7 +1,9 @@
 """Golden logits for engine/ml/tests/families.rs, made with transformers from PyPI.
 
     python3 -m venv /tmp/lmeval-venv && /tmp/lmeval-venv/bin/pip install torch transformers gguf safetensors sentencepiece
-    /tmp/lmeval-venv/bin/python engine/ml/tests/golden/families/make_golden.py [--gemma-gguf PATH]
+    /tmp/lmeval-venv/bin/python engine/ml/tests/golden/families/make_golden.py [NAME ...] [--gemma-gguf PATH]
+
+NAME picks tiny models to (re)write (all of them without one), e.g. `make_golden.py llama qwen2`.
 
 Tiny random models (one folder each: config.json, model.safetensors in bf16, golden.safetensors):
   qwen3          q/k norms, head_dim apart from hidden/heads, untied head
@@ -13,6 +15,13 @@ Tiny random models (one folder each: config.json, model.safetensors in bf16, gol
                  transformers' Gemma 3 does not apply: nor does syco), its layer kinds given by the
                  older `sliding_window_pattern` key (layer_types removed from config.json)
   mistral        sliding window 4 < sequence
+  llama          GQA, untied head, llama3 RoPE scaling whose three bands all occur (rope_theta 100,
+                 head_dim 8: wavelengths 6.3 < 32/4 kept, 20 between smoothed, 63 and 200 > 32 divided
+                 by 8), written as Llama 3 checkpoints on the hub write it: `rope_scaling` and
+                 `rope_theta` (transformers 5's `rope_parameters` removed from config.json)
+  qwen2          q/k/v biases without an o_proj bias, tied embeddings, use_sliding_window false with
+                 sliding_window 4 and max_window_layers 1 in config.json and no layer_types (as Qwen2.5
+                 checkpoints carry a window they do not use): full attention throughout
 Weights are random (norm weights too, so that 1 + w and w differ visibly), rounded to bf16 and saved
 in bf16 (half the fixture size); transformers runs them in float32. Each golden.safetensors holds a
 batch of two rows: row 0 fills the sequence, row 1 is left-padded (positions 0 under the padding,
@@ -31,6 +40,8 @@ import torch
 from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TINY = ["qwen3", "qwen3_swa", "gemma3", "gemma3_softcap", "mistral", "llama", "qwen2"]
+ONLY = set()  # the tiny models named on the command line; empty: all
 SEQ = 12
 PAD = 5  # left padding of row 1
 
@@ -60,7 +71,9 @@ def batch(vocab, seed):
     return ids, mask, positions
 
 
-def write(name, config, cls, seed, edit_config=None):
+def write(name, config, cls, seed, edit_config=None, reload_check=False):
+    if ONLY and name not in ONLY:
+        return
     torch.manual_seed(seed)
     model = cls(config).eval().to(torch.float32)
     randomise(model, seed)
@@ -82,6 +95,14 @@ def write(name, config, cls, seed, edit_config=None):
     ids, mask, positions = batch(config.vocab_size, seed + 1)
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
+    if reload_check:
+        # The folder as written (edited config.json, bf16 weights) read back by transformers gives
+        # the same logits: the edit kept the model transformers computed.
+        again = cls.from_pretrained(out, dtype=torch.float32, attn_implementation="eager").eval()
+        with torch.no_grad():
+            l2 = again(input_ids=ids, attention_mask=mask, position_ids=positions).logits.float()
+        d = (l2 - logits)[mask.bool()].abs().max().item()
+        assert d == 0.0, f"{name}: reloading the written folder changes the logits by {d}"
     save_file(
         {"ids": ids.to(torch.int64), "mask": mask.to(torch.int64), "positions": positions.to(torch.int64), "logits": logits.contiguous()},
         os.path.join(out, "golden.safetensors"),
@@ -89,9 +110,13 @@ def write(name, config, cls, seed, edit_config=None):
     print(name, "max |logit|", logits.abs().max().item())
 
 
-def tiny_models():
-    from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, MistralConfig, MistralForCausalLM, Qwen3Config,
-                              Qwen3ForCausalLM)
+def tiny_models(names):
+    from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, MistralConfig,
+                              MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
+
+    unknown = set(names) - set(TINY)
+    assert not unknown, f"no tiny model named {sorted(unknown)} (there are {TINY})"
+    ONLY.update(names)
 
     common = dict(vocab_size=128, hidden_size=32, intermediate_size=64, num_attention_heads=4, num_key_value_heads=2,
                   max_position_embeddings=256, attn_implementation="eager")
@@ -116,6 +141,27 @@ def tiny_models():
           Gemma3ForCausalLM, 40, older_pattern)
     write("mistral", MistralConfig(**common, num_hidden_layers=2, sliding_window=4, rope_theta=10000.0,
                                    tie_word_embeddings=False), MistralForCausalLM, 50)
+
+    def hub_llama3(c):
+        rope = c.pop("rope_parameters")
+        c["rope_theta"] = rope.pop("rope_theta")
+        c["rope_scaling"] = rope
+
+    write("llama", LlamaConfig(**common, num_hidden_layers=2, rope_theta=100.0, tie_word_embeddings=False, hidden_act="silu",
+                               rms_norm_eps=1e-5,
+                               rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                             "high_freq_factor": 4.0, "original_max_position_embeddings": 32}),
+          LlamaForCausalLM, 60, hub_llama3, reload_check=True)
+
+    def unused_window(c):
+        assert c["use_sliding_window"] is False and c["sliding_window"] is None
+        c["sliding_window"] = 4
+        c["max_window_layers"] = 1
+        del c["layer_types"]  # as in Qwen2.5's config.json: use_sliding_window alone keeps the window off
+
+    write("qwen2", Qwen2Config(**common, num_hidden_layers=2, rope_theta=10000.0, tie_word_embeddings=True,
+                               use_sliding_window=False, rms_norm_eps=1e-6),
+          Qwen2ForCausalLM, 70, unused_window, reload_check=True)
 
 
 def gemma_gguf(path):
@@ -150,10 +196,11 @@ def gemma_gguf(path):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
+    ap.add_argument("names", nargs="*", help="tiny models to write (all without one)")
     ap.add_argument("--gemma-gguf")
     ap.add_argument("--skip-tiny", action="store_true")
     a = ap.parse_args()
     if not a.skip_tiny:
-        tiny_models()
+        tiny_models(a.names)
     if a.gemma_gguf:
         gemma_gguf(a.gemma_gguf)
