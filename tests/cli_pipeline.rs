@@ -71,6 +71,14 @@ baseline = "tiny"
     path
 }
 
+/// Each stage's `plan --json` status ("run", "cached") with one `--set`.
+fn plan_statuses(dir: &Path, manifest: &str, set: &str) -> std::collections::BTreeMap<String, String> {
+    let plan = syco(dir, &["plan", manifest, "--cache", "cache", "--json", "--set", set]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    let plan: Vec<serde_json::Value> = serde_json::from_slice(&plan.stdout).unwrap();
+    plan.iter().map(|e| (e["stage"].as_str().unwrap().to_string(), e["status"].as_str().unwrap().to_string())).collect()
+}
+
 #[test]
 fn tiny_pipeline_runs_end_to_end_then_reruns_nothing_and_only_what_changed() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,30 +107,21 @@ fn tiny_pipeline_runs_end_to_end_then_reruns_nothing_and_only_what_changed() {
     assert!(again.status.success() && text(&again).contains(": 0 ran,"), "second run executed stages:\n{}", text(&again));
 
     // A training change reruns the adapter and what reads it; the base model's answers stay cached.
-    let plan = syco(dir.path(), &["plan", m, "--cache", "cache", "--json", "--set", "defaults.train.lr=0.02"]);
-    assert!(plan.status.success(), "{}", text(&plan));
-    let plan: Vec<serde_json::Value> = serde_json::from_slice(&plan.stdout).unwrap();
-    let status = |id: &str| plan.iter().find(|e| e["stage"] == id).map(|e| e["status"].as_str().unwrap().to_string()).unwrap();
-    assert_eq!(status("train/a"), "run");
-    assert_eq!(status("respond/a/gsm8k"), "run");
-    assert_eq!(status("respond/tiny/gsm8k"), "cached");
-    assert_eq!(status("data/gsm8k"), "cached");
+    let status = plan_statuses(dir.path(), m, "defaults.train.lr=0.02");
+    assert_eq!(status["train/a"], "run");
+    assert_eq!(status["respond/a/gsm8k"], "run");
+    assert_eq!(status["respond/tiny/gsm8k"], "cached");
+    assert_eq!(status["data/gsm8k"], "cached");
     // bf16 products change what evaluations compute, never what training does.
-    let plan = syco(dir.path(), &["plan", m, "--cache", "cache", "--json", "--set", "model.tiny.matmul=bf16"]);
-    assert!(plan.status.success(), "{}", text(&plan));
-    let plan: Vec<serde_json::Value> = serde_json::from_slice(&plan.stdout).unwrap();
-    let status = |id: &str| plan.iter().find(|e| e["stage"] == id).map(|e| e["status"].as_str().unwrap().to_string()).unwrap();
-    assert_eq!(status("train/a"), "cached");
-    assert_eq!(status("respond/tiny/gsm8k"), "run");
-    assert_eq!(status("respond/a/feedback"), "run");
+    let status = plan_statuses(dir.path(), m, "model.tiny.matmul=bf16");
+    assert_eq!(status["train/a"], "cached");
+    assert_eq!(status["respond/tiny/gsm8k"], "run");
+    assert_eq!(status["respond/a/feedback"], "run");
     // A per-task limit reruns that task's evaluations only.
-    let plan = syco(dir.path(), &["plan", m, "--cache", "cache", "--json", "--set", "eval.task_limits={ feedback = 1 }"]);
-    assert!(plan.status.success(), "{}", text(&plan));
-    let plan: Vec<serde_json::Value> = serde_json::from_slice(&plan.stdout).unwrap();
-    let status = |id: &str| plan.iter().find(|e| e["stage"] == id).map(|e| e["status"].as_str().unwrap().to_string()).unwrap();
-    assert_eq!(status("respond/tiny/feedback"), "run");
-    assert_eq!(status("respond/a/feedback"), "run");
-    assert_eq!(status("respond/tiny/gsm8k"), "cached");
+    let status = plan_statuses(dir.path(), m, "eval.task_limits={ feedback = 1 }");
+    assert_eq!(status["respond/tiny/feedback"], "run");
+    assert_eq!(status["respond/a/feedback"], "run");
+    assert_eq!(status["respond/tiny/gsm8k"], "cached");
     // Per-task settings for a task that is not evaluated would do nothing: an error naming it.
     for set in ["eval.task_limits={ mmlu = 1 }", "eval.max_new_tokens={ gsm8k = 3, feedbak = 3 }"] {
         let bad = syco(dir.path(), &["plan", m, "--cache", "cache", "--set", set]);
