@@ -121,10 +121,15 @@ pub fn engine_extras() -> BTreeMap<String, String> {
     e
 }
 
-/// Key components of a stage that runs a model: the engine's (`engine_extras`) and the device.
+/// Key components of a stage that runs a model: the engine's (`engine_extras`) and the device;
+/// with `matmul = "bf16"`, also the instructions that multiply (AMX and AVX-512 BF16 sum in
+/// other orders, and a CPU with neither multiplies in f32: `load_path`).
 pub fn device_extras(def: &syco_core::stage::StageDef) -> BTreeMap<String, String> {
     let mut e = engine_extras();
     e.insert("device".into(), def.resources.device.clone());
+    if def.params.get("matmul").and_then(|m| m.as_str()) == Some("bf16") && def.resources.device == "cpu" {
+        e.insert("bf16 products".into(), syco_ml::bf16_instructions().unwrap_or("none: f32 products").into());
+    }
     e
 }
 
@@ -159,7 +164,12 @@ pub fn load_path(path: &Path, rt: &ModelRuntime, matmul: Matmul) -> Result<Loade
     let device = syco_ml::device_from_str(&rt.device)?;
     let mut lm = LoadedModel::load(path, &device, rt.dtype.into()).with_context(|| format!("loading {}", path.display()))?;
     if matmul == Matmul::Bf16 {
-        lm.model.set_bf16_products(true)?;
+        match syco_ml::bf16_instructions() {
+            Some(_) => lm.model.set_bf16_products(true)?,
+            // Rounding into the f32 product would only be slower (and `device_extras` keys
+            // the stage by what ran).
+            None => eprintln!("warning: matmul = \"bf16\": this CPU has neither AMX nor AVX-512 BF16, where bf16 products are slower than f32 ones; using f32 products"),
+        }
     }
     let chat = chat_template(rt, &lm)?;
     Ok(Loaded { lm, chat, name: model_name(path) })

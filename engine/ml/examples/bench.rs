@@ -2,13 +2,14 @@
 //! tokens, greedy) and log-likelihood scoring (16 x 128), for the quantised and dense paths.
 //! Prompts are seeded random token ids, like the PyTorch peer script.
 //!
-//!   cargo run --release -p syco-ml --example bench -- [GGUF|-] [runs] [quantized|dense-f32|dense-bf16|dense-f32-noblocks] [b1|b16|score]
+//!   cargo run --release -p syco-ml --example bench -- [GGUF|-] [runs] [quantized|dense-f32|dense-bf16|dense-f32-noblocks|dense-bf16-noblocks] [b1|b16|score]
 //!
 //! Without a GGUF (or with `-`): `SYCO_SMOLLM2_GGUF`, else the main job's pip source, downloaded
 //! once into the target dir.
 //!
 //! `dense-f32-noblocks` is the dense path without the GGUF blocks kept beside it (every product
-//! in f32); it runs only when named. `dense-bf16` is the dense path with whole-sequence products
+//! in f32), as a model read from safetensors has; `dense-bf16-noblocks` the same with bf16
+//! products. Both run only when named. `dense-bf16` is the dense path with whole-sequence products
 //! (prefill, scoring) in bf16 with f32 sums (`Llama::set_bf16_products`); it also prints how far
 //! its scores are from the f32 path's on the scoring input.
 
@@ -50,17 +51,18 @@ fn main() -> anyhow::Result<()> {
         ("dense-f32", WeightFormat::Dense(DType::F32)),
         ("dense-bf16", WeightFormat::Dense(DType::F32)),
         ("dense-f32-noblocks", WeightFormat::Dense(DType::F32)),
+        ("dense-bf16-noblocks", WeightFormat::Dense(DType::F32)),
     ];
     for (label, format) in paths {
-        if only.as_deref().is_some_and(|o| o != label) || (only.is_none() && label == "dense-f32-noblocks") {
+        if only.as_deref().is_some_and(|o| o != label) || (only.is_none() && label.ends_with("-noblocks")) {
             continue;
         }
         let t0 = Instant::now();
         let mut m = LoadedModel::load_with(&path, &dev, format)?;
-        if label == "dense-f32-noblocks" {
+        if label.ends_with("-noblocks") {
             m.model.drop_weight_blocks();
         }
-        if label == "dense-bf16" {
+        if label.starts_with("dense-bf16") {
             m.model.set_bf16_products(true)?;
         }
         println!("{{\"path\":\"{label}\",\"measure\":\"load_s\",\"value\":{:.3}}}", t0.elapsed().as_secs_f64());

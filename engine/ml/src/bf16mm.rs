@@ -4,10 +4,13 @@
 //! The product of two bf16 values is exact in f32, so the result equals the f32 product of the
 //! operands rounded to bf16 (to nearest, ties to even), up to the order of the float summation.
 //! On CPUs with AMX (Intel Xeon since Sapphire Rapids) the products run on the tile unit, one
-//! 16 x 16 x 32 multiply per `tdpbf16ps`; elsewhere the same rounded operands go through
-//! candle's f32 GEMM, so a manifest gives the same numbers on every CPU up to summation order.
-//! Every output element is computed the same way whatever the number of rows, so a sequence
-//! scores the same batched or alone.
+//! 16 x 16 x 32 multiply per `tdpbf16ps`; on CPUs with AVX-512 BF16 but no AMX (AMD Zen 4/5)
+//! on `vdpbf16ps` (`dot`), 16 x 2 multiply-adds per instruction; both read the same packed
+//! weight. Elsewhere the rounded operands would go through the f32 GEMM, slower than plain
+//! f32 products, so there `bf16_products_help` is false and models keep f32 products. A
+//! manifest gives the same numbers on every CPU up to summation order (and the two bf16
+//! instructions' flushing of denormals). Every output element is computed the same way
+//! whatever the number of rows, so a sequence scores the same batched or alone.
 //!
 //! AMX layout: a weight (out, in) is packed once into 1 KB tiles of 16 output columns by 32
 //! inputs; tile row r holds inputs 2r and 2r+1 of each of the 16 columns (the pairs
@@ -19,6 +22,9 @@ use rayon::prelude::*;
 use std::sync::OnceLock;
 
 use crate::simd::{choose, features, Features};
+
+#[cfg(target_arch = "x86_64")]
+mod dot;
 
 /// From this many rows on, products with a model's GGUF blocks also go through the tiles; fewer
 /// rows (decoding a few sequences) read the blocks, rounding as the tiles do (`qgemv`), because
@@ -90,6 +96,32 @@ pub(crate) fn amx_available() -> bool {
     *AVAILABLE.get_or_init(|| choose(features(), &[(AMX_TILES, true)], false) && amx::request())
 }
 
+/// Whether this process may use `vdpbf16ps` (`dot`): AVX-512 BF16, not turned off.
+pub(crate) fn dot_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return choose(features(), &[(dot::DOT_BF16, true)], false);
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Whether bf16 products are faster than f32 ones on this CPU: it multiplies bf16 directly
+/// (AMX or AVX-512 BF16). Without either, rounding into the f32 GEMM only costs time.
+pub fn bf16_products_help() -> bool {
+    bf16_instructions().is_some()
+}
+
+/// The instructions bf16 products run on in this process: `"amx"`, `"avx512-bf16"`, or `None`
+/// on a CPU with neither (or with them turned off: `simd`).
+pub fn bf16_instructions() -> Option<&'static str> {
+    if amx_available() {
+        Some("amx")
+    } else if dot_available() {
+        Some("avx512-bf16")
+    } else {
+        None
+    }
+}
+
 /// Runs `f` on the elements of a contiguous f32 CPU tensor; `None` for any other tensor.
 fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
     let (s, l) = t.storage_and_layout();
@@ -130,9 +162,9 @@ impl Bf16Weight {
         })
     }
 
-    /// Packs for this CPU: AMX tiles when it has them.
+    /// Packs for this CPU: tiles when it multiplies bf16 directly (AMX or AVX-512 BF16).
     pub fn pack_for_cpu(w: &Tensor) -> candle_core::Result<Option<Self>> {
-        Self::pack(w, amx_available())
+        Self::pack(w, bf16_products_help())
     }
 }
 
@@ -155,9 +187,18 @@ pub(crate) fn matmul_t_many(x: &Tensor, ws: &[&Bf16Weight]) -> candle_core::Resu
         let empty = ws.iter().map(|w| Tensor::zeros(shape(w), DType::F32, x.device()));
         return Ok(Some(empty.collect::<candle_core::Result<_>>()?));
     }
-    if ws.iter().all(|w| matches!(w.packing, Packing::Tiles { .. })) && amx_available() {
-        let a = ActivationTiles::new(&x2, rows, in_dim)?;
-        return Ok(Some(ws.iter().map(|w| Tensor::from_vec(a.times(w), shape(w), x.device())).collect::<candle_core::Result<_>>()?));
+    if ws.iter().all(|w| matches!(w.packing, Packing::Tiles { .. })) {
+        if amx_available() {
+            let a = ActivationTiles::new(&x2, rows, in_dim)?;
+            return Ok(Some(ws.iter().map(|w| Tensor::from_vec(a.times(w), shape(w), x.device())).collect::<candle_core::Result<_>>()?));
+        }
+        #[cfg(target_arch = "x86_64")]
+        if dot_available() {
+            let a = dot_rows(&x2, rows, in_dim)?;
+            return Ok(Some(
+                ws.iter().map(|w| Tensor::from_vec(dot_times(&a, w), shape(w), x.device())).collect::<candle_core::Result<_>>()?,
+            ));
+        }
     }
     let xr = x2.to_dtype(DType::BF16)?.to_dtype(DType::F32)?;
     let ys = ws.iter().map(|w| {
@@ -228,17 +269,8 @@ impl ActivationTiles {
         let mut y: Vec<f32> = Vec::with_capacity(len);
         advise_huge_pages(&mut y);
         let out = SendPtr(y.as_mut_ptr());
-        let col_step = (TASK_WEIGHT_BYTES / (2 * k_blocks * TK)).max(1).div_ceil(2 * TN) * 2 * TN;
-        let col_tasks = n.div_ceil(col_step);
-        let row_blocks = self.padded_rows / (2 * TN);
-        let row_tasks = (TASKS_PER_THREAD * rayon::current_num_threads()).div_ceil(col_tasks).clamp(1, row_blocks);
-        let row_step = row_blocks.div_ceil(row_tasks) * 2 * TN;
-        let row_tasks = self.padded_rows.div_ceil(row_step);
-        (0..col_tasks * row_tasks).into_par_iter().for_each(|t| {
+        Split::new(self.padded_rows, n, *k_blocks, 2 * TN, 2 * TN).run(|rows, cols| {
             let out = &out;
-            let (c, r) = (t / row_tasks, t % row_tasks);
-            let cols = c * col_step..((c + 1) * col_step).min(n);
-            let rows = r * row_step..((r + 1) * row_step).min(self.padded_rows);
             // SAFETY: AMX was granted (checked by the caller); each task writes only its own
             // block of `y`, within the `len` elements allocated.
             unsafe { amx::task(self, data, *k_blocks, rows, cols, out.0, n) };
@@ -247,6 +279,74 @@ impl ActivationTiles {
         unsafe { y.set_len(len) };
         y
     }
+}
+
+/// How a product's output splits into parallel tasks: column ranges whose packed weight stays
+/// in L2 while the task's rows pass over it, and row ranges too when the columns alone give
+/// fewer than `TASKS_PER_THREAD` tasks per thread.
+struct Split {
+    rows: usize,
+    n: usize,
+    row_step: usize,
+    col_step: usize,
+}
+
+impl Split {
+    /// `rows` is a multiple of `row_unit`; steps are multiples of the units.
+    fn new(rows: usize, n: usize, k_blocks: usize, row_unit: usize, col_unit: usize) -> Self {
+        let wanted = TASKS_PER_THREAD * rayon::current_num_threads();
+        let mut col_step = (TASK_WEIGHT_BYTES / (2 * k_blocks * TK)).max(1).div_ceil(col_unit) * col_unit;
+        let row_blocks = rows.div_ceil(row_unit).max(1);
+        let row_tasks = wanted.div_ceil(n.div_ceil(col_step)).clamp(1, row_blocks);
+        // Few rows (decoding) cannot be split: split the columns finer instead.
+        let col_tasks = wanted.div_ceil(row_tasks);
+        if n.div_ceil(col_step) < col_tasks {
+            col_step = n.div_ceil(col_tasks).div_ceil(col_unit).max(1) * col_unit;
+        }
+        Split { rows, n, row_step: row_blocks.div_ceil(row_tasks) * row_unit, col_step }
+    }
+
+    /// Runs `task(rows, cols)` for every block, in parallel.
+    fn run(&self, task: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>) + Sync) {
+        let row_tasks = self.rows.div_ceil(self.row_step).max(1);
+        let col_tasks = self.n.div_ceil(self.col_step);
+        (0..col_tasks * row_tasks).into_par_iter().for_each(|t| {
+            let (c, r) = (t / row_tasks, t % row_tasks);
+            task(r * self.row_step..((r + 1) * self.row_step).min(self.rows), c * self.col_step..((c + 1) * self.col_step).min(self.n));
+        });
+    }
+}
+
+/// `x` (rows, in) rounded into `dot`'s row-major bf16 rows, padded to whole tiles of inputs.
+#[cfg(target_arch = "x86_64")]
+fn dot_rows(x: &Tensor, rows: usize, in_dim: usize) -> candle_core::Result<dot::Rows> {
+    let stride = in_dim.div_ceil(TK) * TK;
+    let mut data = vec![0u16; rows * stride];
+    with_f32(x, |xv| {
+        data.par_chunks_mut(stride).zip(xv.par_chunks(in_dim)).for_each(|(dst, src)| round_row(src, &mut dst[..in_dim]));
+    })
+    .ok_or_else(|| candle_core::Error::Msg("bf16 products need a contiguous f32 CPU input".into()))?;
+    Ok(dot::Rows { rows, stride, data })
+}
+
+/// `a` times `w`ᵀ with `vdpbf16ps`, (rows, out) row-major.
+#[cfg(target_arch = "x86_64")]
+fn dot_times(a: &dot::Rows, w: &Bf16Weight) -> Vec<f32> {
+    let Packing::Tiles { k_blocks, data } = &w.packing else { unreachable!("checked by the caller") };
+    let n = w.out_dim;
+    let len = a.rows * n;
+    let mut y: Vec<f32> = Vec::with_capacity(len);
+    advise_huge_pages(&mut y);
+    let out = SendPtr(y.as_mut_ptr());
+    Split::new(a.rows, n, *k_blocks, dot::MR, dot::NR * TN).run(|rows, cols| {
+        let out = &out;
+        // SAFETY: the caller checked `dot_available`; the rows were padded to the weight's
+        // `k_blocks` tiles of inputs; each task writes only its own block of `y`'s `len`.
+        unsafe { dot::task(a, data, *k_blocks, rows, cols, out.0, n) };
+    });
+    // SAFETY: the tasks above wrote all `len` elements.
+    unsafe { y.set_len(len) };
+    y
 }
 
 /// Asks Linux to back a large fresh buffer with 2 MB pages: the logits of a scoring batch
@@ -489,13 +589,17 @@ mod tests {
     #[test]
     fn both_packings_equal_the_rounded_f32_product_for_ragged_shapes() -> candle_core::Result<()> {
         let dev = Device::Cpu;
-        for (rows, out, inp) in [(1, 1, 1), (3, 17, 40), (33, 48, 64), (64, 192, 576), (70, 100, 37), (5, 33, 1536)] {
+        // Row counts 1-9 and 17 and column counts around the 16/48-wide blocks reach every
+        // register-block shape of `dot` and the AMX tail blocks.
+        let shapes = [(1, 1, 1), (3, 17, 40), (33, 48, 64), (64, 192, 576), (70, 100, 37), (5, 33, 1536), (2, 64, 96), (4, 80, 33)];
+        let more = [(6, 97, 64), (7, 15, 70), (8, 49, 128), (9, 32, 31), (17, 145, 200)];
+        for (rows, out, inp) in shapes.into_iter().chain(more) {
             let x = Tensor::randn(0f32, 1.0, (rows, inp), &dev)?;
             let w = Tensor::randn(0f32, 1.0, (out, inp), &dev)?;
             let want = reference(&x, &w)?;
             let tol = 1e-5 * (inp as f32).sqrt() * 4.0;
             let mut packings = vec![false];
-            if amx_available() {
+            if bf16_products_help() {
                 packings.push(true);
             }
             for tiles in packings {
@@ -528,7 +632,7 @@ mod tests {
             let one = matmul_t_many(&x.narrow(0, r, 1)?, &[&pw])?.expect("f32").remove(0);
             let got: Vec<f32> = all.narrow(0, r, 1)?.flatten_all()?.to_vec1()?;
             let alone: Vec<f32> = one.flatten_all()?.to_vec1()?;
-            if amx_available() {
+            if bf16_products_help() {
                 assert_eq!(got, alone, "row {r}");
             } else {
                 let d = got.iter().zip(&alone).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
@@ -536,6 +640,22 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    #[test]
+    fn the_bf16_instructions_are_used_where_the_cpu_has_them() {
+        let f = features();
+        let amx = choose(f, &[(AMX_TILES, true)], false);
+        let dot = cfg!(target_arch = "x86_64") && choose(f, &[(Features::named(&["avx512bf16"]), true)], false);
+        // AMX may still be refused by the kernel (`amx::request`); AVX-512 BF16 never is.
+        if !amx && dot {
+            assert_eq!(bf16_instructions(), Some("avx512-bf16"));
+        }
+        if !amx && !dot {
+            assert_eq!(bf16_instructions(), None);
+        }
+        let w = Bf16Weight::pack_for_cpu(&Tensor::ones((4, 8), DType::F32, &candle_core::Device::Cpu).unwrap()).unwrap().expect("f32");
+        assert_eq!(matches!(w.packing, Packing::Tiles { .. }), bf16_instructions().is_some(), "{w:?}");
     }
 
     #[test]

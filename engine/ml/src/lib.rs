@@ -27,6 +27,7 @@ mod simd;
 pub mod source;
 pub mod tokenizer;
 
+pub use bf16mm::bf16_instructions;
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{LlamaConfig, RopeScaling};
 pub use generate::{
