@@ -83,7 +83,7 @@ impl StageKind for SampleStage {
         "bon_sample"
     }
     fn version(&self) -> u32 {
-        1
+        2 // 2: fused causal attention and SwiGLU kernels in inference passes, scoring logits by row slices, AVX-512 BF16 products (issue 25)
     }
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
         Ok(runtime::device_extras(def))
@@ -245,7 +245,7 @@ impl StageKind for PmStage {
         "bon_pm"
     }
     fn version(&self) -> u32 {
-        1
+        2 // 2: fused causal attention and SwiGLU kernels in inference passes, scoring logits by row slices, AVX-512 BF16 products (issue 25)
     }
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
         Ok(runtime::device_extras(def))
@@ -328,7 +328,7 @@ impl StageKind for BonJudgeStage {
         "bon_judge"
     }
     fn version(&self) -> u32 {
-        1
+        2 // 2: fused causal attention and SwiGLU kernels in inference passes, scoring logits by row slices, AVX-512 BF16 products (issue 25)
     }
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
         Ok(runtime::device_extras(def))

@@ -124,7 +124,11 @@ impl StageKind for RespondStage {
         "respond"
     }
     fn version(&self) -> u32 {
-        3 // 3: adapters on a bf16/f16 model run their branch in f32 (f32 master weights); 2: one-pass log-softmax, decoding kernels, KV cache
+        // 4: fused causal attention and SwiGLU kernels in inference passes, scoring logits by row
+        // slices, AVX-512 BF16 products, lettered choices share their prompt's pass (issue 25);
+        // 3: adapters on a bf16/f16 model run their branch in f32 (f32 master weights);
+        // 2: one-pass log-softmax, decoding kernels, KV cache
+        4
     }
 
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {

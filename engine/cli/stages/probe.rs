@@ -239,7 +239,7 @@ impl StageKind for ProbeRespondStage {
         "probe_respond"
     }
     fn version(&self) -> u32 {
-        1
+        2 // 2: fused causal attention and SwiGLU kernels in inference passes, scoring logits by row slices, AVX-512 BF16 products (issue 25)
     }
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
         Ok(runtime::device_extras(def))
@@ -261,7 +261,7 @@ impl StageKind for ProbeJudgeStage {
         "probe_judge"
     }
     fn version(&self) -> u32 {
-        1
+        2 // 2: fused causal attention and SwiGLU kernels in inference passes, scoring logits by row slices, AVX-512 BF16 products (issue 25)
     }
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {
         Ok(runtime::device_extras(def))

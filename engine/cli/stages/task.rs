@@ -240,7 +240,7 @@ impl StageKind for TaskRespondStage {
         "task_respond"
     }
     fn version(&self) -> u32 {
-        3 // 3: adapters on a bf16/f16 model run their branch in f32; 2: the choices of one question share their context's forward pass
+        4 // 4: fused causal attention and SwiGLU kernels in inference passes, scoring logits by row slices, AVX-512 BF16 products (issue 25); 3: adapters on a bf16/f16 model run their branch in f32; 2: the choices of one question share their context's forward pass
     }
 
     fn key_extras(&self, def: &StageDef, _env: &PlanEnv) -> Result<BTreeMap<String, String>> {

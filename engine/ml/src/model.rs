@@ -13,6 +13,7 @@
 use crate::autograd::{self, accumulation_dtype};
 use crate::bf16mm::Bf16Weight;
 use crate::config::{Family, LlamaConfig};
+use crate::cpu_train::AttnShape;
 use crate::linear::{base_matmul_t, bf16_products_of, blocks_matmul_t, matmul_t, BaseWeight, Grad, Proj};
 use crate::lora::LoraConfig;
 use crate::qgemv::QBlocks;
@@ -558,7 +559,6 @@ impl Llama {
         let PassInputs { bias, cos, sin, neg_sin, .. } = inputs;
         // Each projection's LoRA dropout has its own stream: (step seed, layer, projection).
         let dropout = |j: usize| pass.dropout.map(|s| rng::derive(s, index as u64, j as u64));
-        let proj = |j: usize, x: &Tensor| p[j].forward(x, active, dropout(j), pass.grad);
         let rope = |x: &Tensor| -> Result<Tensor> {
             Ok(match grad {
                 true => autograd::rope(x, cos, sin, neg_sin)?,
@@ -569,6 +569,10 @@ impl Llama {
         let xn = self.rms_norm(x, &layer.input_norm, grad)?;
         let [q, k, v]: [Tensor; 3] =
             Proj::forward_many(&[&p[0], &p[1], &p[2]], &xn, active, dropout, pass.grad)?.try_into().expect("three projections");
+        let (q, k, v, slot) = match self.fresh_attention_cpu(layer, q, k, v, inputs, slot, pass)? {
+            Fresh::Done(attn) => return self.block_rest(index, layer, x, &attn, pass),
+            Fresh::Declined(q, k, v, slot) => (q, k, v, slot),
+        };
         let q = q.reshape((b, t, h, d))?.transpose(1, 2)?.contiguous()?;
         let k = k.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
         let v = v.reshape((b, t, hkv, d))?.transpose(1, 2)?.contiguous()?;
@@ -603,7 +607,64 @@ impl Llama {
         };
         let probs = probs.reshape((b, hkv, n_rep * t, tk))?;
         let attn = probs.matmul(&v)?.reshape((b, h, t, d))?.transpose(1, 2)?.reshape((b, t, h * d))?;
-        let out = proj(3, &attn)?;
+        self.block_rest(index, layer, x, &attn, pass)
+    }
+
+    /// The attention of new queries that see only their own pass's keys (scoring, a prompt's
+    /// first pass) in an f32 CPU inference pass: one fused causal kernel over the projections'
+    /// token-major buffers (`cpu_train::causal_attention`: per query block, the scores up to
+    /// its last query, softmax and the product with V), instead of (B, H, T, T) scores that are
+    /// scaled, biased and softmaxed as separate tensors over every key. The keys and values
+    /// still go into the cache when there is one. Anything else is declined and handed back.
+    #[allow(clippy::too_many_arguments)]
+    fn fresh_attention_cpu<'s>(
+        &self,
+        layer: &Layer,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        inputs: &PassInputs,
+        slot: Option<&'s mut Option<LayerKv>>,
+        pass: Pass,
+    ) -> Result<Fresh<'s>> {
+        let (b, t, _) = q.dims3()?;
+        let fresh = slot.as_ref().is_none_or(|s| s.is_none());
+        let bias_dims = inputs.bias.dims();
+        if pass.grad.records() || !fresh || !q.device().is_cpu() || q.dtype() != DType::F32 || bias_dims != [b, 1, t, t] {
+            return Ok(Fresh::Declined(q, k, v, slot));
+        }
+        let (h, hkv, d) = (self.cfg.num_attention_heads, self.cfg.num_kv_heads(), self.cfg.head_dim());
+        let (q, k) = match (&layer.q_norm, &layer.k_norm) {
+            (Some(qn), Some(kn)) => {
+                (self.rms_norm(&q.reshape((b, t, h, d))?, qn, false)?, self.rms_norm(&k.reshape((b, t, hkv, d))?, kn, false)?)
+            }
+            _ => (q, k),
+        };
+        let flat = |x: &Tensor| x.flatten_all()?.to_vec1::<f32>();
+        let (mut qv, mut kv, vv) = (flat(&q)?, flat(&k)?, flat(&v)?);
+        let (cos, sin) = (flat(&inputs.cos)?, flat(&inputs.sin)?);
+        crate::cpu_train::rope(&mut qv, &cos, &sin, h, d, false);
+        crate::cpu_train::rope(&mut kv, &cos, &sin, hkv, d, false);
+        if let Some(slot) = slot {
+            let heads_first = |x: Vec<f32>| Tensor::from_vec(x, (b, t, hkv, d), q.device())?.transpose(1, 2)?.contiguous();
+            *slot = Some(LayerKv::new(&heads_first(kv.clone())?, &heads_first(vv.clone())?)?);
+        }
+        let shape = AttnShape { batch: b, seq: t, heads: h, kv_heads: hkv, dim: d, scale: self.cfg.attention_scale() as f32 };
+        let mut out = vec![0f32; b * t * h * d];
+        let mut stats = vec![0f32; shape.stats_len()];
+        crate::cpu_train::causal_attention(&shape, &qv, &kv, &vv, &flat(&inputs.bias)?, &mut out, &mut stats);
+        Ok(Fresh::Done(Tensor::from_vec(out, (b, t, h * d), q.device())?))
+    }
+
+    /// A block after its attention `attn` (B, T, H·D): the output projection, the residual and
+    /// the MLP.
+    fn block_rest(&self, index: usize, layer: &Layer, x: &Tensor, attn: &Tensor, pass: Pass) -> Result<Tensor> {
+        let grad = pass.grad.records();
+        let active = self.active_unmerged();
+        let p = &layer.projs;
+        let dropout = |j: usize| pass.dropout.map(|s| rng::derive(s, index as u64, j as u64));
+        let proj = |j: usize, x: &Tensor| p[j].forward(x, active, dropout(j), pass.grad);
+        let out = proj(3, attn)?;
         let out = match &layer.attn_out_norm {
             Some(w) => self.rms_norm(&out, w, grad)?,
             None => out,
@@ -616,7 +677,7 @@ impl Llama {
         let gemma = self.cfg.family() == Family::Gemma3;
         let act = match (gemma, grad) {
             (false, true) => autograd::swiglu(&gate, &up)?,
-            (false, false) => (gate.silu()? * up)?,
+            (false, false) => swiglu_inference(&gate, &up)?,
             (true, true) => autograd::geglu(&gate, &up)?,
             // candle's `gelu` is the tanh approximation (`gelu_pytorch_tanh`).
             (true, false) => (gate.gelu()? * up)?,
@@ -739,6 +800,24 @@ pub(crate) struct Pass<'a> {
     /// Seed of this pass's dropout masks; `None`: no dropout.
     pub dropout: Option<u64>,
     pub grad: Grad<'a>,
+}
+
+/// What `Llama::fresh_attention_cpu` did: the attention output, or its inputs handed back.
+enum Fresh<'s> {
+    Done(Tensor),
+    Declined(Tensor, Tensor, Tensor, Option<&'s mut Option<LayerKv>>),
+}
+
+/// `silu(gate) ∘ up` without a graph: on the CPU in f32 one vectorised pass
+/// (`cpu_train::swiglu`) instead of candle's scalar `expf` per element and three tensors.
+fn swiglu_inference(gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+    if gate.device().is_cpu() && gate.dtype() == DType::F32 && up.dtype() == DType::F32 {
+        let (g, u) = (gate.flatten_all()?.to_vec1::<f32>()?, up.flatten_all()?.to_vec1::<f32>()?);
+        let mut act = vec![0f32; g.len()];
+        crate::cpu_train::swiglu(&g, &u, &mut act);
+        return Ok(Tensor::from_vec(act, gate.shape(), gate.device())?);
+    }
+    Ok((gate.silu()? * up)?)
 }
 
 /// Rotary angles and attention bias shared by every (full-attention) layer of one pass.

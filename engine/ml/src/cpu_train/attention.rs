@@ -20,6 +20,8 @@ pub(crate) struct AttnShape {
     pub heads: usize,
     pub kv_heads: usize,
     pub dim: usize,
+    /// What `q kᵀ` is multiplied by (1/sqrt(dim) unless the family says otherwise).
+    pub scale: f32,
 }
 
 impl AttnShape {
@@ -34,10 +36,6 @@ impl AttnShape {
     /// Floats of softmax statistics the forward saves: (batch, heads, seq, 2).
     pub fn stats_len(&self) -> usize {
         self.batch * self.heads * self.seq * 2
-    }
-
-    fn scale(&self) -> f32 {
-        1.0 / (self.dim as f32).sqrt()
     }
 
     /// The heads sharing one key/value head.
@@ -75,7 +73,7 @@ fn scores(s: &AttnShape, head: usize, (q0, q1, keys): (usize, usize, usize), q: 
     }
     let qh = Mat::strided(&q[q0 * s.q_width() + head * d..], q1 - q0, d, s.q_width());
     let kh = Mat::strided(&k[kv * d..], keys, d, s.kv_width());
-    matmul(MatMut::new(p, q1 - q0, keys), qh, kh.t(), s.scale(), Out::Accumulate, Threads::One);
+    matmul(MatMut::new(p, q1 - q0, keys), qh, kh.t(), s.scale, Out::Accumulate, Threads::One);
 }
 
 /// `out = softmax(scale · q kᵀ + bias) v` for every head; `bias` is (batch, seq, seq) with 0
@@ -148,7 +146,7 @@ pub(crate) fn attention_backward(
                     Threads::One,
                 );
                 // dS (gradient of the unscaled scores) = scale · P ∘ (dP - Σ dP∘P); dq = dS k, dk += dSᵀ q
-                softmax_backward_rows(p, dp, keys, s.scale());
+                softmax_backward_rows(p, dp, keys, s.scale);
                 let dqh = MatMut::strided(&mut dq[q0 * qw + head * d..], rows, d, qw);
                 matmul(dqh, Mat::new(dp, rows, keys), kh, 1.0, Out::Overwrite, Threads::One);
                 matmul(

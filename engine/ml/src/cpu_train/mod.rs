@@ -20,6 +20,12 @@ mod kernels;
 mod layer;
 mod narrow;
 
+/// The flat-buffer kernels inference passes share (`model::Llama::block`'s CPU fast path).
+pub(crate) use {
+    attention::{attention as causal_attention, AttnShape},
+    kernels::{rope, swiglu},
+};
+
 /// The features the training kernels dispatch on, for `simd`'s selection tests.
 #[cfg(all(test, target_arch = "x86_64"))]
 pub(crate) use {kernels::AVX512 as KERNELS_AVX512, narrow::ROWS_TIMES_AVX512, narrow::TRANSPOSED_TIMES_AVX512};
@@ -30,7 +36,6 @@ use anyhow::{bail, ensure, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Device, Storage, Tensor, Var};
 
-use self::attention::AttnShape;
 use self::gemm::{matmul, Mat, MatMut, Out, Threads};
 use self::layer::{Acts, Dims, LayerW, LoraW, ProjW, StepInputs, Work};
 use crate::linear::BaseWeight;
@@ -192,7 +197,14 @@ impl Llama {
             hidden: cfg.hidden_size,
             inter: cfg.intermediate_size,
             eps: cfg.rms_norm_eps as f32,
-            attn: AttnShape { batch: b, seq: t, heads: cfg.num_attention_heads, kv_heads: cfg.num_kv_heads(), dim: cfg.head_dim() },
+            attn: AttnShape {
+                batch: b,
+                seq: t,
+                heads: cfg.num_attention_heads,
+                kv_heads: cfg.num_kv_heads(),
+                dim: cfg.head_dim(),
+                scale: 1.0 / (cfg.head_dim() as f32).sqrt(),
+            },
         };
         let (n, hidden, vocab) = (d.rows, d.hidden, cfg.vocab_size);
         let ids: Vec<u32> = ids.to_dtype(DType::U32)?.flatten_all()?.to_vec1()?;
