@@ -80,9 +80,10 @@ pub struct TrainConfig {
     pub save_steps: Option<usize>,
     /// How many checkpoints to keep (oldest deleted first); 0 keeps all.
     pub save_total_limit: usize,
-    /// Keep only each layer's input during the forward and recompute the layer in the
-    /// backward (HF `gradient_checkpointing`): peak memory of one layer's activations instead
-    /// of all of them, for one extra forward. Results are the same either way.
+    /// Keep only a layer's input during the forward and recompute the layer in the backward
+    /// (HF `gradient_checkpointing`), for the layers whose activations exceed a memory budget
+    /// (on the CPU's f32 path, 0.7x the weights' size: the top layers keep theirs; candle's graph
+    /// recomputes every layer). Results are the same either way.
     pub gradient_checkpointing: bool,
 }
 

@@ -68,8 +68,15 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[inline(always)]
 fn row_max(row: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; 16];
-    for (j, &v) in row.iter().enumerate() {
-        lanes[j % 16] = if v > lanes[j % 16] { v } else { lanes[j % 16] };
+    // By whole chunks of 16 (element j in lane j % 16): indexing lanes by `j % 16` kept it scalar.
+    let mut chunks = row.chunks_exact(16);
+    for c in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(c) {
+            *lane = if v > *lane { v } else { *lane };
+        }
+    }
+    for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *lane = if v > *lane { v } else { *lane };
     }
     lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max)
 }
@@ -215,10 +222,18 @@ simd_fn! {
     pub(crate) fn softmax_rows(z: &mut [f32], width: usize, stats: &mut [f32]) {
         for (row, stats) in z.chunks_mut(width).zip(stats.chunks_mut(2)) {
             let max = row_max(row);
+            // Element j summed in lane j % 16, by whole chunks so that the loop vectorises.
             let mut sums = [0f32; 16];
-            for (j, v) in row.iter_mut().enumerate() {
+            let mut chunks = row.chunks_exact_mut(16);
+            for c in &mut chunks {
+                for (sum, v) in sums.iter_mut().zip(c) {
+                    *v = exp_nonpositive(*v - max);
+                    *sum += *v;
+                }
+            }
+            for (sum, v) in sums.iter_mut().zip(chunks.into_remainder()) {
                 *v = exp_nonpositive(*v - max);
-                sums[j % 16] += *v;
+                *sum += *v;
             }
             let inv = 1.0 / sums.iter().sum::<f32>();
             row.iter_mut().for_each(|v| *v *= inv);
@@ -342,10 +357,17 @@ simd_fn! {
             return;
         };
         let max = row_max(row);
-        // Summed in f64 lanes: 49k terms in f32 lose the last digits.
+        // Summed in f64 lanes (49k terms in f32 lose the last digits), element j in lane j % 16,
+        // by whole chunks so that the loop vectorises.
         let mut sums = [0f64; 16];
-        for (j, &v) in row.iter().enumerate() {
-            sums[j % 16] += exp_nonpositive(v - max) as f64;
+        let mut chunks = row.chunks_exact(16);
+        for c in &mut chunks {
+            for (sum, &v) in sums.iter_mut().zip(c) {
+                *sum += exp_nonpositive(v - max) as f64;
+            }
+        }
+        for (sum, &v) in sums.iter_mut().zip(chunks.remainder()) {
+            *sum += exp_nonpositive(v - max) as f64;
         }
         let lse = max + (sums.iter().sum::<f64>().ln() as f32);
         *loss = (weight * (lse - row[target])) as f64;

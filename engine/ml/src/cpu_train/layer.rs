@@ -90,6 +90,14 @@ impl Acts {
             lora_h: Default::default(),
         }
     }
+
+    /// The memory one layer's activations take once its forward has filled them.
+    pub fn bytes(d: &Dims, layers: &[LayerW]) -> usize {
+        let (n, a) = (d.rows, d.attn);
+        let dense = 2 * n + (2 * a.heads + 2 * a.kv_heads) * a.dim * n + a.stats_len() + n * d.hidden + 2 * n * d.inter;
+        let lora = layers.first().map_or(0, |l| l.projs.iter().filter_map(|p| p.lora.as_ref()).map(|l| n * l.r).sum());
+        4 * (dense + lora)
+    }
 }
 
 /// Scratch buffers of one step.
