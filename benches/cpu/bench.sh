@@ -7,7 +7,9 @@
 #     vs transformers f32, syco `matmul = "bf16"` vs transformers under bf16 autocast
 #     (engine/ml/examples/bench.rs, engine/ml/bench/bench_transformers.py);
 #   - syco decoding, batch 1 and 16, f32 vs bf16 products on dense weights without GGUF blocks
-#     (as a safetensors checkpoint loads): the bf16 path must not be slower than the f32 one.
+#     (as a safetensors checkpoint loads): the bf16 path must not be slower than the f32 one;
+#   - lettered 4-choice scoring (64 MMLU questions of the seed data, SYCO_MMLU), the shared prompt
+#     pass against every choice run whole (syco only; the example checks they agree).
 #
 #   benches/cpu/bench.sh [ROUNDS]    (default 3; raw rows appended to bench-results/cpu.raw.tsv)
 #
@@ -24,6 +26,7 @@ GGUF="${SYCO_SMOLLM2_GGUF:-$ROOT/target/syco-test-cache/models/SmolLM2-135M-Inst
 RAW="${RAW:-$ROOT/bench-results/cpu.raw.tsv}"
 BENCH="$ROOT/target/release/examples/bench"
 TRAIN="$ROOT/target/release/examples/bench_train"
+export SYCO_MMLU="${SYCO_MMLU:-$ROOT/../shared/seed/data/02_general_benchmarks_splits/test_splits/mmlu_test.jsonl}"
 export OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 RAYON_NUM_THREADS=2 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 for f in "$BENCH" "$TRAIN" "$PY" "$GGUF"; do [[ -e "$f" ]] || { echo "missing: $f" >&2; exit 1; }; done
 
@@ -55,6 +58,10 @@ for round in $(seq 1 "$ROUNDS"); do
       row "$round" "generate_${b}_new_tok_s" "syco-$p" "$(grep generate_ <<<"$out" | field median)"
     done
   done
+  # Lettered 4-choice items/s, the shared prompt pass against each choice run whole (syco only).
+  out=$("$BENCH" "$GGUF" 1 dense-f32 mc4)
+  row "$round" mc4_items_s syco-unshared "$(grep mc4_unshared <<<"$out" | field median)"
+  row "$round" mc4_items_s syco-shared "$(grep mc4_shared_items <<<"$out" | field median)"
   # Training, the default configuration, each shape in its own process.
   for shape in 8x128 2x512; do
     out=$("$TRAIN" "$shape" --steps 4 --warmup 1 2>/dev/null | tail -1)

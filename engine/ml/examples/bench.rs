@@ -2,7 +2,7 @@
 //! tokens, greedy) and log-likelihood scoring (16 x 128), for the quantised and dense paths.
 //! Prompts are seeded random token ids, like the PyTorch peer script.
 //!
-//!   cargo run --release -p syco-ml --example bench -- [GGUF|-] [runs] [quantized|dense-f32|dense-bf16|dense-f32-noblocks|dense-bf16-noblocks] [b1|b16|score]
+//!   cargo run --release -p syco-ml --example bench -- [GGUF|-] [runs] [quantized|dense-f32|dense-bf16|dense-f32-noblocks|dense-bf16-noblocks] [b1|b16|score|mc4]
 //!
 //! Without a GGUF (or with `-`): `SYCO_SMOLLM2_GGUF`, else the main job's pip source, downloaded
 //! once into the target dir.
@@ -84,6 +84,9 @@ fn main() -> anyhow::Result<()> {
             let (med, lo, hi) = median(rates);
             println!("{{\"path\":\"{label}\",\"measure\":\"generate_b{batch}_new_tok_s\",\"median\":{med:.1},\"min\":{lo:.1},\"max\":{hi:.1},\"runs\":{runs}}}");
         }
+        if wants("mc4") && what.is_some() {
+            multiple_choice(&m, label, runs)?;
+        }
         if !wants("score") {
             continue;
         }
@@ -107,6 +110,58 @@ fn main() -> anyhow::Result<()> {
             let (sf, se): (f64, f64) = (fast.iter().map(|&v| v as f64).sum(), exact.iter().map(|&v| v as f64).sum());
             println!("{{\"path\":\"{label}\",\"measure\":\"score_logprob_vs_f32\",\"mean_abs\":{mean:.5},\"max_abs\":{max:.5},\"sum_bf16\":{sf:.3},\"sum_f32\":{se:.3}}}");
         }
+    }
+    Ok(())
+}
+
+/// Lettered 4-choice items/s, `loglik` (one pass over the prompt, the letters scored from it)
+/// against `loglik_unshared` (each prompt + letter run whole), alternating, on the first 64 of
+/// the study's MMLU questions as MMLU is posed (question, lettered options, "Answer:"; choices
+/// " A".." D"); the two must agree as tests/shared_prefix.rs has them agree. Only when named (`mc4`); the questions are
+/// read from `SYCO_MMLU` (default: the shared seed data beside the repository).
+fn multiple_choice(m: &LoadedModel, label: &str, runs: usize) -> anyhow::Result<()> {
+    let path = std::env::var("SYCO_MMLU")
+        .unwrap_or_else(|_| "../shared/seed/data/02_general_benchmarks_splits/test_splits/mmlu_test.jsonl".into());
+    let text = std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
+    let mut pairs = Vec::new();
+    for line in text.lines().take(64) {
+        let item: serde_json::Value = serde_json::from_str(line)?;
+        let question = item["question"].as_str().unwrap_or_default();
+        let choices: Vec<&str> = item["choices"].as_array().into_iter().flatten().filter_map(|c| c.as_str()).collect();
+        let mut prompt = format!("{question}\n");
+        for (letter, choice) in ["A", "B", "C", "D"].iter().zip(&choices) {
+            prompt.push_str(&format!("{letter}. {choice}\n"));
+        }
+        prompt.push_str("Answer:");
+        for letter in ["A", "B", "C", "D"] {
+            pairs.push((prompt.clone(), format!(" {letter}")));
+        }
+    }
+    let items = pairs.len() / 4;
+    let shared = syco_ml::loglik(m, &pairs, 16)?; // warm-up, and the results compared below
+    let unshared = syco_ml::generate::loglik_unshared(m, &pairs, 16)?;
+    // As tests/shared_prefix.rs checks: counts equal, sums within f32 noise (the passes have
+    // other shapes, so a product's summation order can differ), the same answer per item.
+    let max_diff = shared.iter().zip(&unshared).map(|(a, b)| (a.cont_sum - b.cont_sum).abs()).fold(0.0, f64::max);
+    let answer = |out: &[syco_ml::LoglikOut], k: usize| (0..4).max_by(|&i, &j| out[4 * k + i].cont_sum.total_cmp(&out[4 * k + j].cont_sum));
+    let same_answers = (0..items).filter(|&k| answer(&shared, k) == answer(&unshared, k)).count();
+    anyhow::ensure!(
+        shared.iter().zip(&unshared).all(|(a, b)| a.cont_count == b.cont_count && a.ctx_count == b.ctx_count) && max_diff < 1e-4,
+        "the shared prompt pass moved a log-likelihood by {max_diff}"
+    );
+    println!("{{\"path\":\"{label}\",\"measure\":\"mc4_shared_vs_unshared\",\"max_abs_diff\":{max_diff:e},\"same_answer\":{same_answers},\"items\":{items}}}");
+    let (mut after, mut before) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let t = Instant::now();
+        syco_ml::generate::loglik_unshared(m, &pairs, 16)?;
+        before.push(items as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        syco_ml::loglik(m, &pairs, 16)?;
+        after.push(items as f64 / t.elapsed().as_secs_f64());
+    }
+    for (name, rates) in [("unshared", before), ("shared", after)] {
+        let (med, lo, hi) = median(rates);
+        println!("{{\"path\":\"{label}\",\"measure\":\"mc4_{name}_items_s\",\"median\":{med:.2},\"min\":{lo:.2},\"max\":{hi:.2},\"runs\":{runs},\"items\":{items}}}");
     }
     Ok(())
 }

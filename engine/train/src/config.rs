@@ -82,7 +82,7 @@ pub struct TrainConfig {
     pub save_total_limit: usize,
     /// Keep only a layer's input during the forward and recompute the layer in the backward
     /// (HF `gradient_checkpointing`), for the layers whose activations exceed a memory budget
-    /// (on the CPU's f32 path, 0.7x the weights' size: the top layers keep theirs; candle's graph
+    /// (on the CPU's f32 path, 0.72x the weights' size: the top layers keep theirs; candle's graph
     /// recomputes every layer). Results are the same either way.
     pub gradient_checkpointing: bool,
 }

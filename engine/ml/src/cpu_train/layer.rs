@@ -164,9 +164,24 @@ fn project(p: &ProjW, x: &[f32], rows: usize, y: &mut [f32], out: Out, h: &mut V
     let wt = &mut scratch.wt[..p.out * p.inp];
     kernels::transpose(p.w, p.out, p.inp, wt);
     matmul(MatMut::new(y, rows, p.out), Mat::new(x, rows, p.inp), Mat::new(wt, p.inp, p.out), 1.0, base_out, Threads::All);
+    if let Some(l) = adapter_product(p, x, rows, h, scratch, seed) {
+        matmul(MatMut::new(y, rows, p.out), Mat::new(h, rows, l.r), Mat::new(l.b, p.out, l.r).t(), 1.0, Out::Accumulate, Threads::All);
+    }
+}
+
+/// The adapter's (rows, r) product `scale · dropout(x) Aᵀ` into `h` (emptied without an
+/// adapter), which `project` adds to its output through B and the backward reads.
+fn adapter_product<'p>(
+    p: &'p ProjW,
+    x: &[f32],
+    rows: usize,
+    h: &mut Vec<f32>,
+    scratch: &mut ForwardScratch,
+    seed: Option<u64>,
+) -> Option<&'p LoraW<'p>> {
     let Some(l) = &p.lora else {
         h.clear();
-        return;
+        return None;
     };
     let xm = dropped_out(x, l, &mut scratch.mask, seed);
     h.resize(rows * l.r, 0.0);
@@ -174,7 +189,7 @@ fn project(p: &ProjW, x: &[f32], rows: usize, y: &mut [f32], out: Out, h: &mut V
     kernels::transpose(l.a, l.r, p.inp, at);
     narrow_product(xm, p.inp, at, l.r, h);
     h.iter_mut().for_each(|v| *v *= l.scale);
-    matmul(MatMut::new(y, rows, p.out), Mat::new(h, rows, l.r), Mat::new(l.b, p.out, l.r).t(), 1.0, Out::Accumulate, Threads::All);
+    Some(l)
 }
 
 /// `x` with the adapter's dropout applied (in `mask`'s storage), or `x` itself without dropout.
@@ -277,10 +292,30 @@ fn transposed_narrow_product(a: &[f32], k: usize, g: &[f32], r: usize, c: &mut [
 
 /// The layer's output for input `x`, filling `acts` for the backward.
 pub(crate) fn forward(w: &LayerW, d: &Dims, inputs: &StepInputs, x: &[f32], acts: &mut Acts, work: &mut Work, seeds: Seeds) -> Vec<f32> {
+    forward_to_mlp(w, d, inputs, x, acts, work, seeds);
+    kernels::swiglu(&acts.gate, &acts.up, &mut work.act);
+    let mut out = acts.mid.clone();
+    let [.., hd] = &mut acts.lora_h;
+    project(&w.projs[6], &work.act, d.rows, &mut out, Out::Accumulate, hd, &mut work.fwd, seeds(6));
+    out
+}
+
+/// `forward` again for the backward of a layer that kept only its input: `acts` as `forward`
+/// fills them, without the down projection's product, whose output (the next layer's input) is
+/// kept and which the backward reads only through its adapter's (rows, r) product.
+pub(crate) fn recompute(w: &LayerW, d: &Dims, inputs: &StepInputs, x: &[f32], acts: &mut Acts, work: &mut Work, seeds: Seeds) {
+    forward_to_mlp(w, d, inputs, x, acts, work, seeds);
+    kernels::swiglu(&acts.gate, &acts.up, &mut work.act);
+    let [.., hd] = &mut acts.lora_h;
+    adapter_product(&w.projs[6], &work.act, d.rows, hd, &mut work.fwd, seeds(6));
+}
+
+/// The layer's forward up to the SwiGLU's inputs (`acts`, all but the down projection's).
+fn forward_to_mlp(w: &LayerW, d: &Dims, inputs: &StepInputs, x: &[f32], acts: &mut Acts, work: &mut Work, seeds: Seeds) {
     let n = d.rows;
     let (a, p) = (d.attn, &w.projs);
     kernels::rms_norm(x, w.input_norm, d.eps, &mut work.xn, &mut acts.rinv1);
-    let [hq, hk, hv, ho, hg, hu, hd] = &mut acts.lora_h;
+    let [hq, hk, hv, ho, hg, hu, _] = &mut acts.lora_h;
     project(&p[0], &work.xn, n, &mut acts.q, Out::Overwrite, hq, &mut work.fwd, seeds(0));
     project(&p[1], &work.xn, n, &mut acts.k, Out::Overwrite, hk, &mut work.fwd, seeds(1));
     project(&p[2], &work.xn, n, &mut acts.v, Out::Overwrite, hv, &mut work.fwd, seeds(2));
@@ -293,10 +328,6 @@ pub(crate) fn forward(w: &LayerW, d: &Dims, inputs: &StepInputs, x: &[f32], acts
     kernels::rms_norm(&acts.mid, w.post_norm, d.eps, &mut work.xn, &mut acts.rinv2);
     project(&p[4], &work.xn, n, &mut acts.gate, Out::Overwrite, hg, &mut work.fwd, seeds(4));
     project(&p[5], &work.xn, n, &mut acts.up, Out::Overwrite, hu, &mut work.fwd, seeds(5));
-    kernels::swiglu(&acts.gate, &acts.up, &mut work.act);
-    let mut out = acts.mid.clone();
-    project(&p[6], &work.act, n, &mut out, Out::Accumulate, hd, &mut work.fwd, seeds(6));
-    out
 }
 
 /// Back-propagates `g` (the gradient at the layer's output) through the layer whose forward

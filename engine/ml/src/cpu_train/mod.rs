@@ -181,12 +181,13 @@ enum Keep {
 }
 
 /// With checkpointing, the activations kept whole may take up to this much memory per byte of
-/// the weights (adapters included). Recomputing a layer's forward costs about as much as its
-/// backward (which computes no base-weight gradients), so each layer kept saves about a third of
-/// its share of the step. At 0.7, SmolLM2-135M at 1024 tokens a step keeps 17 of its 30 layers
-/// (22 MB each, beside 558 MB of f32 weights): the step peaks at 1.09 GiB against 0.72 GiB
-/// keeping none and 1.4 GiB keeping all. Longer batches keep fewer layers.
-const KEPT_ACTIVATIONS_PER_WEIGHT_BYTE: f64 = 0.7;
+/// the weights (adapters included). Recomputing a layer's forward (without its down projection,
+/// `layer::recompute`) costs about as much as its backward, which computes no base-weight
+/// gradients, so each layer kept saves about a third of its share of the step. At 0.72,
+/// SmolLM2-135M at 1024 tokens a step keeps 18 of its 30 layers (22 MB each, beside 558 MB of
+/// f32 weights): the step peaks at 1.08 GiB, against 0.72 GiB keeping none and 1.3 GiB keeping
+/// all (the issue-25 ceiling is 1.2 GB). Longer batches keep fewer layers.
+const KEPT_ACTIVATIONS_PER_WEIGHT_BYTE: f64 = 0.72;
 
 impl Keep {
     /// How many of `layers` layers (the top ones) keep their activations of `acts_bytes` each.
@@ -345,7 +346,7 @@ impl Llama {
                 Some(a) => a,
                 None => {
                     let a = shared.get_or_insert_with(|| Acts::new(&d));
-                    layer::forward(w, &d, &inputs, &layer_inputs[i], a, &mut work, &seeds_of(i));
+                    layer::recompute(w, &d, &inputs, &layer_inputs[i], a, &mut work, &seeds_of(i));
                     a
                 }
             };
