@@ -519,10 +519,10 @@ impl Llama {
                     Some(inv) => angles(inv)?,
                     None => (cos.clone(), sin.clone(), neg_sin.clone()),
                 };
-                Some(Box::new(PassInputs { bias: bias(window)?, cos, sin, neg_sin, local: None }))
+                Some(Box::new(PassInputs { bias: bias(window)?, cos, sin, neg_sin, local: None, flat: Default::default() }))
             }
         };
-        Ok(PassInputs { bias: bias(None)?, cos, sin, neg_sin, local })
+        Ok(PassInputs { bias: bias(None)?, cos, sin, neg_sin, local, flat: Default::default() })
     }
 
     /// Whether the hand-written f32 training step computes this model's layers over `tokens`
@@ -557,8 +557,6 @@ impl Llama {
             _ => inputs,
         };
         let PassInputs { bias, cos, sin, neg_sin, .. } = inputs;
-        // Each projection's LoRA dropout has its own stream: (step seed, layer, projection).
-        let dropout = |j: usize| pass.dropout.map(|s| rng::derive(s, index as u64, j as u64));
         let rope = |x: &Tensor| -> Result<Tensor> {
             Ok(match grad {
                 true => autograd::rope(x, cos, sin, neg_sin)?,
@@ -567,8 +565,9 @@ impl Llama {
         };
 
         let xn = self.rms_norm(x, &layer.input_norm, grad)?;
-        let [q, k, v]: [Tensor; 3] =
-            Proj::forward_many(&[&p[0], &p[1], &p[2]], &xn, active, dropout, pass.grad)?.try_into().expect("three projections");
+        let [q, k, v]: [Tensor; 3] = Proj::forward_many(&[&p[0], &p[1], &p[2]], &xn, active, |j| pass.dropout_seed(index, j), pass.grad)?
+            .try_into()
+            .expect("three projections");
         let (q, k, v, slot) = match self.fresh_attention_cpu(layer, q, k, v, inputs, slot, pass)? {
             Fresh::Done(attn) => return self.block_rest(index, layer, x, &attn, pass),
             Fresh::Declined(q, k, v, slot) => (q, k, v, slot),
@@ -642,17 +641,17 @@ impl Llama {
         };
         let flat = |x: &Tensor| x.flatten_all()?.to_vec1::<f32>();
         let (mut qv, mut kv, vv) = (flat(&q)?, flat(&k)?, flat(&v)?);
-        let (cos, sin) = (flat(&inputs.cos)?, flat(&inputs.sin)?);
-        crate::cpu_train::rope(&mut qv, &cos, &sin, h, d, false);
-        crate::cpu_train::rope(&mut kv, &cos, &sin, hkv, d, false);
-        if let Some(slot) = slot {
-            let heads_first = |x: Vec<f32>| Tensor::from_vec(x, (b, t, hkv, d), q.device())?.transpose(1, 2)?.contiguous();
-            *slot = Some(LayerKv::new(&heads_first(kv.clone())?, &heads_first(vv.clone())?)?);
-        }
+        let FlatInputs { cos, sin, bias } = inputs.flat()?;
+        crate::cpu_train::rope(&mut qv, cos, sin, h, d, false);
+        crate::cpu_train::rope(&mut kv, cos, sin, hkv, d, false);
         let shape = AttnShape { batch: b, seq: t, heads: h, kv_heads: hkv, dim: d, scale: self.cfg.attention_scale() as f32 };
         let mut out = vec![0f32; b * t * h * d];
         let mut stats = vec![0f32; shape.stats_len()];
-        crate::cpu_train::causal_attention(&shape, &qv, &kv, &vv, &flat(&inputs.bias)?, &mut out, &mut stats);
+        crate::cpu_train::causal_attention(&shape, &qv, &kv, &vv, bias, &mut out, &mut stats);
+        if let Some(slot) = slot {
+            let heads_first = |x: Vec<f32>| Tensor::from_vec(x, (b, t, hkv, d), q.device())?.transpose(1, 2)?.contiguous();
+            *slot = Some(LayerKv::new(&heads_first(kv)?, &heads_first(vv)?)?);
+        }
         Ok(Fresh::Done(Tensor::from_vec(out, (b, t, h * d), q.device())?))
     }
 
@@ -662,8 +661,7 @@ impl Llama {
         let grad = pass.grad.records();
         let active = self.active_unmerged();
         let p = &layer.projs;
-        let dropout = |j: usize| pass.dropout.map(|s| rng::derive(s, index as u64, j as u64));
-        let proj = |j: usize, x: &Tensor| p[j].forward(x, active, dropout(j), pass.grad);
+        let proj = |j: usize, x: &Tensor| p[j].forward(x, active, pass.dropout_seed(index, j), pass.grad);
         let out = proj(3, attn)?;
         let out = match &layer.attn_out_norm {
             Some(w) => self.rms_norm(&out, w, grad)?,
@@ -672,8 +670,9 @@ impl Llama {
         let x = (x + out)?;
 
         let xn = self.rms_norm(&x, &layer.post_norm, grad)?;
-        let [gate, up]: [Tensor; 2] =
-            Proj::forward_many(&[&p[4], &p[5]], &xn, active, |j| dropout(4 + j), pass.grad)?.try_into().expect("two projections");
+        let [gate, up]: [Tensor; 2] = Proj::forward_many(&[&p[4], &p[5]], &xn, active, |j| pass.dropout_seed(index, 4 + j), pass.grad)?
+            .try_into()
+            .expect("two projections");
         let gemma = self.cfg.family() == Family::Gemma3;
         let act = match (gemma, grad) {
             (false, true) => autograd::swiglu(&gate, &up)?,
@@ -802,6 +801,14 @@ pub(crate) struct Pass<'a> {
     pub grad: Grad<'a>,
 }
 
+impl Pass<'_> {
+    /// The dropout seed of projection `j` of layer `layer`: each projection's LoRA dropout has
+    /// its own stream, (step seed, layer, projection).
+    fn dropout_seed(&self, layer: usize, j: usize) -> Option<u64> {
+        self.dropout.map(|s| rng::derive(s, layer as u64, j as u64))
+    }
+}
+
 /// What `Llama::fresh_attention_cpu` did: the attention output, or its inputs handed back.
 enum Fresh<'s> {
     Done(Tensor),
@@ -830,6 +837,27 @@ pub(crate) struct PassInputs {
     pub neg_sin: Tensor,
     /// The sliding-window layers' own, when they differ from these (`pass_inputs`).
     pub local: Option<Box<PassInputs>>,
+    /// `cos`, `sin` and `bias` as flat f32 buffers, made once per pass when a layer first asks
+    /// (`Llama::fresh_attention_cpu`), not once per layer.
+    pub flat: std::cell::OnceCell<FlatInputs>,
+}
+
+/// `PassInputs`' rotary angles and attention bias, flattened.
+pub(crate) struct FlatInputs {
+    pub cos: Vec<f32>,
+    pub sin: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl PassInputs {
+    fn flat(&self) -> Result<&FlatInputs> {
+        if let Some(f) = self.flat.get() {
+            return Ok(f);
+        }
+        let flat = |x: &Tensor| x.flatten_all()?.to_vec1::<f32>();
+        let made = FlatInputs { cos: flat(&self.cos)?, sin: flat(&self.sin)?, bias: flat(&self.bias)? };
+        Ok(self.flat.get_or_init(|| made))
+    }
 }
 
 /// Per-row key masks (1 = attend) from a (B,T) 1/0 mask; all ones without one.
